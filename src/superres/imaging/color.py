@@ -1,0 +1,53 @@
+"""Colour conversions of the SR paper protocol: MATLAB's ``rgb2ycbcr`` (BT.601) and modcrop."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_y_torch", "modcrop"]
+
+# MATLAB rgb2ycbcr for R, G, B in [0, 1], giving Y in [16, 235] and Cb, Cr in [16, 240].
+_YCBCR = np.array(
+    [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
+    dtype=np.float64,
+)
+_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def _as_unit(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image.astype(np.float64) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float64) / 65535.0
+    return image.astype(np.float64)
+
+
+def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
+    """HxWx3 RGB (uint8, uint16, or float in [0, 1]) to float64 YCbCr on MATLAB's 0-255 scale.
+
+    Y = 16 + 65.481 R + 128.553 G + 24.966 B, with R, G, B in [0, 1]. Not re-quantised.
+    """
+    return _as_unit(image) @ _YCBCR.T + _OFFSET
+
+
+def rgb_to_y(image: np.ndarray) -> np.ndarray:
+    """The Y channel (float64, 16-235 scale) of an HxWx3 RGB image; see :func:`rgb_to_ycbcr`."""
+    return _as_unit(image) @ _YCBCR[0] + 16.0
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`: float YCbCr (0-255 scale) to float RGB in [0, 1] (unclipped)."""
+    return (np.asarray(ycbcr, dtype=np.float64) - _OFFSET) @ np.linalg.inv(_YCBCR).T
+
+
+def rgb_to_y_torch(images: torch.Tensor) -> torch.Tensor:
+    """Y (16-235 scale) of (B, 3, H, W) RGB tensors in [0, 1]; returns (B, 1, H, W)."""
+    w = torch.tensor(_YCBCR[0], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images * w).sum(dim=1, keepdim=True) + 16.0
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom and right edges so that height and width are multiples of ``scale``."""
+    h, w = image.shape[:2]
+    return image[: h - h % scale, : w - w % scale]

@@ -1,0 +1,20 @@
+"""The model zoo: architectures (one file each), the registry and checkpoints.
+
+    >>> from superres import models
+    >>> net = models.create("swiftrep", scale=4)
+    >>> net = models.load("weights.safetensors")
+"""
+
+from superres.models.registry import ModelSpec, create, get_spec, list_specs, pretrained_path, register
+
+# Explicit registration: importing an architecture file registers its names.
+from superres.models import bicubic, espcn, fsrcnn, swiftrep  # noqa: F401  (registration)
+from superres.models.checkpoint import CheckpointError, load_superres, read_metadata, save
+
+
+def load(path, map_location="cpu"):
+    """Load a checkpoint: superres safetensors (with metadata) or, later, foreign layouts."""
+    return load_superres(path, map_location=map_location)
+
+
+__all__ = ["ModelSpec", "create", "get_spec", "list_specs", "pretrained_path", "register", "load", "save", "CheckpointError", "read_metadata"]

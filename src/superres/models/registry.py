@@ -1,0 +1,94 @@
+"""The registry of named SR architectures: ``create("edsr-baseline", scale=4)``.
+
+Each entry is a :class:`ModelSpec`: the builder (an ``nn.Module`` class with a keyword-only
+constructor taking ``scale``), the scales it supports and its paper. Pretrained weights are
+files ``weights/<name>_x<scale>.safetensors`` beside this module; the weight file itself
+carries its measured quality and recipe in its metadata (see ``checkpoint.py``), so the
+registry never holds numbers that could drift from the weights.
+
+Registration is explicit (``superres/models/__init__.py`` imports each architecture file),
+and registering a name twice raises.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+__all__ = ["ModelSpec", "register", "create", "get_spec", "list_specs", "pretrained_path", "WEIGHTS_DIR"]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named architecture: how to build it and what it supports."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    scales: tuple[int, ...]
+    paper: str
+    defaults: dict = field(default_factory=dict)  # hyperparameters that define this named variant
+    is_generator: bool = True  # discriminators are registered too, but do not upscale
+
+    def pretrained_scales(self) -> tuple[int, ...]:
+        return tuple(s for s in self.scales if pretrained_path(self.name, s).is_file())
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry; a name may be registered only once."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name``; the error lists the known names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise KeyError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def list_specs(*, generators_only: bool = False) -> list[ModelSpec]:
+    """All registered specs, in registration order."""
+    return [s for s in _REGISTRY.values() if s.is_generator or not generators_only]
+
+
+def create(name: str, scale: int | None = None, **hyperparameters) -> nn.Module:
+    """Build the registered model ``name`` at ``scale`` with optional hyperparameter overrides.
+
+    Unknown hyperparameters raise ``TypeError`` naming them (constructors are keyword-only
+    and take no ``**kwargs``), and an unsupported scale raises ``ValueError``.
+    """
+    spec = get_spec(name)
+    kwargs = {**spec.defaults, **hyperparameters}
+    accepts_scale = "scale" in inspect.signature(spec.builder).parameters
+    if accepts_scale:
+        if scale is None:
+            raise ValueError(f"model {name!r} needs a scale (one of {spec.scales})")
+        if scale not in spec.scales:
+            raise ValueError(f"model {name!r} supports scales {spec.scales}, not {scale}")
+        kwargs["scale"] = scale
+    try:
+        model = spec.builder(**kwargs)
+    except TypeError as exc:
+        raise TypeError(f"model {name!r}: {exc}") from None
+    # Recorded so that a checkpoint can say how to rebuild exactly this model.
+    model.superres_arch = name
+    model.superres_hyperparameters = {k: v for k, v in kwargs.items() if k != "scale"}
+    return model
+
+
+def pretrained_path(name: str, scale: int) -> Path:
+    """Where the shipped weights of ``name`` at ``scale`` live (the file may not exist)."""
+    return WEIGHTS_DIR / f"{name}_x{scale}.safetensors"
