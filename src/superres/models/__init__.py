@@ -9,6 +9,7 @@ from superres.models.registry import ModelSpec, create, get_spec, list_specs, pr
 
 # Explicit registration: importing an architecture file registers its names.
 from superres.models import bicubic, espcn, fsrcnn, swiftrep  # noqa: F401  (registration)
+from superres.models import srcnn, vdsr, srresnet, unet, discriminators  # noqa: F401  (registration)
 from superres.models import edsr, imdn, rcan, rrdbnet, srvggnet  # noqa: F401  (registration)
 from superres.models.checkpoint import CheckpointError, load_superres, read_metadata, save
 
