@@ -106,7 +106,8 @@ def _axis_order(scales: tuple[float, float]) -> tuple[int, int]:
 def _restore_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return np.clip(np.round(out), info.min, info.max).astype(dtype)
+        # MATLAB rounds halves away from zero (np.round would round them to even).
+        return np.clip(np.floor(out + 0.5), info.min, info.max).astype(dtype)
     return out.astype(dtype, copy=False)
 
 
@@ -176,5 +177,5 @@ def imresize_torch(
             w = _torch_weights(x.shape[-1], out_w, scales[1], antialiasing, x.device, compute)
             x = torch.matmul(x, w.T)  # (..., H, out_w)
         if quantise:
-            x = (x * (255.0 / peak)).round_().clamp_(0, 255) * (peak / 255.0)
+            x = (x * (255.0 / peak)).add_(0.5).floor_().clamp_(0, 255) * (peak / 255.0)
     return x.to(in_dtype)

@@ -1,0 +1,313 @@
+"""Datasets: HR folders sampled as random patches, paired LR/HR folders, benchmark folders.
+
+Training data is a *stream of patches*: sample ``i`` of the stream is a pure function of
+``(seed, i)`` (which image, where, which flip and rotation), so a run that resumes at step
+``k`` sees exactly the patches it would have seen, on any number of workers or ranks
+(:class:`PatchStreamSampler` hands each rank its share of the stream). Only HR patches
+cross the DataLoader; the LR images are made on the batch with the MATLAB bicubic
+(``make_lr_batch`` in ``degradations.py``), which is a pair of matrix products.
+
+Decoding a large PNG costs 50-100 ms, far more than a training step needs its data, so the
+images are decoded once (``ImageStore``): held in memory, or, for datasets larger than the
+memory budget, cut once into 480 px sub-images saved as ``.npy`` files that are memory-mapped
+(BasicSR's sub-image trick without the re-encoding). See ``benchmarks/data_pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from superres.errors import SuperresError
+from superres.imaging.color import modcrop
+from superres.imaging.io import IMAGE_EXTENSIONS, ImageReadError, read_image
+from superres.imaging.resize import imresize
+
+__all__ = [
+    "DataError",
+    "list_images",
+    "ImageStore",
+    "HRPatchDataset",
+    "PairedPatchDataset",
+    "PatchStreamSampler",
+    "BenchmarkImage",
+    "load_benchmark",
+    "load_paired_benchmark",
+]
+
+
+class DataError(SuperresError):
+    """A dataset folder that cannot be used (missing, empty, images too small)."""
+
+
+def list_images(root: str | os.PathLike) -> list[Path]:
+    """Image files under ``root`` (recursively, sorted); a single file is returned as itself."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise DataError(f"no such folder: '{root}'")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"no images in '{root}'")
+    return files
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 from an ImageData's pixels (grayscale repeated, 16-bit reduced)."""
+    if pixels.dtype == np.uint16:
+        pixels = np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
+
+
+class ImageStore:
+    """Decoded training images, each an HxWx3 uint8 array, decoded once.
+
+    ``cache="memory"`` keeps them in RAM (they are shared copy-on-write with forked
+    DataLoader workers). ``cache="subimages"`` cuts each image once into overlapping
+    ``tile`` px sub-images saved as ``.npy`` under ``cache_dir`` and memory-maps them, for
+    datasets that do not fit in memory. ``cache="none"`` decodes from disk on every access
+    (only useful to measure what the caches save).
+    """
+
+    def __init__(self, folders: Sequence[str | os.PathLike], *, cache: str = "memory", cache_dir: str | os.PathLike | None = None, tile: int = 480, min_size: int = 0):
+        if cache not in ("memory", "subimages", "none"):
+            raise ValueError(f"cache must be 'memory', 'subimages' or 'none', not {cache!r}")
+        self.cache = cache
+        self.files = [f for folder in folders for f in list_images(folder)]
+        self.skipped: list[str] = []
+        if cache == "subimages":
+            self._arrays = self._build_subimages(Path(cache_dir or ".superres-cache"), tile)
+            self.sizes = [a.shape[:2] for a in self._arrays]
+        elif cache == "memory":
+            self._arrays = []
+            for f in self.files:
+                image = self._decode(f)
+                if image is not None:
+                    self._arrays.append(image)
+            self.sizes = [a.shape[:2] for a in self._arrays]
+        else:
+            self._arrays = None
+            self.sizes = []
+            kept = []
+            for f in self.files:
+                image = self._decode(f)
+                if image is not None:
+                    kept.append(f)
+                    self.sizes.append(image.shape[:2])
+            self.files = kept
+        if not self.sizes:
+            raise DataError(f"no readable training images in {', '.join(map(str, folders))}")
+        too_small = [i for i, (h, w) in enumerate(self.sizes) if min(h, w) < min_size]
+        if len(too_small) == len(self.sizes):
+            raise DataError(f"every training image is smaller than the {min_size} px patch")
+        self.usable = np.array([i for i in range(len(self.sizes)) if i not in set(too_small)])
+        areas = np.array([self.sizes[i][0] * self.sizes[i][1] for i in self.usable], dtype=np.float64)
+        # Sampling in proportion to area makes every pixel equally likely to be seen.
+        self.weights = np.cumsum(areas / areas.sum())
+
+    def _decode(self, path: Path) -> np.ndarray | None:
+        try:
+            return _rgb(read_image(path).pixels)
+        except ImageReadError as exc:
+            self.skipped.append(str(exc))
+            return None
+
+    def _build_subimages(self, cache_dir: Path, tile: int) -> list[np.ndarray]:
+        step = tile // 2
+        arrays = []
+        for f in self.files:
+            key = hashlib.sha1(f"{f.resolve()}:{f.stat().st_mtime_ns}:{tile}".encode()).hexdigest()[:16]
+            folder = cache_dir / key
+            done = folder / "done"
+            if not done.exists():
+                image = self._decode(f)
+                if image is None:
+                    continue
+                folder.mkdir(parents=True, exist_ok=True)
+                h, w = image.shape[:2]
+                ys = sorted({*range(0, max(h - tile, 0) + 1, step), max(h - tile, 0)})
+                xs = sorted({*range(0, max(w - tile, 0) + 1, step), max(w - tile, 0)})
+                for y in ys:
+                    for x in xs:
+                        tmp = folder / f".{y}_{x}.npy.tmp"
+                        with open(tmp, "wb") as fh:
+                            np.save(fh, image[y : y + tile, x : x + tile])
+                        os.replace(tmp, folder / f"{y}_{x}.npy")
+                done.touch()
+            arrays += [np.load(p, mmap_mode="r") for p in sorted(folder.glob("*.npy"))]
+        return arrays
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def image(self, index: int) -> np.ndarray:
+        if self._arrays is not None:
+            return self._arrays[index]
+        return _rgb(read_image(self.files[index]).pixels)
+
+    def pick(self, u: float) -> int:
+        """The image index for a uniform draw ``u`` in [0, 1), weighted by area."""
+        return int(self.usable[min(np.searchsorted(self.weights, u, side="right"), len(self.usable) - 1)])
+
+
+def _augment(patch: np.ndarray, code: int) -> np.ndarray:
+    """One of the 8 dihedral transforms (flips and 90-degree rotations) of an HxWxC patch."""
+    if code & 1:
+        patch = patch[:, ::-1]
+    if code & 2:
+        patch = patch[::-1]
+    if code & 4:
+        patch = patch.transpose(1, 0, 2)
+    return patch
+
+
+class HRPatchDataset(Dataset):
+    """Sample ``i``: a random ``patch`` px HR crop, as a (3, P, P) uint8 tensor.
+
+    Which image (weighted by area), where, and which of the 8 flips/rotations are drawn
+    from a generator seeded by ``(seed, i)``: the stream is reproducible and resumable.
+    """
+
+    def __init__(self, store: ImageStore, *, patch: int, seed: int = 0, augment: bool = True):
+        self.store = store
+        self.patch = patch
+        self.seed = seed
+        self.augment = augment
+
+    def __len__(self) -> int:  # the stream is endless; the sampler decides how much is read
+        return 2**62
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, index])
+        image = self.store.image(self.store.pick(rng.random()))
+        h, w = image.shape[:2]
+        y = int(rng.integers(0, h - self.patch + 1))
+        x = int(rng.integers(0, w - self.patch + 1))
+        crop = image[y : y + self.patch, x : x + self.patch]
+        if self.augment:
+            crop = _augment(crop, int(rng.integers(0, 8)))
+        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)  # (3, P, P)
+
+
+class PairedPatchDataset(Dataset):
+    """Aligned random crops from ready-made LR and HR folders (files matched by sorted order
+    and stem): sample ``i`` is ``(lr, hr)`` uint8 tensors of ``patch // scale`` and ``patch`` px."""
+
+    def __init__(self, lr_store: ImageStore, hr_store: ImageStore, *, scale: int, patch: int, seed: int = 0, augment: bool = True):
+        if len(lr_store) != len(hr_store):
+            raise DataError(f"{len(lr_store)} LR images but {len(hr_store)} HR images")
+        for i, ((lh, lw), (hh, hw)) in enumerate(zip(lr_store.sizes, hr_store.sizes)):
+            if (lh * scale, lw * scale) != (hh - hh % scale, hw - hw % scale):
+                raise DataError(f"'{lr_store.files[i]}' is {lw}x{lh}, not 1/{scale} of '{hr_store.files[i]}' ({hw}x{hh})")
+        self.lr, self.hr = lr_store, hr_store
+        self.scale, self.patch, self.seed, self.augment = scale, patch, seed, augment
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index])
+        k = self.hr.pick(rng.random())
+        lr_image, hr_image = self.lr.image(k), self.hr.image(k)
+        lp = self.patch // self.scale
+        h, w = lr_image.shape[:2]
+        y, x = int(rng.integers(0, h - lp + 1)), int(rng.integers(0, w - lp + 1))
+        lr = lr_image[y : y + lp, x : x + lp]
+        s = self.scale
+        hr = hr_image[y * s : (y + lp) * s, x * s : (x + lp) * s]
+        if self.augment:
+            code = int(rng.integers(0, 8))
+            lr, hr = _augment(lr, code), _augment(hr, code)
+        to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)  # noqa: E731
+        return to_tensor(lr), to_tensor(hr)
+
+
+class PatchStreamSampler(Sampler[int]):
+    """Indices into an endless patch stream: batch ``b`` of rank ``r`` out of ``world`` gets
+    samples ``(b * world + r) * batch_size + j``. It starts at ``start_batch()`` (read when
+    iteration begins, so a resumed run continues where its checkpoint left off)."""
+
+    def __init__(self, *, batch_size: int, start_batch=lambda: 0, rank: int = 0, world: int = 1):
+        self.batch_size = batch_size
+        self.start_batch = start_batch
+        self.rank, self.world = rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        b = int(self.start_batch())
+        while True:
+            first = (b * self.world + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
+            b += 1
+
+
+@dataclass
+class BenchmarkImage:
+    """One benchmark image under the paper protocol: the modcropped HR and its LR (uint8)."""
+
+    name: str
+    hr: np.ndarray  # (H, W, C) uint8, C = 1 or 3
+    lr: np.ndarray  # (H / s, W / s, C) uint8
+
+
+def _as_uint8(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint16:
+        return np.round(pixels.astype(np.float64) / 257.0).astype(np.uint8)
+    return pixels
+
+
+def load_benchmark(folder: str | os.PathLike, scale: int, *, errors: list[str] | None = None) -> list[BenchmarkImage]:
+    """HR images of ``folder``, modcropped, with LR made by MATLAB bicubic (the paper protocol).
+
+    Unreadable files are skipped; their one-line reasons are appended to ``errors`` when
+    given, else the first one raises.
+    """
+    items = []
+    for path in list_images(folder):
+        try:
+            hr = modcrop(_as_uint8(read_image(path).pixels), scale)
+        except ImageReadError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+            continue
+        items.append(BenchmarkImage(path.stem, hr, imresize(hr, 1 / scale)))
+    return items
+
+
+def load_paired_benchmark(hr_folder, lr_folder, scale: int, *, errors: list[str] | None = None) -> list[BenchmarkImage]:
+    """HR images with ready-made LR images, matched by file stem (LR stems may carry a
+    ``x2``-style suffix, as in the DIV2K and benchmark packs)."""
+    lr_by_stem = {}
+    for p in list_images(lr_folder):
+        stem = p.stem
+        for suffix in (f"x{scale}", f"_x{scale}", f"_LR", f"_lr"):
+            if stem.endswith(suffix):
+                stem = stem[: -len(suffix)]
+                break
+        lr_by_stem[stem] = p
+    items = []
+    for path in list_images(hr_folder):
+        try:
+            if path.stem not in lr_by_stem:
+                raise ImageReadError(f"cannot score '{path.name}': no LR image with its name in '{lr_folder}'")
+            hr = modcrop(_as_uint8(read_image(path).pixels), scale)
+            lr = _as_uint8(read_image(lr_by_stem[path.stem]).pixels)
+            if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
+                raise ImageReadError(f"cannot score '{path.name}': LR is {lr.shape[1]}x{lr.shape[0]}, HR {hr.shape[1]}x{hr.shape[0]} at x{scale}")
+        except ImageReadError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+            continue
+        items.append(BenchmarkImage(path.stem, hr, lr))
+    return items

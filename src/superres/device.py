@@ -1,0 +1,45 @@
+"""Device handling, in one place: which device to run on and what it supports."""
+
+from __future__ import annotations
+
+import torch
+
+from superres.errors import SuperresError
+
+__all__ = ["resolve_device", "supports_bf16"]
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; an explicit name must be usable."""
+    if isinstance(name, torch.device):
+        return name
+    if name in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SuperresError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SuperresError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise SuperresError("device 'mps' requested but it is not available")
+    return device
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 arithmetic is fast on ``device`` (CUDA with bf16 support, or a CPU
+    with AVX-512 BF16 / AMX, which oneDNN uses)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo") as fh:
+                flags = fh.read()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    return False

@@ -1,0 +1,141 @@
+"""The paper protocol over folders of images: what every quality number of superres comes from.
+
+For each HR image: modcrop to the scale, LR = MATLAB bicubic (or a ready-made LR from a
+paired folder), SR = model(LR) clipped and rounded to uint8, then PSNR and SSIM on Y (on
+the image itself if grayscale) with ``scale`` pixels shaved from each border
+(see ../shared/REFERENCE.md and ``superres.metrics``).
+
+A grayscale image is fed to an RGB model as three identical channels and the model's
+output is averaged back to one channel before rounding, so it is scored as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from superres.data.datasets import BenchmarkImage, load_benchmark, load_paired_benchmark
+from superres.metrics import psnr, ssim
+
+__all__ = ["ImageScore", "DatasetScore", "predict_uint8", "score_images", "evaluate", "format_table", "to_json", "to_csv"]
+
+
+@dataclass
+class ImageScore:
+    dataset: str
+    scale: int
+    image: str
+    psnr: float
+    ssim: float
+
+
+@dataclass
+class DatasetScore:
+    dataset: str
+    scale: int
+    psnr: float
+    ssim: float
+    images: list[ImageScore] = field(default_factory=list)
+
+
+@torch.no_grad()
+def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+    """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded."""
+    x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(device)  # (1, C, H, W)
+    gray = x.shape[1] == 1
+    model_channels = getattr(model, "channels", 3)
+    if gray and model_channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    y = model(x.float() / 255.0).float()  # (1, C, sH, sW)
+    if gray and y.shape[1] == 3:
+        y = y.mean(dim=1, keepdim=True)
+    y = (y.clamp(0, 1) * 255).round().byte()
+    return y[0].permute(1, 2, 0).cpu().numpy()
+
+
+def score_images(
+    model: nn.Module,
+    items: Sequence[BenchmarkImage],
+    *,
+    scale: int,
+    dataset: str,
+    device: torch.device | str = "cpu",
+) -> DatasetScore:
+    """Score ``model`` on prepared benchmark images; the mean is over images, as the papers do."""
+    scores = []
+    for item in items:
+        sr = predict_uint8(model, item.lr, device)
+        if sr.shape != item.hr.shape:
+            raise ValueError(f"{item.name}: model output {sr.shape} does not match HR {item.hr.shape}")
+        scores.append(ImageScore(dataset, scale, item.name, psnr(sr, item.hr, shave=scale), ssim(sr, item.hr, shave=scale)))
+    return DatasetScore(
+        dataset,
+        scale,
+        float(np.mean([s.psnr for s in scores])) if scores else float("nan"),
+        float(np.mean([s.ssim for s in scores])) if scores else float("nan"),
+        scores,
+    )
+
+
+def evaluate(
+    model_for_scale: Callable[[int], nn.Module],
+    folders: Sequence[str | os.PathLike],
+    scales: Sequence[int],
+    *,
+    lr_folders: Sequence[str | os.PathLike] | None = None,
+    device: torch.device | str = "cpu",
+    errors: list[str] | None = None,
+) -> list[DatasetScore]:
+    """Score a model on each HR folder at each scale. ``model_for_scale(s)`` returns the model
+    for scale ``s``. With ``lr_folders`` (one per HR folder) the LR images are read from them
+    instead of made by bicubic. Unreadable images are skipped and reported in ``errors``."""
+    if lr_folders is not None and len(lr_folders) != len(folders):
+        raise ValueError(f"{len(folders)} HR folders but {len(lr_folders)} LR folders")
+    results = []
+    for scale in scales:
+        model = model_for_scale(scale)
+        for i, folder in enumerate(folders):
+            name = Path(folder).name
+            if lr_folders is None:
+                items = load_benchmark(folder, scale, errors=errors)
+            else:
+                items = load_paired_benchmark(folder, lr_folders[i], scale, errors=errors)
+            results.append(score_images(model, items, scale=scale, dataset=name, device=device))
+    return results
+
+
+def format_table(results: Sequence[DatasetScore], *, per_image: bool = False) -> str:
+    """A text table: one row per dataset and scale (and per image with ``per_image``)."""
+    rows = [("dataset", "scale", "image", "PSNR", "SSIM")]
+    for r in results:
+        if per_image:
+            rows += [(r.dataset, f"x{r.scale}", s.image, f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
+        rows.append((r.dataset, f"x{r.scale}", "(mean)" if per_image else f"{len(r.images)} images", f"{r.psnr:.2f}", f"{r.ssim:.4f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def to_json(results: Sequence[DatasetScore]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)
+
+
+def to_csv(results: Sequence[DatasetScore]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["dataset", "scale", "image", "psnr", "ssim"])
+    for r in results:
+        for s in r.images:
+            writer.writerow([r.dataset, r.scale, s.image, f"{s.psnr:.4f}", f"{s.ssim:.6f}"])
+        writer.writerow([r.dataset, r.scale, "", f"{r.psnr:.4f}", f"{r.ssim:.6f}"])
+    return buffer.getvalue()

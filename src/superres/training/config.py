@@ -1,0 +1,185 @@
+"""The typed training configuration, built from YAML at the edge.
+
+Every section is a pydantic model that forbids unknown keys and does not coerce types
+loosely, so ``lr: 1e-3`` is a float and ``patch_sise: 96`` is an error naming the key.
+``--set data.batch_size=32`` overrides are applied to the raw mapping before validation,
+so they are checked exactly like the file. Validation runs in pydantic's strict JSON mode:
+YAML lists fill tuple fields and integers fill float fields, but ``"16"`` is not an int.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from superres.errors import SuperresError
+
+__all__ = ["ConfigError", "TrainConfig", "load_config", "apply_overrides"]
+
+
+class ConfigError(SuperresError):
+    """A training config that does not validate; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    name: str
+    scale: int
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # Initialise from a checkpoint (e.g. the x2 model when training x4): every tensor whose
+    # name and shape match is copied; the rest (the upsampler) keeps its initialisation.
+    init_from: str | None = None
+
+
+class DegradationConfig(_Section):
+    blur_sigma: tuple[float, float] | None = None
+    noise_sigma: tuple[float, float] | None = None
+    jpeg_quality: tuple[int, int] | None = None
+
+
+class DataConfig(_Section):
+    train: list[str]
+    # Optional ready-made LR folders, one per train folder (paired training).
+    train_lr: list[str] | None = None
+    patch_size: int = 96  # HR pixels; LR patches are patch_size / scale
+    batch_size: int = 16
+    cache: Literal["memory", "subimages", "none"] = "memory"
+    cache_dir: str | None = None
+    num_workers: int = 0
+    augment: bool = True
+    degradations: DegradationConfig = Field(default_factory=DegradationConfig)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.patch_size < 8 or self.batch_size < 1:
+            raise ValueError("patch_size must be >= 8 and batch_size >= 1")
+        return self
+
+
+class ValConfig(_Section):
+    folders: list[str] = Field(default_factory=list)
+    every_n_steps: int = 1000
+    max_images: int | None = None  # per folder; None = all
+
+
+class PerceptualConfig(_Section):
+    weight: float = 0.0
+    vgg_weights: str | None = None  # a VGG19 state dict file (torchvision key layout)
+    layers: dict[str, float] = Field(default_factory=lambda: {"conv5_4": 1.0})
+    criterion: Literal["l1", "mse"] = "l1"
+
+
+class GANConfig(_Section):
+    weight: float = 0.0
+    kind: Literal["vanilla", "lsgan", "relativistic"] = "relativistic"
+    discriminator: str = "vgg-discriminator"
+    discriminator_hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    lr: float = 1e-4
+    start_step: int = 0  # pixel-only warm-up before the adversarial loss starts
+
+
+class LossConfig(_Section):
+    pixel: Literal["l1", "mse", "charbonnier"] = "l1"
+    pixel_weight: float = 1.0
+    fft_weight: float = 0.0
+    perceptual: PerceptualConfig = Field(default_factory=PerceptualConfig)
+    gan: GANConfig = Field(default_factory=GANConfig)
+
+
+class OptimConfig(_Section):
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine", "multistep"] = "cosine"
+    warmup_steps: int = 0
+    min_lr: float = 1e-6  # cosine floor
+    milestones: list[int] = Field(default_factory=list)  # multistep
+    gamma: float = 0.5  # multistep
+    grad_clip: float | None = None
+    ema_decay: float | None = 0.999
+
+
+class TrainerConfig(_Section):
+    max_steps: int = 10000
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    accelerator: str = "auto"
+    devices: int | str | list[int] = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads on the CPU; None = torch's default
+    checkpoint_every: int = 1000
+    log_every: int = 50
+
+
+class TrainConfig(_Section):
+    output_dir: str = "runs/default"
+    model: ModelConfig
+    data: DataConfig
+    val: ValConfig = Field(default_factory=ValConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a raw config mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+        node[parts[-1]] = _parse_value(value)
+    return raw
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    if first["type"] == "missing":
+        return f"{source}: missing key '{key}'"
+    return f"{source}: '{key}': {first['msg']} (got {first.get('input')!r})"
+
+
+def load_config(source: str | os.PathLike | dict, overrides: list[str] | None = None) -> TrainConfig:
+    """Read and validate a config from a YAML file (or a mapping), with ``--set`` overrides."""
+    if isinstance(source, dict):
+        raw, name = dict(source), "config"
+    else:
+        path = Path(source)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config '{path}': {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"'{path}' must hold a mapping of sections")
+        name = str(path)
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return TrainConfig.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, name)) from None
+    except TypeError as exc:  # a value YAML produced that JSON cannot carry (a date, say)
+        raise ConfigError(f"{name}: {exc}") from None

@@ -1,0 +1,161 @@
+"""Losses for SR training: pixel (L1, MSE, Charbonnier), FFT, perceptual (VGG19) and adversarial."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from superres.errors import SuperresError
+
+__all__ = ["pixel_loss", "fft_loss", "PerceptualLoss", "VGG19Features", "generator_adversarial_loss", "discriminator_adversarial_loss"]
+
+
+def pixel_loss(sr: torch.Tensor, hr: torch.Tensor, kind: str, eps: float = 1e-3) -> torch.Tensor:
+    """Mean pixel loss: ``l1`` |d|, ``mse`` d^2, or ``charbonnier`` sqrt(d^2 + eps^2)."""
+    diff = sr - hr
+    if kind == "l1":
+        return diff.abs().mean()
+    if kind == "mse":
+        return diff.pow(2).mean()
+    if kind == "charbonnier":
+        return torch.sqrt(diff * diff + eps * eps).mean()
+    raise ValueError(f"unknown pixel loss {kind!r}")
+
+
+def fft_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """L1 distance between the 2-D real FFTs (real and imaginary parts), as SAFMN uses it."""
+    a = torch.fft.rfft2(sr.float(), norm="backward")
+    b = torch.fft.rfft2(hr.float(), norm="backward")
+    return (torch.view_as_real(a) - torch.view_as_real(b)).abs().mean()
+
+
+# VGG19's 'features' stack as torchvision numbers it: (name, in, out) per conv, "M" = max-pool.
+_VGG19 = [
+    ("conv1_1", 3, 64), ("conv1_2", 64, 64), "M",
+    ("conv2_1", 64, 128), ("conv2_2", 128, 128), "M",
+    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv3_4", 256, 256), "M",
+    ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), ("conv4_4", 512, 512), "M",
+    ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("conv5_4", 512, 512),
+]
+
+
+class VGG19Features(nn.Module):
+    """VGG19 convolutional features up to the deepest requested layer, pre-activation
+    (as ESRGAN uses them), with ImageNet normalisation; weights from a user's file whose keys
+    follow torchvision's ``features.N.weight`` numbering."""
+
+    def __init__(self, layers: list[str]):
+        super().__init__()
+        names = [entry[0] for entry in _VGG19 if entry != "M"]
+        unknown = [layer for layer in layers if layer not in names]
+        if unknown:
+            raise SuperresError(f"unknown VGG19 layer(s) {unknown}; choose from {names}")
+        last = max(names.index(layer) for layer in layers)
+        self.features = nn.Sequential()
+        self.taps: dict[int, str] = {}
+        self.wanted = set(layers)
+        for entry in _VGG19:
+            if entry == "M":
+                self.features.append(nn.MaxPool2d(2))
+                continue
+            name, cin, cout = entry
+            self.features.append(nn.Conv2d(cin, cout, 3, padding=1))
+            self.taps[len(self.features) - 1] = name
+            if names.index(name) == last:
+                break
+            self.features.append(nn.ReLU(inplace=False))
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise SuperresError(f"VGG19 weights file not found: '{path}' (loss.perceptual.vgg_weights)")
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        own = self.features.state_dict()
+        missing = [k for k in own if k not in state]
+        if missing:
+            raise SuperresError(f"'{path}' is not a VGG19 state dict with torchvision keys (missing features.{missing[0]})")
+        self.features.load_state_dict({k: state[k] for k in own})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = (x - self.mean) / self.std
+        out = {}
+        for index, layer in enumerate(self.features):
+            h = layer(h)
+            name = self.taps.get(index)
+            if name in self.wanted:
+                out[name] = h
+        return out
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted distance between VGG19 features of SR and HR (Johnson et al.; ESRGAN)."""
+
+    def __init__(self, weights_path: str | None, layers: dict[str, float], criterion: str = "l1"):
+        super().__init__()
+        if not weights_path:
+            raise SuperresError(
+                "the perceptual loss needs VGG19 weights: set loss.perceptual.vgg_weights to a file "
+                "(e.g. torchvision's vgg19 state dict); superres never downloads them"
+            )
+        self.vgg = VGG19Features(list(layers))
+        self.vgg.load_weights(weights_path)
+        self.vgg.requires_grad_(False).eval()
+        self.layer_weights = dict(layers)
+        self.criterion = criterion
+
+    def train(self, mode: bool = True):  # the VGG stays in eval mode
+        super().train(mode)
+        self.vgg.eval()
+        return self
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        fs, fh = self.vgg(sr), self.vgg(hr.detach())
+        total = sr.new_zeros(())
+        for name, weight in self.layer_weights.items():
+            total = total + weight * pixel_loss(fs[name], fh[name], self.criterion)
+        return total
+
+
+def generator_adversarial_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's adversarial loss: ``vanilla`` (BCE), ``lsgan`` (least squares) or
+    ``relativistic`` (ESRGAN's RaGAN, which needs the real logits too)."""
+    if kind == "vanilla":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    if kind == "lsgan":
+        return (fake_logits - 1).pow(2).mean()
+    if kind == "relativistic":
+        real = real_logits.detach()
+        return 0.5 * (
+            F.binary_cross_entropy_with_logits(real - fake_logits.mean(), torch.zeros_like(real))
+            + F.binary_cross_entropy_with_logits(fake_logits - real.mean(), torch.ones_like(fake_logits))
+        )
+    raise ValueError(f"unknown GAN kind {kind!r}")
+
+
+def discriminator_adversarial_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss on real and (detached) fake logits, same kinds as above."""
+    if kind == "vanilla":
+        return 0.5 * (
+            F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        )
+    if kind == "lsgan":
+        return 0.5 * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
+    if kind == "relativistic":
+        return 0.5 * (
+            F.binary_cross_entropy_with_logits(real_logits - fake_logits.mean(), torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits - real_logits.mean(), torch.zeros_like(fake_logits))
+        )
+    raise ValueError(f"unknown GAN kind {kind!r}")

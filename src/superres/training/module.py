@@ -1,0 +1,223 @@
+"""The LightningModule for SR: our science (losses, LR synthesis, EMA, GAN steps) inside
+Lightning's loop (devices, precision, DDP, checkpoint files, logging).
+
+Optimisation is manual so that the pixel-only and adversarial recipes share one path: one
+generator step per iteration, then (with a GAN) one discriminator step. ``self.iteration``
+counts iterations (Lightning's ``global_step`` counts optimizer steps, two per GAN
+iteration); schedules, the data stream and checkpoints follow ``iteration``.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from superres.data.degradations import Degradations, make_lr_batch
+from superres.errors import SuperresError
+from superres.models import create
+from superres.models.checkpoint import CheckpointError, check_state_dict
+from superres.training.config import TrainConfig
+from superres.training.losses import (
+    PerceptualLoss,
+    discriminator_adversarial_loss,
+    fft_loss,
+    generator_adversarial_loss,
+    pixel_loss,
+)
+from superres.training.schedule import ema_update, lr_factor
+
+__all__ = ["SRModule", "generator_state_from_checkpoint", "init_from_checkpoint"]
+
+
+def generator_state_from_checkpoint(path: str | Path, *, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The generator's state dict from a training checkpoint (``.ckpt``, EMA weights when
+    present) or from a superres safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: '{path}'")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise CheckpointError(f"cannot read '{path}': {str(exc).splitlines()[0]}") from None
+    state = ckpt.get("state_dict", ckpt)
+    for prefix in (("ema_generator.", "generator.") if prefer_ema else ("generator.",)):
+        found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if found:
+            return found
+    raise CheckpointError(f"'{path}' holds no generator weights")
+
+
+def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
+    """Copy every tensor of ``path`` whose name and shape match ``model`` (e.g. all but the
+    upsampler of an x2 model into an x4 one); returns the names left at their initialisation."""
+    source = generator_state_from_checkpoint(path)
+    own = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape}
+    if not matched:
+        raise CheckpointError(f"'{path}' shares no tensor with {type(model).__name__}")
+    own.update(matched)
+    model.load_state_dict(own)
+    return sorted(set(own) - set(matched))
+
+
+class SRModule(L.LightningModule):
+    """Trains ``config.model`` under ``config.loss`` and ``config.optim``."""
+
+    def __init__(self, config: TrainConfig):
+        super().__init__()
+        self.config = config
+        self.automatic_optimization = False
+        m = config.model
+        self.generator = create(m.name, scale=m.scale, **m.hyperparameters)
+        self.reinitialised: list[str] = []
+        if m.init_from:
+            self.reinitialised = init_from_checkpoint(self.generator, m.init_from)
+        self.ema_generator = None
+        if config.optim.ema_decay:
+            self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False)
+        gan = config.loss.gan
+        self.discriminator = None
+        if gan.weight > 0:
+            self.discriminator = create(gan.discriminator, **gan.discriminator_hyperparameters)
+        self.perceptual = None
+        if config.loss.perceptual.weight > 0:
+            p = config.loss.perceptual
+            self.perceptual = PerceptualLoss(p.vgg_weights, p.layers, p.criterion)
+        d = config.data.degradations
+        self.degradations = Degradations(d.blur_sigma, d.noise_sigma, d.jpeg_quality)
+        self.iteration = 0
+        # Where the weights came from (commit, data), recorded in every checkpoint.
+        self.provenance: dict = {}
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights to validate and export: the EMA when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.generator(lr)
+
+    def _lr_lambda(self, base_lr: float):
+        o = self.config.optim
+
+        def factor(step: int) -> float:
+            return lr_factor(
+                step, max_steps=self.config.trainer.max_steps, schedule=o.schedule, base_lr=base_lr,
+                warmup_steps=o.warmup_steps, min_lr=o.min_lr, milestones=o.milestones, gamma=o.gamma,
+            )
+
+        return factor
+
+    def configure_optimizers(self):
+        o = self.config.optim
+        opt_cls = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
+        opt_g = opt_cls(self.generator.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        optimizers = [opt_g]
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt_g, self._lr_lambda(o.lr))]
+        if self.discriminator is not None:
+            lr_d = self.config.loss.gan.lr
+            opt_d = opt_cls(self.discriminator.parameters(), lr=lr_d, betas=o.betas, weight_decay=o.weight_decay)
+            optimizers.append(opt_d)
+            schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt_d, self._lr_lambda(lr_d)))
+        return optimizers, schedulers
+
+    def make_pair(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float (lr, hr) in [0, 1] from a batch of HR patches (or paired LR/HR patches)."""
+        # LR synthesis must be exact (the protocol's rounding), so never under autocast.
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            if isinstance(batch, (list, tuple)):
+                lr, hr = batch
+                return lr.float() / 255.0, hr.float() / 255.0
+            generator = torch.Generator().manual_seed(self.config.trainer.seed * 1_000_003 + self.iteration)
+            return make_lr_batch(batch, self.config.model.scale, self.degradations, generator)
+
+    def training_step(self, batch, batch_idx):
+        cfg = self.config
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        schedulers = self.lr_schedulers()
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        lr, hr = self.make_pair(batch)
+        sr = self.generator(lr).float()
+
+        losses = {"pixel": cfg.loss.pixel_weight * pixel_loss(sr, hr, cfg.loss.pixel)}
+        if cfg.loss.fft_weight:
+            losses["fft"] = cfg.loss.fft_weight * fft_loss(sr, hr)
+        if self.perceptual is not None:
+            losses["perceptual"] = cfg.loss.perceptual.weight * self.perceptual(sr, hr)
+        gan_on = self.discriminator is not None and self.iteration >= cfg.loss.gan.start_step
+        if gan_on:
+            self.discriminator.requires_grad_(False)
+            fake_logits = self.discriminator(sr).float()
+            real_logits = self.discriminator(hr).float() if cfg.loss.gan.kind == "relativistic" else None
+            losses["gan"] = cfg.loss.gan.weight * generator_adversarial_loss(cfg.loss.gan.kind, fake_logits, real_logits)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise SuperresError(f"training diverged at iteration {self.iteration} (loss {loss.item()}); lower optim.lr or enable optim.grad_clip")
+
+        opt_g = optimizers[0]
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if cfg.optim.grad_clip:
+            self.clip_gradients(opt_g, gradient_clip_val=cfg.optim.grad_clip, gradient_clip_algorithm="norm")
+        opt_g.step()
+        schedulers[0].step()
+
+        if self.discriminator is not None:
+            opt_d = optimizers[1]
+            if gan_on:
+                self.discriminator.requires_grad_(True)
+                d_loss = discriminator_adversarial_loss(
+                    cfg.loss.gan.kind, self.discriminator(hr).float(), self.discriminator(sr.detach()).float()
+                )
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(d_loss)
+                opt_d.step()
+                self.log("train/d_loss", d_loss.detach(), prog_bar=False)
+            schedulers[1].step()
+
+        if self.ema_generator is not None:
+            # Early on the EMA would average in random weights; ramp its decay up.
+            decay = min(cfg.optim.ema_decay, (1 + self.iteration) / (10 + self.iteration))
+            ema_update(self.ema_generator, self.generator, decay)
+
+        self.iteration += 1
+        for name, value in losses.items():
+            self.log(f"train/{name}", value.detach())
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        self.log("train/lr", opt_g.param_groups[0]["lr"])
+        return loss.detach()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["superres"] = {
+            "iteration": self.iteration,
+            "config": self.config.model_dump(mode="json"),
+            "provenance": self.provenance,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+                "python": list(random.getstate()),
+            },
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("superres")
+        if state is None:
+            raise CheckpointError("not a superres training checkpoint (no 'superres' section)")
+        self.iteration = int(state["iteration"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        kind, keys, pos, has_gauss, gauss = rng["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        version, internal, gauss_next = rng["python"]
+        random.setstate((version, tuple(internal), gauss_next))

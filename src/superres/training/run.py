@@ -1,0 +1,188 @@
+"""``superres train`` and ``superres export``: build everything from a config and run Lightning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
+from superres.errors import SuperresError
+from superres.models import checkpoint as ckpt_format
+from superres.models import create
+from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
+from superres.training.config import TrainConfig
+from superres.training.module import SRModule, generator_state_from_checkpoint
+
+__all__ = ["train", "export_run", "git_commit"]
+
+
+def git_commit() -> str | None:
+    """The commit of the superres checkout (with ``-dirty`` if it has changes), if any."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        if head.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class _SRData(L.LightningDataModule):
+    """The endless patch stream, sharded by rank, starting at the module's iteration."""
+
+    def __init__(self, config: TrainConfig, module: SRModule):
+        super().__init__()
+        self.config = config
+        self.module = module
+        d = config.data
+        self.hr = ImageStore(d.train, cache=d.cache, cache_dir=d.cache_dir, min_size=d.patch_size)
+        if d.train_lr is not None:
+            lr_store = ImageStore(d.train_lr, cache=d.cache, cache_dir=d.cache_dir)
+            self.dataset = PairedPatchDataset(lr_store, self.hr, scale=config.model.scale, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment)
+        else:
+            self.dataset = HRPatchDataset(self.hr, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment)
+
+    def train_dataloader(self):
+        d = self.config.data
+        sampler = PatchStreamSampler(
+            batch_size=d.batch_size,
+            start_batch=lambda: self.module.iteration,
+            rank=self.trainer.global_rank,
+            world=self.trainer.world_size,
+        )
+        return DataLoader(
+            self.dataset, batch_size=d.batch_size, sampler=sampler, num_workers=d.num_workers,
+            persistent_workers=d.num_workers > 0, drop_last=True,
+        )
+
+
+class _RankAgreement(L.Callback):
+    """After training, gather a checksum of the generator from every rank and record whether
+    they agree (DDP must keep replicas identical); written to ``ddp_check.json``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_end(self, trainer, module):
+        if trainer.world_size < 2:
+            return
+        flat = torch.cat([p.detach().double().flatten() for p in module.generator.parameters()])
+        local = torch.stack([flat.sum(), (flat * torch.arange(flat.numel(), dtype=torch.float64)).sum()])
+        gathered = trainer.strategy.all_gather(local)  # (world, 2)
+        if trainer.is_global_zero:
+            rows = gathered.cpu().tolist()
+            self.path.write_text(json.dumps({"checksums": rows, "identical": all(r == rows[0] for r in rows)}))
+
+
+def _threads(config: TrainConfig) -> None:
+    if config.trainer.threads:
+        torch.set_num_threads(config.trainer.threads)
+
+
+def train(config: TrainConfig, *, resume: bool = False) -> Path:
+    """Train per ``config``; with ``resume`` continue from ``output_dir/checkpoints/last.ckpt``.
+    Returns the exported weights file (``output_dir/model.safetensors``)."""
+    out = Path(config.output_dir)
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise SuperresError(f"nothing to resume: '{last}' does not exist")
+    if not resume and last.is_file():
+        raise SuperresError(f"'{out}' already holds a run; pass --resume to continue it or choose another output_dir")
+    _threads(config)
+    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+
+    module = SRModule(config)
+    data = _SRData(config, module)
+    module.provenance = {"commit": git_commit(), "data": {"folders": config.data.train, "images": len(data.hr)}}
+    for reason in data.hr.skipped:
+        print(f"superres: skipped {reason}")
+    val_sets = {}
+    for folder in config.val.folders:
+        items = load_benchmark(folder, config.model.scale)
+        val_sets[Path(folder).name] = items[: config.val.max_images] if config.val.max_images else items
+    t = config.trainer
+    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl")
+    callbacks = [
+        StopAtMaxSteps(t.max_steps),
+        validation,
+        StepCheckpoint(out / "checkpoints", t.checkpoint_every),
+        ProgressBar(t.max_steps, validation),
+        _RankAgreement(out / "ddp_check.json"),
+    ]
+    trainer = L.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        max_epochs=-1,
+        max_steps=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=TensorBoardLogger(str(out), name="tb", version=""),
+        log_every_n_steps=t.log_every,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        plugins=[AtomicCheckpointIO()],
+    )
+    with warnings.catch_warnings():
+        # An endless stream has no length; Lightning says so at every start.
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*infinite.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    if not trainer.is_global_zero:
+        return out / "model.safetensors"
+    return export_run(out)
+
+
+def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Write a run's final (EMA) weights as a registry-loadable safetensors file with the
+    config, commit, iterations, data and last validation scores in its metadata."""
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
+    raw = torch.load(last, map_location="cpu", weights_only=True)
+    info = raw.get("superres", {})
+    config = TrainConfig.model_validate_json(json.dumps(info["config"]))
+    m = config.model
+    model = create(m.name, scale=m.scale, **m.hyperparameters)
+    model.load_state_dict(generator_state_from_checkpoint(last))
+    hyper = dict(model.superres_hyperparameters)
+    if hasattr(model, "reparameterize"):
+        model.reparameterize()  # ship the fused inference form
+        hyper["reparameterized"] = True
+    validation = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        validation = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    provenance = info.get("provenance", {})
+    metadata = {
+        "training": {
+            "config": info["config"],
+            "commit": provenance.get("commit"),
+            "iterations": info["iteration"],
+            "data": provenance.get("data"),
+            "last_validation": validation[-1] if validation else None,
+        }
+    }
+    target = Path(output) if output else run_dir / "model.safetensors"
+    return ckpt_format.save(model, target, arch=m.name, scale=m.scale, hyperparameters=hyper, metadata=metadata)
