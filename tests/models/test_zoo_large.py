@@ -21,12 +21,12 @@ def count_parameters(name: str, scale: int, **hyperparameters) -> int:
 @pytest.mark.parametrize(
     "name, scale, hyperparameters, paper_count",
     [
-        ("edsr-baseline", 2, {}, 1.37e6),  # Lim et al. 2017, Table 1
-        ("edsr", 2, {}, 40.7e6),  # EDSR-PyTorch README (43M at x4 in the paper)
+        ("edsr-baseline", 2, {}, 1.37e6),  # Lim et al. 2017 / EDSR-PyTorch model table
+        ("edsr", 2, {}, 40.7e6),  # EDSR-PyTorch model table (the paper rounds x4 to 43M)
         ("edsr", 4, {}, 43.1e6),
-        ("rcan", 4, {}, 15.6e6),  # Zhang et al. 2018, Fig. 7
+        ("rcan", 4, {}, 15.6e6),  # Zhang et al. 2018
         ("rrdbnet", 4, {}, 16.7e6),  # ESRGAN / BasicSR RRDBNet 23 blocks
-        ("imdn", 2, {}, 0.694e6),  # Hui et al. 2019, Table 4
+        ("imdn", 2, {}, 0.694e6),  # Hui et al. 2019
         ("imdn", 4, {}, 0.715e6),
         ("srvggnet-compact", 4, {}, 0.621e6),  # realesr-animevideov3 (16 convs)
         ("srvggnet-compact", 4, {"convs": 32}, 1.21e6),  # realesr-general-x4v3 (32 convs)
@@ -39,8 +39,8 @@ def test_parameter_count_matches_paper(name, scale, hyperparameters, paper_count
 def test_rrdbnet_x1_x2_only_widen_the_first_conv():
     # Real-ESRGAN's pixel-unshuffle puts 4 (x2) or 16 (x1) times the channels into conv_first.
     x4 = count_parameters("rrdbnet", 4)
-    assert count_parameters("rrdbnet", 2) - x4 == 64 * 9 * 9  # 3 more input channel groups of 3
-    assert count_parameters("rrdbnet", 1) - x4 == 64 * 45 * 9
+    assert count_parameters("rrdbnet", 2) - x4 == 64 * 9 * 9  # 12 input channels instead of 3
+    assert count_parameters("rrdbnet", 1) - x4 == 64 * 45 * 9  # 48 instead of 3
 
 
 @pytest.mark.parametrize("name", ["edsr-baseline", "imdn", "srvggnet-compact"])
