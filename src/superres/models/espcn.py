@@ -3,6 +3,13 @@ Sub-Pixel Convolutional Neural Network", CVPR 2016.
 
 Three convolutions in LR space (5x5 64, 3x3 32, 3x3 C*s^2) with tanh, then a pixel shuffle
 (the sub-pixel convolution). The paper works on Y only; ours maps RGB to RGB.
+
+Initialisation (``init="bicubic"``, the default): the first ``channels`` maps of the two
+tanh layers carry the input scaled by 0.05 (where tanh is linear to 0.2%), and the output
+layer turns them into a bicubic interpolation over its 3x3 window (taps beyond it dropped
+and the rest renormalised), so the untrained network already upscales like bicubic and
+training learns the correction; the rest of the output layer starts at zero.
+``init="paper"`` keeps PyTorch's default initialisation.
 """
 
 from __future__ import annotations
@@ -10,15 +17,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from superres.models._init import identity_through, interpolation_taps
 from superres.models.registry import ModelSpec, register
+
+_GAIN = 0.05  # small enough that tanh(0.05 x) = 0.05 x within 0.2% for x in [0, 1]
 
 
 class ESPCN(nn.Module):
     """ESPCN with (5x5, f1), (3x3, f2) and a sub-pixel output layer."""
 
-    def __init__(self, *, scale: int, channels: int = 3, f1: int = 64, f2: int = 32):
+    def __init__(self, *, scale: int, channels: int = 3, f1: int = 64, f2: int = 32, init: str = "bicubic"):
         super().__init__()
+        if init not in ("bicubic", "paper"):
+            raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
         self.scale = scale
+        self.channels = channels
         self.body = nn.Sequential(
             nn.Conv2d(channels, f1, 5, padding=2),
             nn.Tanh(),
@@ -27,6 +40,23 @@ class ESPCN(nn.Module):
             nn.Conv2d(f2, channels * scale * scale, 3, padding=1),
         )
         self.shuffle = nn.PixelShuffle(scale)
+        if init == "bicubic":
+            self._init_bicubic()
+
+    @torch.no_grad()
+    def _init_bicubic(self) -> None:
+        first, second, out = self.body[0], self.body[2], self.body[4]
+        identity_through(first, self.channels, _GAIN)
+        identity_through(second, self.channels, 1.0)
+        taps = interpolation_taps(self.scale, 3, centre=1).float()  # (s, 3)
+        out.weight.zero_()
+        out.bias.zero_()
+        s = self.scale
+        for c in range(self.channels):
+            for py in range(s):
+                for px in range(s):
+                    # PixelShuffle reads channel c*s*s + py*s + px as sub-pixel (py, px) of c.
+                    out.weight[c * s * s + py * s + px, c] = torch.outer(taps[py], taps[px]) / _GAIN
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sub_pixels = self.body(x)  # (B, C*s*s, H, W)

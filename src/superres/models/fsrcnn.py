@@ -8,6 +8,15 @@ convolution. FSRCNN is d=56, s=12, m=4; FSRCNN-s is d=32, s=5, m=1.
 Differences from the paper: the paper works on the Y channel only; ours maps RGB to RGB
 (``channels=3``, about twice the parameters of the first and last layers: 24.6K instead
 of 12.5K for FSRCNN), which lets it upscale colour images without a YCbCr detour.
+
+Initialisation (``init="bicubic"``, the default): the first ``channels`` feature maps of
+every layer are set to carry the input pixel through unchanged (inputs are in [0, 1], so
+the PReLUs pass them), and the transposed convolution maps them to a bicubic interpolation
+kernel. The untrained network is therefore bicubic upscaling, and training only has to
+learn the correction. The architecture is unchanged; ``init="paper"`` is the paper's
+Gaussian initialisation. On this project's CPU budget the paper's initialisation needed
+about 1,000 iterations just to climb back to bicubic quality (31.2 dB on Set5 x2 after
+1,000 steps, against bicubic's 33.66).
 """
 
 from __future__ import annotations
@@ -15,15 +24,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from superres.models._init import identity_through, transposed_interpolation_kernel
 from superres.models.registry import ModelSpec, register
 
 
 class FSRCNN(nn.Module):
     """FSRCNN(d, s, m) with a transposed-convolution upsampler."""
 
-    def __init__(self, *, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4):
+    def __init__(self, *, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4, init: str = "bicubic"):
         super().__init__()
+        if init not in ("bicubic", "paper"):
+            raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
         self.scale = scale
+        self.channels = channels
         layers: list[nn.Module] = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d)]
         layers += [nn.Conv2d(d, s, 1), nn.PReLU(s)]
         for _ in range(m):
@@ -32,15 +45,25 @@ class FSRCNN(nn.Module):
         self.body = nn.Sequential(*layers)
         # padding 4 and output_padding scale-1 make the output exactly scale x the input.
         self.deconv = nn.ConvTranspose2d(d, channels, 9, stride=scale, padding=4, output_padding=scale - 1)
-        self._init_weights()
+        self._init_weights(init)
 
-    def _init_weights(self) -> None:
+    @torch.no_grad()
+    def _init_weights(self, init: str) -> None:
         for module in self.body:
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=0.25, nonlinearity="leaky_relu")
                 nn.init.zeros_(module.bias)
+                if init == "bicubic":
+                    identity_through(module, self.channels)
         nn.init.normal_(self.deconv.weight, std=0.001)
         nn.init.zeros_(self.deconv.bias)
+        if init == "bicubic":
+            # Only the identity maps reach the output at first; the other features' weights
+            # start at zero (as a residual branch would) and grow from the first step.
+            k = transposed_interpolation_kernel(self.scale, 9, 4).float()
+            self.deconv.weight.zero_()
+            for c in range(self.channels):
+                self.deconv.weight[c, c] = torch.outer(k, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.body(x)  # (B, d, H, W)
