@@ -50,7 +50,7 @@ class DatasetScore:
 @torch.no_grad()
 def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
     """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded."""
-    x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(device)  # (1, C, H, W)
+    x = torch.tensor(lr).permute(2, 0, 1)[None].to(device)  # (1, C, H, W); a copy, lr may be read-only
     gray = x.shape[1] == 1
     model_channels = getattr(model, "channels", 3)
     if gray and model_channels == 3:

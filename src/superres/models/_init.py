@@ -42,7 +42,7 @@ def transposed_interpolation_kernel(scale: int, size: int, padding: int) -> torc
     ``cubic(u - i)`` with ``u = (o + 0.5) / s - 0.5``, renormalised per output phase."""
     k = torch.arange(size, dtype=torch.float64)
     t = (k - padding + 0.5) / scale - 0.5  # u - i for tap k
-    w = torch.tensor([float(_cubic(v)) for v in t], dtype=torch.float64)
+    w = torch.tensor([float(_cubic(float(v))) for v in t], dtype=torch.float64)
     phase = torch.remainder(k - padding, scale).long()
     for p in range(scale):
         total = w[phase == p].sum()

@@ -31,6 +31,10 @@ from superres.models.registry import ModelSpec, register
 class FSRCNN(nn.Module):
     """FSRCNN(d, s, m) with a transposed-convolution upsampler."""
 
+    # The deconvolution's shape does not depend on the scale, but its weights do: starting
+    # x3/x4 from x2 must not copy them (the paper fine-tunes only this layer).
+    scale_specific_keys = ("deconv.weight", "deconv.bias")
+
     def __init__(self, *, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4, init: str = "bicubic"):
         super().__init__()
         if init not in ("bicubic", "paper"):

@@ -150,6 +150,8 @@ class ProgressBar(L.Callback):
         self.bar = None
 
     def on_train_start(self, trainer, module):
+        if trainer.is_global_zero and module.iteration:
+            print(f"resuming at iteration {module.iteration}", flush=True)
         if trainer.is_global_zero:
             self.bar = tqdm(total=self.max_steps, initial=module.iteration, desc="train", unit="it", dynamic_ncols=True, mininterval=1.0)
 

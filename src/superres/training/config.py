@@ -9,8 +9,10 @@ YAML lists fill tuple fields and integers fill float fields, but ``"16"`` is not
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -131,8 +133,23 @@ class TrainConfig(_Section):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; people write learning rates that way."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    return _yaml(text)
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -164,11 +181,11 @@ def _format_error(exc: ValidationError, source: str) -> str:
 def load_config(source: str | os.PathLike | dict, overrides: list[str] | None = None) -> TrainConfig:
     """Read and validate a config from a YAML file (or a mapping), with ``--set`` overrides."""
     if isinstance(source, dict):
-        raw, name = dict(source), "config"
+        raw, name = copy.deepcopy(source), "config"  # overrides must not edit the caller's mapping
     else:
         path = Path(source)
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = _yaml(path.read_text()) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read config '{path}': {exc.strerror}") from None
         except yaml.YAMLError as exc:

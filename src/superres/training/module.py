@@ -59,10 +59,12 @@ def generator_state_from_checkpoint(path: str | Path, *, prefer_ema: bool = True
 
 def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
     """Copy every tensor of ``path`` whose name and shape match ``model`` (e.g. all but the
-    upsampler of an x2 model into an x4 one); returns the names left at their initialisation."""
+    upsampler of an x2 model into an x4 one), except those the model declares
+    ``scale_specific_keys``; returns the names left at their initialisation."""
     source = generator_state_from_checkpoint(path)
     own = model.state_dict()
-    matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape}
+    skip = set(getattr(model, "scale_specific_keys", ()))
+    matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in skip}
     if not matched:
         raise CheckpointError(f"'{path}' shares no tensor with {type(model).__name__}")
     own.update(matched)

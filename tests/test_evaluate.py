@@ -1,0 +1,96 @@
+"""The paper protocol end to end: `superres eval --model bicubic` reproduces REFERENCE.md."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from superres import evaluate
+from superres.cli import main
+from superres.imaging.resize import imresize
+from superres.models import create
+
+# ../shared/REFERENCE.md, bicubic rows: (PSNR, SSIM) per dataset and scale.
+REFERENCE = {
+    ("Set5", 2): (33.66, 0.9299), ("Set5", 3): (30.39, 0.8682), ("Set5", 4): (28.42, 0.8104),
+    ("Set14", 2): (30.24, 0.8688), ("Set14", 3): (27.55, 0.7742), ("Set14", 4): (26.00, 0.7027),
+}
+
+
+def test_bicubic_reproduces_published_table(set5, set14, capsys):
+    code = main(["eval", "--model", "bicubic", "--data", str(set5), str(set14), "--scale", "2", "3", "4", "--format", "json"])
+    assert code == 0
+    results = json.loads(capsys.readouterr().out)
+    assert len(results) == 6
+    for r in results:
+        psnr, ssim = REFERENCE[(r["dataset"], r["scale"])]
+        assert abs(r["psnr"] - psnr) <= 0.02, r
+        assert abs(r["ssim"] - ssim) <= 0.002, r
+        assert len(r["images"]) == (5 if r["dataset"] == "Set5" else 14)
+
+
+def test_table_and_csv_and_per_image(set5, capsys):
+    assert main(["eval", "--data", str(set5), "--scale", "4", "--per-image"]) == 0
+    out = capsys.readouterr().out
+    assert "butterfly" in out and "(mean)" in out and "28.4" in out
+    assert main(["eval", "--data", str(set5), "--scale", "4", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0] == "dataset,scale,image,psnr,ssim" and len(rows) == 7
+
+
+def _save(path, array):
+    Image.fromarray(array).save(path)
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    good = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    _save(tmp_path / "good.png", good)
+    png = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "corrupt.png").write_bytes(png[:8] + b"\x00" * 40 + png[48:])
+    (tmp_path / "truncated.png").write_bytes(png[: len(png) // 2])
+    (tmp_path / "notes.jpg").write_text("this is not a picture")
+    (tmp_path / "empty.png").write_bytes(b"")
+    code = main(["eval", "--data", str(tmp_path), "--scale", "2", "--per-image"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "good" in captured.out and "1 images" not in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 4
+    for name in ("corrupt.png", "truncated.png", "notes.jpg", "empty.png"):
+        line = next(line for line in err if name in line)
+        assert line.startswith("superres: skipped cannot read")
+
+
+def test_paired_folders_use_the_given_lr(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    hr = rng.integers(0, 256, (32, 36, 3), dtype=np.uint8)
+    _save(hr_dir / "a.png", hr)
+    _save(lr_dir / "ax2.png", imresize(hr, 0.5))
+    paired = evaluate.evaluate(lambda s: create("bicubic", scale=s), [hr_dir], [2], lr_folders=[lr_dir])
+    generated = evaluate.evaluate(lambda s: create("bicubic", scale=s), [hr_dir], [2])
+    assert paired[0].psnr == pytest.approx(generated[0].psnr)
+    # A mismatched LR size is reported, not silently resized.
+    _save(lr_dir / "ax2.png", imresize(hr, 0.25))
+    errors = []
+    assert evaluate.evaluate(lambda s: create("bicubic", scale=s), [hr_dir], [2], lr_folders=[lr_dir], errors=errors)[0].images == []
+    assert "LR is" in errors[0]
+
+
+def test_unknown_model_is_one_line_error(tmp_path, capsys):
+    _save(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    assert main(["eval", "--model", "no-such-model", "--data", str(tmp_path), "--scale", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "neither a registered model nor a file" in err
+
+
+def test_grayscale_is_scored_as_is():
+    gray = np.random.default_rng(2).integers(0, 256, (24, 24, 1), dtype=np.uint8)
+    sr = evaluate.predict_uint8(create("bicubic", scale=2), imresize(gray, 0.5))
+    assert sr.shape == (24, 24, 1)
+    rgb_model = create("espcn", scale=2)
+    assert evaluate.predict_uint8(rgb_model, imresize(gray, 0.5)).shape == (24, 24, 1)

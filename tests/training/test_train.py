@@ -1,0 +1,159 @@
+"""Training end to end: FSRCNN beats bicubic, resume after SIGKILL, two-process DDP, config errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from superres.cli import main
+from superres.training import ConfigError, load_config
+from superres.training.schedule import lr_factor
+
+SUPERRES = [sys.executable, "-m", "superres"]
+
+
+def _config(tmp_path: Path, train_dir: Path, **sections) -> Path:
+    raw = {
+        "output_dir": str(tmp_path / "run"),
+        "model": {"name": "fsrcnn", "scale": 2},
+        "data": {"train": [str(train_dir)], "patch_size": 64, "batch_size": 8},
+        "optim": {"lr": 1.0e-3, "warmup_steps": 20, "ema_decay": None},
+        "trainer": {"max_steps": 60, "checkpoint_every": 20, "threads": 1, "log_every": 10},
+    }
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def few_images(train_hr, tmp_path_factory):
+    """A handful of the shared training photos (links, not copies)."""
+    folder = tmp_path_factory.mktemp("few")
+    for path in sorted(train_hr.glob("sunhays80-*.png"))[:8]:
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.mark.slow
+def test_fsrcnn_beats_bicubic_on_set5(tmp_path, few_images, set5, capsys):
+    config = _config(
+        tmp_path, few_images,
+        data={"patch_size": 96, "batch_size": 16},
+        trainer={"max_steps": 400, "checkpoint_every": 400},
+        val={"folders": [str(set5)], "every_n_steps": 400},
+    )
+    assert main(["train", str(config)]) == 0
+    weights = tmp_path / "run" / "model.safetensors"
+    capsys.readouterr()
+    scores = {}
+    for model in ("bicubic", str(weights)):
+        assert main(["eval", "--model", model, "--data", str(set5), "--scale", "2", "--format", "json"]) == 0
+        scores[model] = json.loads(capsys.readouterr().out)[0]["psnr"]
+    assert scores[str(weights)] >= scores["bicubic"] + 0.3, scores
+    # The validation inside training used the same protocol and agrees with eval.
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["iteration"] == 400
+    assert last["Set5/psnr"] == pytest.approx(scores[str(weights)], abs=1e-3)
+    meta = __import__("superres").models.read_metadata(weights)
+    assert meta["training"]["iterations"] == 400 and meta["training"]["data"]["images"] == 8
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_from_checkpoint(tmp_path, few_images):
+    config = _config(tmp_path, few_images, trainer={"max_steps": 120, "checkpoint_every": 20})
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen([*SUPERRES, "train", str(config)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.exists(), "no checkpoint was written before the kill"
+    killed_at = torch.load(last, weights_only=True)["superres"]["iteration"]
+    assert 0 < killed_at < 120
+    done = subprocess.run([*SUPERRES, "train", str(config), "--resume"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed_at = int(done.stdout.split("resuming at iteration ")[1].split()[0])
+    assert resumed_at >= killed_at  # a later checkpoint may have landed before the kill took effect
+    assert torch.load(last, weights_only=True)["superres"]["iteration"] == 120
+    assert not list(last.parent.glob("*.tmp")), "a temporary checkpoint file was left behind"
+    # Resuming a finished run is refused clearly rather than silently starting over.
+    again = subprocess.run([*SUPERRES, "train", str(config)], env=_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "--resume" in again.stderr
+
+
+@pytest.mark.slow
+def test_two_process_ddp_keeps_ranks_identical(tmp_path, few_images):
+    config = _config(
+        tmp_path, few_images,
+        trainer={"max_steps": 15, "checkpoint_every": 15, "devices": 2, "accelerator": "cpu", "strategy": "ddp"},
+    )
+    done = subprocess.run([*SUPERRES, "train", str(config)], env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    check = json.loads((tmp_path / "run" / "ddp_check.json").read_text())
+    assert len(check["checksums"]) == 2
+    assert check["identical"] is True
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_config_errors_name_the_key(tmp_path):
+    base = {"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}}
+    with pytest.raises(ConfigError, match="unknown key 'data.patch_sise'"):
+        load_config({**base, "data": {"train": ["x"], "patch_sise": 96}})
+    with pytest.raises(ConfigError, match="'data.batch_size'"):
+        load_config(base, ["data.batch_size=sixteen"])
+    with pytest.raises(ConfigError, match="missing key 'model'"):
+        load_config({"data": {"train": ["x"]}})
+    cfg = load_config(base, ["optim.lr=1e-3", "optim.betas=[0.9, 0.999]", "trainer.max_steps=7"])
+    assert cfg.optim.lr == 1e-3 and cfg.optim.betas == (0.9, 0.999) and cfg.trainer.max_steps == 7
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_cli_reports_config_error_in_one_line(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}, "optim": {"lr": "fast"}}))
+    assert main(["train", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "optim.lr" in err
+
+
+def test_lr_schedules():
+    kw = dict(max_steps=100, base_lr=1e-3)
+    assert lr_factor(0, schedule="cosine", warmup_steps=10, **kw) == pytest.approx(0.1)
+    assert lr_factor(10, schedule="cosine", warmup_steps=10, **kw) == pytest.approx(1.0)
+    assert lr_factor(100, schedule="cosine", min_lr=1e-5, **kw) == pytest.approx(0.01)
+    assert lr_factor(55, schedule="cosine", warmup_steps=10, min_lr=0.0, **kw) == pytest.approx(0.5)
+    assert lr_factor(60, schedule="multistep", milestones=[50, 80], gamma=0.5, **kw) == 0.5
+    assert lr_factor(90, schedule="multistep", milestones=[50, 80], gamma=0.5, **kw) == 0.25
+
+
+def test_scale_up_from_x2_copies_all_but_the_upsampler(tmp_path):
+    from superres.models import create, save
+    from superres.training.module import init_from_checkpoint
+
+    x2 = create("fsrcnn", scale=2)
+    path = save(x2, tmp_path / "x2.safetensors", arch="fsrcnn", scale=2, hyperparameters={})
+    x4 = create("fsrcnn", scale=4)
+    left = init_from_checkpoint(x4, path)
+    assert left == ["deconv.bias", "deconv.weight"]
+    assert torch.equal(x4.body[0].weight, x2.body[0].weight)
+    assert not torch.equal(x4.deconv.weight, x2.deconv.weight)
+    e2, e4 = create("espcn", scale=2), create("espcn", scale=4)
+    path = save(e2, tmp_path / "e2.safetensors", arch="espcn", scale=2, hyperparameters={})
+    assert init_from_checkpoint(e4, path) == ["body.4.bias", "body.4.weight"]
