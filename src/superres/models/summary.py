@@ -121,6 +121,8 @@ def _summary(name: str, scale: int | None) -> ModelSummary:
 def _measure(name: str, scale: int | None, device: torch.device) -> ModelSummary:
     with device:
         model = create(name, scale=scale).eval()
+        if hasattr(model, "reparameterize"):
+            model.reparameterize()  # count what inference runs (SwiftRep's fused form)
     parameters = sum(p.numel() for p in model.parameters())
     channels = _input_channels(name, model)
     if scale is None:

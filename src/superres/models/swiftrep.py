@@ -16,10 +16,12 @@ Design, and why (the goal is the best quality per CPU-second):
   LR pixel repeated s*s times, so the network learns a residual over nearest-neighbour
   upscaling at the cost of one add.
 
-Budget, at the default 32 features and 10 blocks: 98K parameters, ~94K multiply-adds per
-LR pixel, i.e. 23.5K per output pixel at x2 and 5.9K at x4, against VDSR's 665K per output
-pixel (a 28th at x2). ECBSR's comparable M10C32 configuration reports 37.76 dB on Set5 x2
-after DIV2K training, above VDSR's 37.53, which is why this size was chosen.
+Budget, at the default 32 features and 10 blocks, in the fused form that ships
+(``superres models``): 97K parameters at x2 (108K at x4), 24.1K multiply-adds per output
+pixel at x2 and 6.7K at x4, against VDSR's 665K per output pixel (a 28th at x2, a 99th at
+x4); the training form adds the 1x1 branches (+11K parameters). ECBSR's comparable M10C32
+configuration reports 37.76 dB on Set5 x2 after DIV2K training, above VDSR's 37.53, which is
+why this size was chosen.
 """
 
 from __future__ import annotations
