@@ -90,12 +90,72 @@ def _run_export(args) -> int:
     return 0
 
 
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="run the web app (a page and a REST API) on this machine")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--workers", type=int, default=1, help="jobs that run at once (default: 1)")
+    p.add_argument("--queue-size", type=int, default=4, help="jobs that may wait; more get 503 (default: 4)")
+    p.add_argument("--max-upload-mb", type=float, default=25, help="largest upload in MiB (default: 25)")
+    p.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="extra folder of NAME_xSCALE.safetensors")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin to call the API")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from pydantic import ValidationError
+
+    from superres.serve import Settings, run
+
+    try:
+        settings = Settings(
+            device=args.device,
+            workers=args.workers,
+            queue_size=args.queue_size,
+            max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
+            weights_dirs=tuple(args.weights_dir),
+            cors_origins=tuple(args.cors_origin),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SuperresError(f"bad option {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"superres: warning: serving on {args.host}: anyone who can reach it can use this machine's CPU/GPU", file=sys.stderr)
+    print(f"superres: serving on http://{args.host}:{args.port}/ (API docs at /docs); Ctrl+C stops", file=sys.stderr)
+    run(settings, host=args.host, port=args.port)
+    return 0
+
+
+def _add_benchmark(sub) -> None:
+    p = sub.add_parser("benchmark", help="score every shipped model (paper protocol) and write docs/MODEL_ZOO.md")
+    p.add_argument("--data", nargs="+", metavar="DIR", help="benchmark HR folders (default: ../shared/datasets/benchmark/Set5 and Set14)")
+    p.add_argument("-o", "--output", default="docs/MODEL_ZOO.md")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for the speed column")
+    p.add_argument("--no-update-weights", action="store_true", help="do not record the scores in the weight files")
+    p.set_defaults(run=_run_benchmark)
+
+
+def _run_benchmark(args) -> int:
+    from superres.zoo_report import measure_zoo, shipped_models, write_report
+
+    folders = args.data or [f"../shared/datasets/benchmark/{name}" for name in ("Set5", "Set14")]
+    if not shipped_models():
+        raise SuperresError("no shipped weights to benchmark (src/superres/models/weights is empty)")
+    rows = measure_zoo(folders, threads=args.threads, update_metadata=not args.no_update_weights)
+    command = "superres benchmark" + (f" --data {' '.join(args.data)}" if args.data else "")
+    print(f"wrote {write_report(rows, folders, args.output, command=command, threads=args.threads)}")
+    return 0
+
+
 # (name, adder) in the order they appear in --help.
 _COMMANDS = [
     _add_eval,
     _add_train,
     _add_export,
+    _add_benchmark,
     _add_models,
+    _add_serve,
 ]
 
 

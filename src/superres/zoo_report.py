@@ -1,0 +1,197 @@
+"""``superres benchmark``: the quality table of every shipped model, regenerated from scratch.
+
+Each shipped weight file is scored under the paper protocol on the benchmark folders (Set5
+and Set14 by default), beside bicubic and the published numbers of the same architecture
+(../shared/REFERENCE.md); its parameters, multiply-adds and measured CPU speed are added,
+and the table is written to ``docs/MODEL_ZOO.md`` with a picture comparing crops of
+bicubic, FSRCNN, the flagship and the ground truth. The measured Set5/Set14 numbers are
+also written into each weight file's metadata (``quality``), where the web app reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from superres.data.datasets import BenchmarkImage, load_benchmark
+from superres.evaluate import predict_uint8, score_images
+from superres.models import create, list_specs, load, pretrained_path, read_metadata, save
+from superres.models.summary import model_summary
+
+__all__ = ["PUBLISHED", "ZooRow", "measure_zoo", "write_report"]
+
+# Set5 / Set14 PSNR published by each architecture's paper (REFERENCE.md; Y channel, bicubic
+# degradation). Keys are our registry names.
+PUBLISHED: dict[str, dict[int, tuple[float | None, float | None]]] = {
+    "srcnn": {2: (36.66, 32.42), 3: (32.75, 29.28), 4: (30.48, 27.49)},
+    "fsrcnn": {2: (37.00, 32.63), 3: (33.16, 29.43), 4: (30.71, 27.59)},
+    "espcn": {2: (36.83, 32.40), 3: (32.55, None), 4: (30.52, 27.42)},
+    "vdsr": {2: (37.53, 33.03), 3: (33.66, 29.77), 4: (31.35, 28.01)},
+    "imdn": {2: (38.00, 33.63), 3: (34.36, 30.32), 4: (32.21, 28.58)},
+    "edsr-baseline": {2: (37.99, 33.57), 3: (34.37, 30.28), 4: (32.09, 28.58)},
+    "edsr": {2: (38.11, 33.92), 3: (34.65, 30.52), 4: (32.46, 28.80)},
+    "rcan": {2: (38.27, 34.12), 3: (34.74, 30.65), 4: (32.63, 28.87)},
+}
+# What the flagship is measured against (issue: at least VDSR, with a fifth of its cost).
+FLAGSHIP_TARGET = "vdsr"
+
+
+@dataclass
+class ZooRow:
+    name: str
+    scale: int
+    scores: dict[str, tuple[float, float]]  # dataset -> (PSNR, SSIM)
+    bicubic: dict[str, tuple[float, float]]
+    parameters: int
+    macs_per_output_pixel: float
+    output_mp_per_s: float
+    iterations: int | None
+
+
+def shipped_models() -> list[tuple[str, int, Path]]:
+    """(name, scale, path) of every weight file shipped in the package, in registry order."""
+    return [(spec.name, s, pretrained_path(spec.name, s)) for spec in list_specs(generators_only=True) for s in spec.pretrained_scales()]
+
+
+def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256, repeat: int = 3) -> float:
+    """Output megapixels per second of a plain forward pass on a ``lr_side`` square LR image."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.rand(1, 3, lr_side, lr_side)
+        with torch.inference_mode():
+            model(x)
+            best = float("inf")
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                model(x)
+                best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(previous)
+    return (lr_side * scale) ** 2 / 1e6 / best
+
+
+def measure_zoo(
+    folders: Sequence[str | os.PathLike],
+    *,
+    models: Sequence[tuple[str, int, Path]] | None = None,
+    threads: int = 2,
+    update_metadata: bool = True,
+) -> list[ZooRow]:
+    """Score every shipped (or given) model; optionally record the scores in its weight file."""
+    rows = []
+    cache: dict[tuple[str, int], list[BenchmarkImage]] = {}
+    for name, scale, path in models or shipped_models():
+        model = load(path).eval()
+        bicubic = create("bicubic", scale=scale)
+        scores, base = {}, {}
+        for folder in folders:
+            dataset = Path(folder).name
+            items = cache.setdefault((str(folder), scale), load_benchmark(folder, scale))
+            s = score_images(model, items, scale=scale, dataset=dataset)
+            b = score_images(bicubic, items, scale=scale, dataset=dataset)
+            scores[dataset], base[dataset] = (s.psnr, s.ssim), (b.psnr, b.ssim)
+        summary = model_summary(name, scale)
+        meta = read_metadata(path)
+        training = meta.get("training") or {}
+        rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training.get("iterations")))
+        if update_metadata:
+            quality = {d: {"psnr": round(p, 4), "ssim": round(q, 5)} for d, (p, q) in scores.items()}
+            if meta.get("quality") != quality:
+                extra = {k: v for k, v in meta.items() if k not in ("arch", "scale", "hyperparameters")}
+                extra["quality"] = quality
+                save(model, path, arch=meta["arch"], scale=meta["scale"], hyperparameters=meta.get("hyperparameters", {}), metadata=extra)
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _crop_figure(folders: Sequence[str | os.PathLike], out: Path, scale: int, crop: int = 96) -> Path | None:
+    """A grid: one row per benchmark image (a centre crop), columns bicubic | FSRCNN | flagship | HR."""
+    columns = [("bicubic", "bicubic"), ("FSRCNN", "fsrcnn"), ("SwiftRep", "swiftrep")]
+    models = {}
+    for label, name in columns:
+        if name == "bicubic":
+            models[label] = create("bicubic", scale=scale)
+        elif pretrained_path(name, scale).is_file():
+            models[label] = load(pretrained_path(name, scale)).eval()
+    if len(models) < 2:
+        return None
+    zoom = 2
+    tile = crop * zoom
+    items = [item for folder in folders for item in load_benchmark(folder, scale)]
+    labels = list(models) + ["HR (ground truth)"]
+    sheet = Image.new("RGB", (tile * len(labels), (tile + 4) * len(items) + 20), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, label in enumerate(labels):
+        draw.text((c * tile + 4, 4), label + (f" x{scale}" if c < len(models) else ""), fill="black")
+    for r, item in enumerate(items):
+        h, w = item.hr.shape[:2]
+        y, x = (h - crop) // 2 // scale * scale, (w - crop) // 2 // scale * scale
+        outputs = [predict_uint8(m, item.lr) for m in models.values()] + [item.hr]
+        for c, image in enumerate(outputs):
+            patch = image[y : y + crop, x : x + crop]
+            patch = np.repeat(patch, 3, axis=2) if patch.shape[2] == 1 else patch
+            sheet.paste(Image.fromarray(patch).resize((tile, tile), Image.NEAREST), (c * tile, 20 + r * (tile + 4)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: str | os.PathLike, *, command: str, threads: int) -> Path:
+    """Write the Markdown table (and the crop picture beside it)."""
+    out = Path(out)
+    datasets = [Path(f).name for f in folders]
+    lines = [
+        "# Model zoo: shipped weights and their measured quality",
+        "",
+        f"Regenerated by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores; speed with {threads} thread(s), PyTorch fp32, one 256x256 LR image).",
+        "",
+        "PSNR (dB) / SSIM on Y under the paper protocol (MATLAB bicubic LR, border of `scale` px shaved,",
+        "output rounded to 8 bits). Set14 uses our copy, whose `bridge.png` is grayscale and scored as it is;",
+        "papers of the EDSR era and later used a three-channel copy that scores the Set14 mean ~0.09 dB",
+        "higher (../shared/REFERENCE.md). *Published* is the architecture's own paper (Set5 / Set14 PSNR),",
+        "trained on GPUs for days; ours were trained on this project's 114 photos on a 2-core CPU.",
+        "",
+        "| model | scale | " + " | ".join(f"{d} (ours)" for d in datasets) + " | "
+        + " | ".join(f"{d} bicubic" for d in datasets) + " | published Set5 / Set14 | params | MACs / output px | CPU MP/s | iterations |",
+        "|---|---|" + "---|" * (2 * len(datasets)) + "---|---|---|---|---|",
+    ]
+    for row in rows:
+        ours = " | ".join(f"{row.scores[d][0]:.2f} / {row.scores[d][1]:.4f}" for d in datasets)
+        base = " | ".join(f"{row.bicubic[d][0]:.2f} / {row.bicubic[d][1]:.4f}" for d in datasets)
+        published = PUBLISHED.get(row.name, {}).get(row.scale)
+        pub = f"{_fmt(published[0])} / {_fmt(published[1])}" if published else "–"
+        lines.append(
+            f"| {row.name} | x{row.scale} | {ours} | {base} | {pub} | {row.parameters / 1e3:.1f}K | "
+            f"{row.macs_per_output_pixel / 1e3:.1f}K | {row.output_mp_per_s:.1f} | {row.iterations or '–'} |"
+        )
+    target = PUBLISHED[FLAGSHIP_TARGET]
+    vdsr_macs = model_summary(FLAGSHIP_TARGET, 2).macs_per_output_pixel
+    lines += [
+        "",
+        f"Flagship target: at least VDSR (Set5 {target[2][0]} / {target[3][0]} / {target[4][0]} at x2 / x3 / x4; Set14 "
+        f"{target[2][1]} / {target[3][1]} / {target[4][1]}) with under a fifth of its {vdsr_macs / 1e3:.0f}K multiply-adds per output pixel.",
+    ]
+    figures = []
+    for scale in (4, 2):
+        figure = _crop_figure(folders, out.parent / f"zoo_crops_x{scale}.png", scale)
+        if figure is not None:
+            figures.append(figure)
+    if figures:
+        lines += ["", "Centre crops of each benchmark image (nearest-neighbour zoom x2): bicubic | FSRCNN | SwiftRep | ground truth.", ""]
+        lines += [f"![{f.stem}]({f.name})" for f in figures]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,22 @@
+import pytest
+
+from superres.evaluate import evaluate
+from superres.models import create, load, read_metadata, save
+from superres.zoo_report import measure_zoo, write_report
+
+
+def test_zoo_report_scores_and_records_quality(tmp_path, set5):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    path = save(create("espcn", scale=2), tmp_path / "espcn_x2.safetensors", arch="espcn", scale=2, hyperparameters={})
+    rows = measure_zoo([set5], models=[("espcn", 2, path)], threads=1)
+    (row,) = rows
+    expected = evaluate(lambda s: load(path), [set5], [2])[0]
+    assert row.scores["Set5"] == pytest.approx((expected.psnr, expected.ssim))
+    assert row.bicubic["Set5"][0] == pytest.approx(33.67, abs=0.02)
+    assert row.parameters == sum(p.numel() for p in create("espcn", scale=2).parameters())
+    assert row.output_mp_per_s > 0
+    assert read_metadata(path)["quality"]["Set5"]["psnr"] == pytest.approx(expected.psnr, abs=1e-3)
+    report = write_report(rows, [set5], tmp_path / "ZOO.md", command="superres benchmark", threads=1)
+    text = report.read_text()
+    assert "| espcn | x2 |" in text and "36.83" in text  # ESPCN's published Set5 x2 beside ours
