@@ -13,6 +13,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm import tqdm
 
 from superres.data.datasets import BenchmarkImage
@@ -64,7 +65,9 @@ class StepCheckpoint(L.Callback):
         self._save(trainer, module)
 
     def on_exception(self, trainer, module, exception):
-        if isinstance(exception, KeyboardInterrupt) and module.iteration > 0:
+        # Ctrl-C, or SIGTERM from a scheduler (SLURM) or `kill`, which Lightning raises as
+        # SIGTERMException: save where we are so --resume loses nothing.
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and module.iteration > 0:
             trainer.save_checkpoint(self.last)
             if trainer.is_global_zero:
                 print(f"\nsaved {self.last} at iteration {module.iteration}; resume with --resume", flush=True)

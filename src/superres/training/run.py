@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import warnings
 from pathlib import Path
@@ -100,6 +101,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     if not resume and last.is_file():
         raise SuperresError(f"'{out}' already holds a run; pass --resume to continue it or choose another output_dir")
     _threads(config)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A shell starts background jobs with SIGINT ignored; `kill -INT` should still stop
+        # (and checkpoint) a run the way Ctrl-C does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
