@@ -1,0 +1,435 @@
+"""The web app: one static page, offline API docs and a small REST API over :func:`superres.load`.
+
+Endpoints: ``GET /`` (the page), ``GET /docs`` (API reference, no external resources),
+``GET /openapi.json``, ``GET /healthz``, ``GET /v1/models``, ``POST /v1/upscale``. Every
+error is JSON ``{"error": "<one line>"}``: 400 unreadable image, 413 too large (bytes or
+pixels), 422 bad parameters, 503 busy, 404/405 unknown route.
+
+What a request costs is bounded before it is paid for: the body is counted as it streams
+(see :class:`BodyLimit`), the pixel count is read from the image header before decoding,
+decoding runs at most ``_DECODE_SLOTS`` at a time, and inference goes through a
+:class:`~superres.serve.jobs.JobQueue` that answers 503 when full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+import time
+import warnings
+from contextlib import asynccontextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Callable, Literal
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from superres.device import resolve_device
+from superres.errors import SuperresError
+from superres.imaging.io import ImageData, ImageReadError, encode_image, read_image
+from superres.serve.catalog import Catalog, Offer, build_catalog
+from superres.serve.jobs import Busy, JobQueue, LRUCache
+from superres.serve.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+
+# Decoding an upload takes memory (a 8 MP image is 24-48 MB decoded) and happens before a
+# job is admitted, so that a bad file gets its 400 even when the queue is full; two at a
+# time bounds that memory however many requests arrive together.
+_DECODE_SLOTS = 2
+
+_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+# Everything the page and the docs load comes from this server; images are shown from blob: URLs.
+_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    error: str
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, counting while they stream in.
+
+    A declared ``Content-Length`` over the limit is refused before a byte of the body is read;
+    a body without one (chunked) is counted chunk by chunk and refused as soon as it passes
+    the limit, so no request ever makes the server hold more than ``limit`` bytes of it.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _message(self) -> str:
+        return f"upload too large: over this server's limit of {_mib(self.limit)} (max_upload_bytes={self.limit})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.limit
+            except ValueError:
+                await _error(400, "invalid Content-Length header")(scope, receive, send)
+                return
+            if too_large:
+                # "Connection: close": the unread body must not be taken for the next request.
+                await _error(413, self._message(), {"connection": "close"})(scope, receive, send)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Raised inside the form parser; FastAPI passes HTTPExceptions through to
+                    # the app's handler, which answers with JSON.
+                    raise HTTPException(413, self._message(), headers={"connection": "close"})
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class SecurityHeaders:
+    """Add a strict Content-Security-Policy (nothing from other origins) and friends to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", _CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _pixels(n: int) -> str:
+    return f"{n / 1e6:.1f} megapixels" if n >= 100_000 else f"{n:,} pixels"
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line: ``scale: Input should be a valid integer``."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or "request"
+        if err.get("type") == "missing":
+            parts.append(f"missing form field '{field}'")
+        else:
+            parts.append(f"{field}: {err.get('msg', 'invalid value')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class _TooManyPixels(Exception):
+    pass
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as the file's header states it, or None if Pillow cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:  # reads the header only
+                return im.size
+    except Image.DecompressionBombError:
+        return (1 << 16, 1 << 16)  # over Pillow's own ceiling (~179 MP): over ours too
+    except Exception:  # not an image Pillow knows: read_image gives the reason
+        return None
+
+
+def _decode(data: bytes, label: str, max_pixels: int) -> ImageData:
+    """Decode an upload; over ``max_pixels`` raises :class:`_TooManyPixels` before decoding.
+
+    read_image checks the same limit, but its error is one ImageReadError among many (400);
+    the size is read here first so that "too large" gets its own status (413).
+    """
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise _TooManyPixels(
+            f"cannot read '{label}': too large: {width}x{height} = {_pixels(width * height)}, over this "
+            f"server's limit of {_pixels(max_pixels)} (max_input_pixels)"
+        )
+    return read_image(data, name=label, max_pixels=max_pixels)
+
+
+def _safe_stem(filename: str | None) -> str:
+    stem = Path(filename or "image").stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "image"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("superres")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _default_loader(reference: str, *, scale: int, device: str, tile: int | None):
+    import superres  # the inference layer's entry point; imported late so the app module loads without it
+
+    return superres.load(reference, scale=scale, device=device, tile=tile)
+
+
+def _default_model_name(settings: Settings) -> str:
+    if settings.default_model is not None:
+        return settings.default_model
+    try:
+        from superres.inference import DEFAULT_MODEL
+    except ImportError:
+        return "bicubic"
+    return DEFAULT_MODEL
+
+
+def create_app(settings: Settings | None = None, *, loader: Callable | None = None) -> FastAPI:
+    """The FastAPI app serving the page, the docs and the API under ``settings``.
+
+    ``loader(reference, scale=, device=, tile=)`` returns an Upscaler; it defaults to
+    :func:`superres.load` and is a parameter so that tests can slow it down or count calls.
+    """
+    settings = settings or Settings()
+    device = str(resolve_device(settings.device))  # an unusable device fails here, not per request
+    load = loader or _default_loader
+    jobs = JobQueue(settings.workers, settings.queue_size)
+    upscalers = LRUCache(settings.cache_size)
+    decode_slots = asyncio.Semaphore(_DECODE_SLOTS)
+    preferred_model = _default_model_name(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(build_catalog, settings.weights_dirs)  # warm the model summaries
+        yield
+        jobs.shutdown()
+
+    app = FastAPI(
+        title="superres",
+        version=_version(),
+        summary="Single-image super-resolution over HTTP.",
+        description=(
+            "Upscale an image with a learned model or bicubic interpolation. Errors are JSON "
+            '`{"error": "..."}`. Limits: request body, input and output pixels (413); a bounded job '
+            "queue (503 when full). Models are named by registry name only (see `GET /v1/models`)."
+        ),
+        docs_url=None,  # FastAPI's /docs loads Swagger UI from a CDN; ours is served from static/
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.jobs = jobs
+    app.state.upscalers = upscalers
+
+    # Added innermost first: CORS (when configured) sees every request before the limits do.
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["content-disposition", "x-superres-model", "x-superres-scale", "x-superres-seconds"],
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"not found: {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+        return _error(exc.status_code, message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(exc))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
+
+    @app.get("/healthz", summary="Liveness, device and queue state")
+    async def healthz() -> dict:
+        return {
+            "status": "ok",
+            "version": _version(),
+            "device": device,
+            "queue": {"workers": jobs.workers, "running": jobs.running, "waiting": jobs.waiting, "capacity": jobs.capacity},
+            "loaded_models": [f"{name} x{scale}" for name, scale in upscalers.keys()],
+        }
+
+    async def current_catalog() -> Catalog:
+        return await run_in_threadpool(build_catalog, settings.weights_dirs)
+
+    def default_choice(catalog: Catalog) -> tuple[str, int]:
+        name = preferred_model if preferred_model in catalog.offers else "bicubic"
+        scales = catalog.offers.get(name, {})
+        scale = settings.default_scale if settings.default_scale in scales else next(iter(scales), settings.default_scale)
+        return name, scale
+
+    @app.get("/v1/models", summary="The models this server offers, with their scales and measured quality")
+    async def models() -> dict:
+        """Each model by registry name with the scales it can run at, its parameter count per
+        scale and, when its weight file records it, the PSNR/SSIM measured on benchmark sets
+        (`quality`: `{"Set5": {"psnr": ..., "ssim": ...}}`, or null)."""
+        catalog = await current_catalog()
+        name, scale = default_choice(catalog)
+        return {
+            "default": {"model": name, "scale": scale},
+            "formats": list(_MEDIA_TYPES),
+            "limits": {
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_input_pixels": settings.max_input_pixels,
+                "max_output_pixels": settings.max_output_pixels,
+            },
+            "models": catalog.to_json(),
+        }
+
+    def upscale_job(offer: Offer, image: ImageData, fmt: str, quality: int) -> tuple[bytes, float]:
+        start = time.perf_counter()
+        upscaler = upscalers.get(
+            (offer.name, offer.scale),
+            lambda: load(offer.load_reference, scale=offer.scale, device=device, tile=settings.tile),
+        )
+        result = upscaler.upscale_image_data(image)
+        return encode_image(result, fmt.upper(), quality=quality), time.perf_counter() - start
+
+    error_responses = {
+        400: {"model": ErrorBody, "description": "the upload is not a readable image"},
+        413: {"model": ErrorBody, "description": "upload, input pixels or output pixels over the server's limits"},
+        422: {"model": ErrorBody, "description": "bad parameters: unknown model, unsupported scale, bad format"},
+        503: {"model": ErrorBody, "description": "the job queue is full; retry after the Retry-After seconds"},
+    }
+
+    @app.post(
+        "/v1/upscale",
+        summary="Upscale one image",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the upscaled image, in the requested format",
+                "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _MEDIA_TYPES.values()},
+            },
+            **error_responses,
+        },
+    )
+    async def upscale(
+        image: Annotated[UploadFile, File(description="PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit, grey and ICC are kept")],
+        model: Annotated[str | None, Form(description="a registry name from GET /v1/models (default: the server's default)")] = None,
+        scale: Annotated[int | None, Form(description="upscaling factor, one the model offers (default: the server's default)")] = None,
+        format: Annotated[Literal["png", "jpeg", "webp"], Form(description="format of the result")] = "png",
+        quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality (WebP at 100 is lossless)")] = 95,
+    ) -> Response:
+        """Upload an image as multipart form data; get the upscaled image back.
+
+        Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`
+        """
+        catalog = await current_catalog()
+        default_name, default_scale = default_choice(catalog)
+        name = model or default_name
+        scale = scale if scale is not None else default_scale
+        try:
+            offer = catalog.find(name, scale)
+        except LookupError as exc:
+            return _error(422, str(exc.args[0]))
+
+        label = image.filename or "<upload>"
+        async with decode_slots:
+            data = await image.read()
+            try:
+                decoded = await run_in_threadpool(_decode, data, label, settings.max_input_pixels)
+            except _TooManyPixels as exc:
+                return _error(413, str(exc))
+            except ImageReadError as exc:
+                return _error(400, str(exc))
+            finally:
+                del data
+        height, width = decoded.size
+        out_pixels = height * width * scale * scale
+        if out_pixels > settings.max_output_pixels:
+            return _error(
+                413,
+                f"the result would be {width * scale}x{height * scale} = {_pixels(out_pixels)}, over this "
+                f"server's limit of {_pixels(settings.max_output_pixels)} (max_output_pixels); use a smaller image or scale",
+            )
+
+        try:
+            content, seconds = await jobs.run(lambda: upscale_job(offer, decoded, format, quality))
+        except Busy:
+            return _error(
+                503,
+                f"server busy: {jobs.capacity} jobs already running or waiting; try again in a moment",
+                {"retry-after": "2"},
+            )
+        except SuperresError as exc:
+            log.error("upscale with %s x%s failed: %s", offer.name, offer.scale, exc)
+            return _error(500, f"upscaling failed: {exc}")
+
+        filename = f"{_safe_stem(image.filename)}_{offer.name}_x{offer.scale}.{format}"
+        return Response(
+            content,
+            media_type=_MEDIA_TYPES[format],
+            headers={
+                "content-disposition": f'inline; filename="{filename}"',
+                "x-superres-model": offer.name,
+                "x-superres-scale": str(offer.scale),
+                "x-superres-seconds": f"{seconds:.3f}",
+            },
+        )
+
+    return app
+

@@ -1,0 +1,143 @@
+"""Which models the server offers: registry names, each at the scales it has weights for.
+
+A client names a model only by its registry name and a scale; the catalog turns that into
+what the inference layer loads (the name of a parameter-free model, or the path of a weight
+file that the server found itself). No path ever comes from a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetensors import safe_open
+
+from superres.models import CheckpointError, list_specs, pretrained_path, read_metadata
+from superres.models.summary import model_summary
+
+__all__ = ["Offer", "Catalog", "build_catalog"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One model at one scale that the server can run."""
+
+    name: str
+    scale: int
+    parameters: int
+    weights: Path | None  # None for a parameter-free model (bicubic)
+    quality: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def load_reference(self) -> str:
+        """What :func:`superres.load` is given: the weight file, or the name of a parameter-free model."""
+        return self.name if self.weights is None else str(self.weights)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The offers, by name then scale, in registry order."""
+
+    papers: dict[str, str]
+    offers: dict[str, dict[int, Offer]]
+
+    def names(self) -> list[str]:
+        return list(self.offers)
+
+    def find(self, name: str, scale: int) -> Offer:
+        """The offer for ``name`` at ``scale``; a ``LookupError`` with a one-line reason otherwise."""
+        scales = self.offers.get(name)
+        if scales is None:
+            raise LookupError(f"unknown model {name!r}; this server offers: {', '.join(self.names())}")
+        if scale not in scales:
+            available = ", ".join(str(s) for s in scales)
+            raise LookupError(f"model {name!r} is not available at scale {scale} on this server (scales: {available})")
+        return scales[scale]
+
+    def to_json(self) -> list[dict]:
+        return [
+            {
+                "name": name,
+                "paper": self.papers[name],
+                "learned": any(o.weights is not None for o in scales.values()),
+                "scales": [
+                    {"scale": o.scale, "parameters": o.parameters, "quality": o.quality or None}
+                    for o in scales.values()
+                ],
+            }
+            for name, scales in self.offers.items()
+        ]
+
+
+def _learned(name: str, scale: int) -> bool:
+    # Counted on PyTorch's meta device (and cached): building a 40M-parameter model for real
+    # only to learn that it has parameters would cost seconds and hundreds of MB.
+    return model_summary(name, scale).parameters > 0
+
+
+def _clean_quality(raw) -> dict[str, dict[str, float]]:
+    """The measured quality from a weight file's metadata, keeping only finite numbers."""
+    if not isinstance(raw, dict):
+        return {}
+    out = {}
+    for dataset, scores in raw.items():
+        if not isinstance(scores, dict):
+            continue
+        numbers = {
+            str(metric): float(value)
+            for metric, value in scores.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        }
+        if numbers:
+            out[str(dataset)] = numbers
+    return out
+
+
+def _count_parameters(path: Path) -> int:
+    with safe_open(str(path), framework="pt") as f:
+        return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+
+
+def _weights_offer(name: str, scale: int, path: Path) -> Offer | None:
+    """The offer a weight file makes, or None (logged) if it is not ``name`` at ``scale``."""
+    try:
+        meta = read_metadata(path)
+        parameters = _count_parameters(path)
+    except (CheckpointError, OSError, ValueError) as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return None
+    if meta.get("arch") != name or meta.get("scale") != scale:
+        log.warning("ignoring %s: it holds %s x%s, not %s x%s", path, meta.get("arch"), meta.get("scale"), name, scale)
+        return None
+    return Offer(name, scale, parameters, path, _clean_quality(meta.get("quality")))
+
+
+def build_catalog(weights_dirs: tuple[Path, ...] = ()) -> Catalog:
+    """What can be served now: parameter-free models at all their scales, learned ones where
+    a weight file exists (in ``weights_dirs`` first, then the shipped weights).
+
+    Cheap enough to call per request (file look-ups and safetensors headers), so weights
+    that appear while the server runs are offered without a restart.
+    """
+    papers: dict[str, str] = {}
+    offers: dict[str, dict[int, Offer]] = {}
+    for spec in list_specs(generators_only=True):
+        found: dict[int, Offer] = {}
+        if not _learned(spec.name, spec.scales[0]):
+            found = {s: Offer(spec.name, s, 0, None) for s in spec.scales}
+        else:
+            for scale in spec.scales:
+                candidates = [Path(d) / f"{spec.name}_x{scale}.safetensors" for d in weights_dirs]
+                candidates.append(pretrained_path(spec.name, scale))
+                for path in candidates:
+                    if path.is_file() and (offer := _weights_offer(spec.name, scale, path)) is not None:
+                        found[scale] = offer
+                        break
+        if found:
+            papers[spec.name] = spec.paper
+            offers[spec.name] = found
+    return Catalog(papers, offers)

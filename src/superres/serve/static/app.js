@@ -1,0 +1,492 @@
+// superres web page: choose an image and a model, upscale through the API, compare, download.
+// Plain JavaScript, no dependencies; everything it loads comes from this server.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    form: $("form"), drop: $("drop"), file: $("file"), fileInfo: $("file-info"), thumb: $("thumb"),
+    fileName: $("file-name"), fileMeta: $("file-meta"), limitHint: $("limit-hint"),
+    model: $("model"), scale: $("scale"), format: $("format"), go: $("go"), modelInfo: $("model-info"),
+    progress: $("progress"), statusText: $("status-text"), error: $("error"),
+    result: $("result"), viewport: $("viewport"), stage: $("stage"), before: $("before"), after: $("after"),
+    divider: $("divider"), beforeTag: $("before-tag"), afterTag: $("after-tag"),
+    download: $("download"), resultInfo: $("result-info"),
+  };
+
+  const state = {
+    catalog: null,      // GET /v1/models
+    file: null,         // the chosen File
+    size: null,         // {width, height} when the browser can decode the file, else null
+    previewUrl: null,   // object URL of the chosen file
+    urls: [],           // object URLs of the current result, revoked when replaced
+    split: 50,          // percent of the stage width showing "before"
+    zoom: "fit",
+    busy: false,
+  };
+
+  // ------------------------------------------------------------------ formatting
+
+  function formatBytes(n) {
+    if (n < 1024) return n + " B";
+    if (n < 1024 * 1024) return (n / 1024).toFixed(n < 10240 ? 1 : 0) + " KB";
+    return (n / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function formatCount(n) {
+    if (n >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 0 : 1) + " M";
+    if (n >= 1e3) return (n / 1e3).toFixed(n >= 1e4 ? 0 : 1) + " K";
+    return String(n);
+  }
+
+  function formatQuality(quality) {
+    // {"Set5": {"psnr": 37.1, "ssim": 0.95}} -> "Set5 37.10 dB / 0.9500"
+    return Object.entries(quality).map(([set, m]) => {
+      const parts = [];
+      if (typeof m.psnr === "number") parts.push(m.psnr.toFixed(2) + " dB");
+      if (typeof m.ssim === "number") parts.push(m.ssim.toFixed(4));
+      return set + " " + parts.join(" / ");
+    }).join(" · ");
+  }
+
+  // ------------------------------------------------------------------ status and errors
+
+  function setStatus(text, progress) {
+    // progress: null hides the bar, undefined makes it indeterminate, a number 0-100 fills it.
+    el.statusText.textContent = text || "";
+    if (progress === null) {
+      el.progress.hidden = true;
+    } else {
+      el.progress.hidden = false;
+      if (progress === undefined) el.progress.removeAttribute("value");
+      else el.progress.value = progress;
+    }
+  }
+
+  function showError(message) {
+    el.error.textContent = message;
+    el.error.hidden = !message;
+  }
+
+  // ------------------------------------------------------------------ models
+
+  function offersOf(name) {
+    const model = state.catalog.models.find((m) => m.name === name);
+    return model ? model.scales : [];
+  }
+
+  function offerFor(name, scale) {
+    return offersOf(name).find((o) => o.scale === scale) || null;
+  }
+
+  function modelLabel(model, scale) {
+    const offer = model.scales.find((o) => o.scale === scale);
+    let label = model.name;
+    if (!model.learned) label += " (interpolation)";
+    if (offer && offer.quality && offer.quality.Set5 && typeof offer.quality.Set5.psnr === "number") {
+      label += " · Set5 " + offer.quality.Set5.psnr.toFixed(2) + " dB";
+    }
+    return label;
+  }
+
+  function fillModels() {
+    const { models, default: preferred } = state.catalog;
+    el.model.replaceChildren(...models.map((m) => new Option(m.name, m.name)));
+    el.model.value = preferred.model;
+    fillScales(preferred.scale);
+    el.model.disabled = false;
+    el.scale.disabled = false;
+    const limits = state.catalog.limits;
+    el.limitHint.textContent = " · up to " + formatBytes(limits.max_upload_bytes) +
+      ", " + (limits.max_input_pixels / 1e6).toFixed(1) + " megapixels";
+  }
+
+  function fillScales(wanted) {
+    const offers = offersOf(el.model.value);
+    el.scale.replaceChildren(...offers.map((o) => new Option("×" + o.scale, String(o.scale))));
+    const scales = offers.map((o) => o.scale);
+    el.scale.value = String(scales.includes(wanted) ? wanted : (scales.includes(4) ? 4 : scales[0]));
+    relabelModels();
+    describeModel();
+  }
+
+  function relabelModels() {
+    const scale = Number(el.scale.value);
+    for (const option of el.model.options) {
+      const model = state.catalog.models.find((m) => m.name === option.value);
+      option.textContent = modelLabel(model, scale);
+    }
+  }
+
+  function describeModel() {
+    const name = el.model.value;
+    const scale = Number(el.scale.value);
+    const model = state.catalog.models.find((m) => m.name === name);
+    const offer = offerFor(name, scale);
+    el.modelInfo.replaceChildren();
+    if (!model || !offer) return;
+    const strong = document.createElement("strong");
+    strong.textContent = name + " ×" + scale;
+    el.modelInfo.append(strong, " · " + model.paper + " · ");
+    if (!model.learned) {
+      el.modelInfo.append("no learned parameters: the baseline every model is compared with.");
+    } else {
+      el.modelInfo.append(formatCount(offer.parameters) + " parameters · ");
+      if (offer.quality) {
+        const q = document.createElement("span");
+        q.className = "quality";
+        q.textContent = "measured PSNR / SSIM (Y): " + formatQuality(offer.quality);
+        el.modelInfo.append(q);
+      } else {
+        el.modelInfo.append("quality not measured for these weights.");
+      }
+    }
+    describeFile();
+  }
+
+  async function loadModels() {
+    setStatus("Loading models…", undefined);
+    try {
+      const response = await fetch("/v1/models");
+      if (!response.ok) throw new Error(await errorText(response));
+      state.catalog = await response.json();
+      fillModels();
+      setStatus("", null);
+    } catch (err) {
+      setStatus("", null);
+      showError("Could not load the list of models: " + err.message);
+    }
+    updateButton();
+  }
+
+  // ------------------------------------------------------------------ the chosen file
+
+  function outputSize() {
+    if (!state.size) return null;
+    const s = Number(el.scale.value);
+    return { width: state.size.width * s, height: state.size.height * s };
+  }
+
+  function describeFile() {
+    if (!state.file) return;
+    let text = formatBytes(state.file.size);
+    if (state.size) {
+      const out = outputSize();
+      text += " · " + state.size.width + "×" + state.size.height;
+      if (out) text += " → " + out.width + "×" + out.height;
+    }
+    el.fileMeta.textContent = text;
+  }
+
+  function checkLimits() {
+    // The server checks all of this too; checking here saves an upload that would be refused.
+    if (!state.catalog || !state.file) return "";
+    const limits = state.catalog.limits;
+    if (state.file.size > limits.max_upload_bytes) {
+      return "This file is " + formatBytes(state.file.size) + "; the server accepts up to " +
+        formatBytes(limits.max_upload_bytes) + ".";
+    }
+    if (state.size) {
+      const inPixels = state.size.width * state.size.height;
+      if (inPixels > limits.max_input_pixels) {
+        return "This image has " + (inPixels / 1e6).toFixed(1) + " megapixels; the server accepts up to " +
+          (limits.max_input_pixels / 1e6).toFixed(1) + ".";
+      }
+      const out = outputSize();
+      if (out.width * out.height > limits.max_output_pixels) {
+        return "At ×" + el.scale.value + " the result would be " + out.width + "×" + out.height +
+          ", over the server's limit of " + (limits.max_output_pixels / 1e6).toFixed(1) + " megapixels. Choose a smaller scale.";
+      }
+    }
+    return "";
+  }
+
+  function updateButton() {
+    el.go.disabled = state.busy || !state.catalog || !state.file;
+  }
+
+  function chooseFile(file) {
+    if (!file) return;
+    showError("");
+    if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+    state.file = file;
+    state.size = null;
+    state.previewUrl = URL.createObjectURL(file);
+    el.fileName.textContent = file.name || "pasted image";
+    el.fileInfo.hidden = false;
+    el.drop.classList.add("has-file");
+    el.thumb.hidden = false;
+    el.thumb.onload = () => {
+      state.size = { width: el.thumb.naturalWidth, height: el.thumb.naturalHeight };
+      describeFile();
+      showError(checkLimits());
+    };
+    el.thumb.onerror = () => {
+      el.thumb.hidden = true; // TIFF, say: the browser cannot show it, the server can still read it
+      describeFile();
+    };
+    el.thumb.src = state.previewUrl;
+    describeFile();
+    showError(checkLimits());
+    updateButton();
+  }
+
+  el.file.addEventListener("change", () => chooseFile(el.file.files[0]));
+
+  // Dropping outside the zone must not navigate away from the page.
+  for (const type of ["dragover", "drop"]) {
+    document.addEventListener(type, (event) => event.preventDefault());
+  }
+  el.drop.addEventListener("dragenter", () => el.drop.classList.add("dragging"));
+  el.drop.addEventListener("dragover", (event) => {
+    event.dataTransfer.dropEffect = "copy";
+    el.drop.classList.add("dragging");
+  });
+  el.drop.addEventListener("dragleave", (event) => {
+    if (!el.drop.contains(event.relatedTarget)) el.drop.classList.remove("dragging");
+  });
+  el.drop.addEventListener("drop", (event) => {
+    el.drop.classList.remove("dragging");
+    chooseFile(event.dataTransfer.files[0]);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData ? event.clipboardData.files : [])].find((f) => f.type.startsWith("image/"));
+    if (file) chooseFile(file);
+  });
+
+  el.model.addEventListener("change", () => fillScales(Number(el.scale.value)));
+  el.scale.addEventListener("change", () => { relabelModels(); describeModel(); showError(checkLimits()); });
+
+  // ------------------------------------------------------------------ talking to the API
+
+  async function errorText(response) {
+    try {
+      const body = await response.json();
+      if (body && body.error) return body.error;
+    } catch (_) { /* not JSON */ }
+    return "the server answered " + response.status + " " + response.statusText;
+  }
+
+  function blobErrorText(xhr) {
+    return new Promise((resolve) => {
+      const fallback = "the server answered " + xhr.status + " " + (xhr.statusText || "");
+      if (!(xhr.response instanceof Blob)) return resolve(fallback);
+      xhr.response.text().then((text) => {
+        try { resolve(JSON.parse(text).error || fallback); } catch (_) { resolve(fallback); }
+      }, () => resolve(fallback));
+    });
+  }
+
+  // POST /v1/upscale with XHR, which (unlike fetch) reports upload progress.
+  function upscale(model, scale, format, onProgress) {
+    return new Promise((resolve, reject) => {
+      const body = new FormData();
+      body.append("image", state.file, state.file.name || "image.png");
+      body.append("model", model);
+      body.append("scale", String(scale));
+      body.append("format", format);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/v1/upscale");
+      xhr.responseType = "blob";
+      xhr.upload.onprogress = (event) => {
+        if (onProgress && event.lengthComputable) onProgress("upload", event.loaded / event.total);
+      };
+      xhr.upload.onload = () => onProgress && onProgress("processing");
+      xhr.onload = async () => {
+        if (xhr.status === 200) {
+          resolve({ blob: xhr.response, seconds: Number(xhr.getResponseHeader("x-superres-seconds")) });
+        } else {
+          const error = new Error(await blobErrorText(xhr));
+          error.status = xhr.status;
+          reject(error);
+        }
+      };
+      xhr.onerror = () => reject(new Error("the connection to the server failed"));
+      xhr.send(body);
+    });
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    for (const control of [el.model, el.scale, el.format, el.file]) control.disabled = busy;
+    el.form.setAttribute("aria-busy", String(busy));
+    updateButton();
+  }
+
+  async function run(event) {
+    event.preventDefault();
+    if (state.busy || !state.file) return;
+    const limitError = checkLimits();
+    if (limitError) { showError(limitError); return; }
+    const model = el.model.value;
+    const scale = Number(el.scale.value);
+    const format = el.format.value;
+    showError("");
+    setBusy(true);
+    const started = performance.now();
+    let ticker = null;
+    try {
+      const result = await upscale(model, scale, format, (phase, fraction) => {
+        if (phase === "upload") {
+          setStatus("Uploading… " + Math.round(fraction * 100) + "%", fraction * 100);
+        } else {
+          const t0 = performance.now();
+          const tick = () => setStatus("Upscaling with " + model + " ×" + scale + "… " +
+            Math.round((performance.now() - t0) / 1000) + " s", undefined);
+          tick();
+          ticker = setInterval(tick, 1000);
+        }
+      });
+      clearInterval(ticker);
+      let before = null;
+      if (model !== "bicubic") {
+        setStatus("Making the bicubic baseline for comparison…", undefined);
+        try {
+          before = { blob: (await upscale("bicubic", scale, "png")).blob, label: "bicubic" };
+        } catch (err) {
+          before = null; // the comparison is a nicety: show the result alone
+        }
+      }
+      await showResult(result, before, model, scale, format);
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      setStatus("Done in " + seconds + " s.", null);
+    } catch (err) {
+      clearInterval(ticker);
+      setStatus("", null);
+      showError(err.status === 503 ? "The server is busy: " + err.message : "Upscaling failed: " + err.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  el.form.addEventListener("submit", run);
+
+  // ------------------------------------------------------------------ the comparison
+
+  function loadImage(img, url) {
+    return new Promise((resolve, reject) => {
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error("the browser cannot display this image"));
+      img.src = url;
+    });
+  }
+
+  async function showResult(result, before, model, scale, format) {
+    for (const url of state.urls) URL.revokeObjectURL(url);
+    const afterUrl = URL.createObjectURL(result.blob);
+    state.urls = [afterUrl];
+    await loadImage(el.after, afterUrl);
+    el.after.alt = "Upscaled with " + model + " ×" + scale;
+    el.afterTag.textContent = model + " ×" + scale;
+
+    // Before: the bicubic baseline, or for bicubic itself the original pixels enlarged
+    // without smoothing (nearest neighbour), which is what bicubic is an improvement on.
+    let compare = true;
+    try {
+      if (before) {
+        const beforeUrl = URL.createObjectURL(before.blob);
+        state.urls.push(beforeUrl);
+        await loadImage(el.before, beforeUrl);
+        el.beforeTag.textContent = "bicubic ×" + scale;
+        el.before.alt = "Bicubic interpolation ×" + scale;
+      } else if (model === "bicubic" && state.size) {
+        await loadImage(el.before, state.previewUrl);
+        el.beforeTag.textContent = "original (nearest)";
+        el.before.alt = "The original image, enlarged without smoothing";
+      } else {
+        compare = false;
+      }
+    } catch (_) {
+      compare = false;
+    }
+    if (!compare) {
+      await loadImage(el.before, afterUrl); // keeps the stage's size; the "after" layer covers it
+    }
+    el.stage.classList.toggle("single", !compare);
+    el.stage.dataset.compare = String(compare);
+
+    const extension = format === "jpeg" ? "jpg" : format;
+    const stem = (state.file.name || "image").replace(/\.[^.]+$/, "");
+    el.download.href = afterUrl;
+    el.download.download = stem + "_" + model + "_x" + scale + "." + extension;
+    el.download.textContent = "Download " + format.toUpperCase() + " · " + formatBytes(result.blob.size);
+    el.resultInfo.textContent = el.after.naturalWidth + "×" + el.after.naturalHeight + " pixels" +
+      (result.seconds ? " · " + result.seconds.toFixed(2) + " s on the server" : "") +
+      (compare ? " · left: " + el.beforeTag.textContent + ", right: " + el.afterTag.textContent : "");
+
+    el.result.hidden = false;
+    setSplit(50);
+    applyZoom(state.zoom);
+    el.result.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  }
+
+  function setSplit(percent) {
+    state.split = Math.max(0, Math.min(100, percent));
+    const rounded = Math.round(state.split);
+    el.stage.style.setProperty("--split", state.split + "%");
+    el.divider.setAttribute("aria-valuenow", String(rounded));
+    el.divider.setAttribute("aria-valuetext", rounded + "% " + (el.beforeTag.textContent || "before") +
+      ", " + (100 - rounded) + "% " + (el.afterTag.textContent || "after"));
+  }
+
+  function splitFromPointer(event) {
+    const rect = el.stage.getBoundingClientRect();
+    setSplit(((event.clientX - rect.left) / rect.width) * 100);
+  }
+
+  el.stage.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    el.stage.setPointerCapture(event.pointerId);
+    splitFromPointer(event);
+    el.divider.focus({ preventScroll: true });
+    event.preventDefault();
+  });
+  el.stage.addEventListener("pointermove", (event) => {
+    if (el.stage.hasPointerCapture(event.pointerId)) splitFromPointer(event);
+  });
+  el.stage.addEventListener("pointerup", (event) => {
+    if (el.stage.hasPointerCapture(event.pointerId)) el.stage.releasePointerCapture(event.pointerId);
+  });
+
+  el.divider.addEventListener("keydown", (event) => {
+    const step = event.shiftKey ? 10 : 2;
+    const moves = {
+      ArrowLeft: state.split - step, ArrowDown: state.split - step,
+      ArrowRight: state.split + step, ArrowUp: state.split + step,
+      PageDown: state.split - 10, PageUp: state.split + 10, Home: 0, End: 100,
+    };
+    if (event.key in moves) {
+      setSplit(moves[event.key]);
+      event.preventDefault();
+    }
+  });
+
+  function applyZoom(zoom) {
+    state.zoom = zoom;
+    for (const button of document.querySelectorAll(".zoom-button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.zoom === zoom));
+    }
+    const natural = el.after.naturalWidth;
+    if (!natural) return;
+    let width;
+    if (zoom === "fit") {
+      // As wide as the panel, and short enough to see whole.
+      const maxHeight = window.innerHeight * 0.7;
+      width = Math.min(el.viewport.clientWidth - 2, (natural * maxHeight) / el.after.naturalHeight);
+    } else {
+      // One image pixel per device pixel at 1:1, whatever the screen's pixel ratio.
+      width = (natural * Number(zoom)) / (window.devicePixelRatio || 1);
+    }
+    el.stage.style.width = Math.max(1, Math.round(width)) + "px";
+    // Enlarged pixels are shown as squares, not smoothed: the point is to see them.
+    el.stage.classList.toggle("pixelated", width * (window.devicePixelRatio || 1) > natural * 1.01);
+    el.stage.dataset.zoom = zoom;
+  }
+
+  for (const button of document.querySelectorAll(".zoom-button")) {
+    button.addEventListener("click", () => applyZoom(button.dataset.zoom));
+  }
+  window.addEventListener("resize", () => { if (!el.result.hidden && state.zoom === "fit") applyZoom("fit"); });
+
+  loadModels();
+})();
