@@ -1,0 +1,166 @@
+"""The page end to end in headless Chromium: a real uvicorn server on 127.0.0.1, a real upload,
+the comparison slider by mouse and keyboard, the zoom, the download, and the docs page.
+
+Uses Debian's Chromium (``apt-get install chromium``) through the Playwright client; no
+browser is downloaded. Skips with a message when /usr/bin/chromium is absent. Saves the
+screenshot docs/screenshots/web-ui.png.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from serving import image_bytes, loader, thread_server, write_espcn_checkpoint
+from superres.serve import Settings, create_app
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "src" / "superres" / "assets" / "demo.png"
+SCREENSHOT = REPO / "docs" / "screenshots" / "web-ui.png"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium); CI installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights")
+    write_espcn_checkpoint(weights, scale=2, quality={"Set5": {"psnr": 33.1, "ssim": 0.91}})
+    app = create_app(Settings(weights_dirs=(weights,)), loader=loader())
+    with thread_server(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Chromium logs every 4xx as a console error; the tests cause some on purpose.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)
+    yield page
+    context.close()
+    # Nothing but this server (and the page's own blob:/data: URLs) was ever asked for anything.
+    foreign = [url for url in requests if not url.startswith((server, "blob:", "data:"))]
+    assert not foreign, f"requests to other hosts: {foreign}"
+    assert not errors, f"errors in the page: {errors}"
+
+
+def split(page) -> int:
+    return int(page.get_attribute("#divider", "aria-valuenow"))
+
+
+def test_upscale_compare_and_download(page, server, tmp_path):
+    page.goto(server + "/")
+    page.wait_for_selector("#model option[value='espcn']", state="attached")
+    assert page.is_hidden("#file-info") and page.is_hidden("#result") and page.is_disabled("#go")
+
+    # A file that is not an image: the server's one-line reason is shown, the page stays usable.
+    (tmp_path / "notes.png").write_text("these are not pixels")
+    page.set_input_files("#file", str(tmp_path / "notes.png"))
+    page.click("#go")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not an image" in page.inner_text("#error")
+
+    source = tmp_path / "small.png"
+    source.write_bytes(image_bytes(32, 32))
+    page.set_input_files("#file", str(source))
+    page.wait_for_selector("#file-meta:has-text('32×32')")
+    page.select_option("#model", "espcn")
+    page.select_option("#scale", "2")
+    assert "Set5 33.10 dB / 0.9100" in page.inner_text("#model-info")
+    assert page.inner_text("#model option[value='espcn']") == "espcn · Set5 33.10 dB"
+    assert page.is_hidden("#error")
+    page.click("#go")
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    page.wait_for_selector("#status-text:has-text('Done in')")
+    assert page.inner_text("#before-tag") == "bicubic ×2"
+    assert page.inner_text("#after-tag") == "espcn ×2"
+    assert page.get_attribute("#stage", "data-compare") == "true"
+
+    # The slider by keyboard...
+    assert split(page) == 50
+    page.focus("#divider")
+    page.keyboard.press("ArrowRight")
+    assert split(page) == 52
+    page.keyboard.press("Shift+ArrowLeft")
+    assert split(page) == 42
+    page.keyboard.press("End")
+    assert split(page) == 100
+    page.keyboard.press("Home")
+    assert split(page) == 0
+    # ...and by dragging across the image.
+    box = page.locator("#stage").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, y, steps=5)
+    page.mouse.up()
+    assert abs(split(page) - 75) <= 1
+    style = page.eval_on_selector("#stage", "el => el.style.getPropertyValue('--split')")
+    assert abs(float(style.rstrip("%")) - 75) <= 1
+
+    # Zoom 1:1 shows one image pixel per screen pixel (the 64x64 result at 64 CSS px here).
+    page.click("button[data-zoom='1']")
+    assert page.get_attribute("button[data-zoom='1']", "aria-pressed") == "true"
+    assert page.locator("#stage").bounding_box()["width"] == pytest.approx(64, abs=1)
+    page.click("button[data-zoom='fit']")
+    assert page.locator("#stage").bounding_box()["width"] > 64
+
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert download.suggested_filename == "small_espcn_x2.png"
+    with Image.open(download.path()) as result:
+        assert (result.format, result.size) == ("PNG", (64, 64))
+
+
+def test_screenshot_and_docs(page, server):
+    page.goto(server + "/")
+    page.wait_for_selector("#model:not([disabled])")
+    page.set_input_files("#file", str(DEMO))
+    page.select_option("#model", "bicubic")
+    page.select_option("#scale", "4")
+    page.click("#go")
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    assert page.inner_text("#before-tag") == "original (nearest)"
+    with Image.open(DEMO) as demo:
+        width, height = demo.size
+    assert page.inner_text("#result-info").startswith(f"{width * 4}×{height * 4} pixels")
+    page.wait_for_selector("#status-text:has-text('Done in')")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+    page.goto(server + "/docs")
+    page.wait_for_selector(".endpoint >> nth=2")
+    assert page.inner_text("#title").startswith("superres API")
+    text = page.inner_text("#endpoints")
+    for expected in ("/v1/upscale", "/v1/models", "/healthz", "multipart/form-data", "413", "503", "-F image=@photo.png"):
+        assert expected in text
