@@ -6,7 +6,7 @@ import torch
 
 from superres.errors import SuperresError
 
-__all__ = ["resolve_device", "supports_bf16"]
+__all__ = ["available_memory", "resolve_device", "supports_bf16"]
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -43,3 +43,14 @@ def supports_bf16(device: torch.device) -> bool:
             return False
         return "avx512_bf16" in flags or "amx_bf16" in flags
     return False
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that a new allocation on ``device`` can use now: free CUDA memory, or the host's
+    available RAM (psutil) for the CPU and for MPS, which shares it."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)

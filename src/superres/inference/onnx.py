@@ -1,0 +1,183 @@
+"""ONNX export and the ONNX Runtime backend.
+
+``export_onnx`` writes a model with a dynamic batch, height and width (opset 17 by default)
+through PyTorch's TorchScript-based exporter (the dynamo exporter needs onnxscript, which is
+not a dependency), then checks it: ONNX Runtime and PyTorch must agree on an input of a size
+other than the one traced, so a model whose graph froze its input size (bicubic, whose
+resize matrices are computed from the shape in numpy) is refused instead of written.
+
+``OnnxRunner`` is a tile runner for :mod:`superres.inference.tiling`: float32 numpy
+(B, C, h, w) in, (B, C, s*h, s*w) out, like the PyTorch runner.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from superres.errors import SuperresError
+
+__all__ = ["DEFAULT_OPSET", "OnnxRunner", "export_onnx", "max_abs_difference", "model_channels", "prepare_for_inference"]
+
+DEFAULT_OPSET = 17
+
+# The size the graph is traced at and the size it is checked at: different, and odd, so that
+# anything the trace froze (shapes, padding arithmetic) shows up as a mismatch.
+_TRACE_SIZE = (32, 32)
+_CHECK_SIZE = (23, 37)
+_PARITY_TOLERANCE = 1e-4
+
+
+def prepare_for_inference(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode without gradients; a model with ``reparameterize()`` (SwiftRep)
+    is folded into its inference form, on a copy so that the caller's model is untouched."""
+    if hasattr(model, "reparameterize") and not getattr(model, "reparameterized", False):
+        model = copy.deepcopy(model)
+        model.reparameterize()
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def model_channels(model: nn.Module) -> int:
+    """The colour channels ``model`` takes: its ``channels`` attribute, else its first
+    convolution's input channels, else 3."""
+    channels = getattr(model, "channels", None)
+    if isinstance(channels, int):
+        return channels
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            return module.in_channels
+    return 3
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike | None = None,
+    *,
+    scale: int | None = None,
+    name: str | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> bytes:
+    """Export ``model`` to ONNX with dynamic batch, height and width; return the file's bytes
+    and, given ``path``, also write them there (atomically).
+
+    The graph's input is ``input`` (B, C, H, W) float32 in [0, 1] and its output ``output``
+    (B, C, sH, sW). ``scale`` and ``name`` go into the file's metadata. Raises
+    :class:`SuperresError` if the export fails or the exported graph disagrees with PyTorch
+    by more than 1e-4 on an input of another size.
+    """
+    import onnx
+
+    model = prepare_for_inference(model).cpu()
+    channels = model_channels(model)
+    dummy = torch.rand(1, channels, *_TRACE_SIZE)
+    buffer = io.BytesIO()
+    label = name or type(model).__name__
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+            torch.onnx.export(
+                model,
+                (dummy,),
+                buffer,
+                input_names=["input"],
+                output_names=["output"],
+                opset_version=opset,
+                dynamo=False,
+                dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "out_height", 3: "out_width"}},
+            )
+    except Exception as exc:  # the exporter raises many types; each is a model it cannot express
+        raise SuperresError(f"cannot export {label!r} to ONNX: {' '.join(str(exc).split())[:300]}") from None
+    graph = onnx.load_from_string(buffer.getvalue())
+    for key, value in (("superres.arch", getattr(model, "superres_arch", name)), ("superres.scale", scale or getattr(model, "scale", None))):
+        if value is not None:
+            graph.metadata_props.add(key=key, value=str(value))
+    data = graph.SerializeToString()
+
+    difference = max_abs_difference(model, data, size=_CHECK_SIZE)
+    if not difference <= _PARITY_TOLERANCE:
+        raise SuperresError(
+            f"cannot export {label!r} to ONNX: the exported graph differs from PyTorch by {difference:.3g} on a "
+            f"{_CHECK_SIZE[0]}x{_CHECK_SIZE[1]} input (it does not support dynamic sizes)"
+        )
+    if path is not None:
+        _write_atomic(Path(path), data)
+    return data
+
+
+def max_abs_difference(model: nn.Module, onnx_model: bytes | str | os.PathLike, *, size: tuple[int, int] = _CHECK_SIZE, seed: int = 0) -> float:
+    """The largest absolute difference between PyTorch's and ONNX Runtime's outputs on a random
+    (2, C, *size) input in [0, 1] (inf if the shapes differ)."""
+    model = prepare_for_inference(model).cpu()
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, model_channels(model), *size, generator=generator)
+    with torch.inference_mode():
+        expected = model(x).float().numpy()
+    try:
+        got = OnnxRunner(onnx_model, threads=1)(x.numpy())
+    except Exception:  # a graph that cannot run this size (ORT raises its own types) does not match
+        return float("inf")
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - expected)))
+
+
+class OnnxRunner:
+    """An ONNX Runtime session as a tile runner: float32 (B, C, h, w) -> (B, C, s*h, s*w).
+
+    ``threads`` is ONNX Runtime's intra-op thread count (None: its default, one per core);
+    ``device`` "cpu" or "cuda" picks the execution provider.
+    """
+
+    def __init__(self, onnx_model: bytes | str | os.PathLike, *, threads: int | None = None, device: str | torch.device = "cpu"):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or 0)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 4  # fatal only: failures arrive as exceptions, not log lines
+        device_type = torch.device(device).type
+        if device_type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise SuperresError("the ONNX backend on CUDA needs onnxruntime-gpu (CUDAExecutionProvider is not available)")
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        elif device_type == "cpu":
+            providers = ["CPUExecutionProvider"]
+        else:
+            raise SuperresError(f"the ONNX backend runs on cpu or cuda, not {device_type}")
+        source = onnx_model if isinstance(onnx_model, bytes) else os.fspath(onnx_model)
+        try:
+            self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise SuperresError(f"cannot load the ONNX model: {' '.join(str(exc).split())[:300]}") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.threads = threads
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    if not path.parent.is_dir():
+        raise SuperresError(f"cannot write '{path}': folder '{path.parent}' does not exist")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise SuperresError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    finally:
+        if temp.exists():
+            temp.unlink()

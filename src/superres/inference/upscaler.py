@@ -1,0 +1,428 @@
+"""The inference API: ``Upscaler`` runs a model on images of any kind, ``load`` builds one by name.
+
+    >>> import superres
+    >>> up = superres.load("swiftrep", scale=4)
+    >>> big = up.upscale(Image.open("photo.png"))          # PIL in, PIL out
+
+Every kind of image (PIL, numpy uint8/uint16/float, torch tensors, :class:`ImageData`) is
+turned into float32 colour planes in [0, 1] plus an optional alpha plane, upscaled by the
+tiling engine, and turned back into the kind it came as. Alpha is upscaled apart from the
+colour, with MATLAB bicubic (see :meth:`Upscaler.upscale_alpha` for why), after the colour
+under fully transparent pixels has been filled from its neighbours (:mod:`.alpha`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from superres.device import available_memory, resolve_device
+from superres.errors import SuperresError
+from superres.imaging.io import ImageData, from_float, to_float
+from superres.imaging.resize import imresize
+from superres.inference import DEFAULT_MODEL
+from superres.inference.alpha import bleed_colour
+from superres.inference.onnx import OnnxRunner, export_onnx, model_channels, prepare_for_inference
+from superres.inference.tiling import Runner, choose_tiling, upscale_tiled
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "TorchRunner", "bicubic_planes", "load"]
+
+#: LR pixels shared by neighbouring tiles. Outputs within a third of it (10 px) of a cut are
+#: discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
+#: and most of SwiftRep's (12, whose far taps weigh little once trained).
+DEFAULT_TILE_OVERLAP = 32
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+BACKENDS = ("torch", "onnx")
+
+# Largest tile on a CPU: beyond it a bigger tile saves only overlap (about 6% at 1024) but
+# costs memory in proportion.
+_CPU_MAX_TILE = 1024
+_GPU_MAX_TILE = 2048
+# Bicubic (for alpha and comparisons) runs in tiles of this size: exact for any overlap of
+# 6 or more (the kernel reaches 2 LR pixels), independent of the model's tiling.
+_BICUBIC_TILE = 256
+_BICUBIC_OVERLAP = 8
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+_ROWS_PER_CHUNK = 256
+
+
+class TorchRunner:
+    """A PyTorch model as a tile runner: float32 numpy (B, C, h, w) in and out.
+
+    In fp16 or bf16 it runs under autocast; an output that is not finite (fp16 overflows on
+    some models) is recomputed in fp32, and the runner stays in fp32 from then on
+    (``fell_back`` tells). On CUDA the model and its inputs are channels-last, the layout
+    cuDNN's fastest convolutions use.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device, precision: str = "fp32"):
+        self.device = device
+        self.channels_last = device.type == "cuda"
+        self.model = model.to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.dtype = _DTYPES.get(precision)
+        self.fell_back = False
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(batch, dtype=np.float32)).to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.dtype is not None:
+            with torch.autocast(self.device.type, dtype=self.dtype):
+                y = self.model(x)
+            if bool(torch.isfinite(y).all()):
+                return y.float().cpu().numpy()
+            warnings.warn(f"{self.dtype} output was not finite; running in float32 from now on", RuntimeWarning, stacklevel=2)
+            self.dtype = None
+            self.fell_back = True
+        return self.model(x).float().cpu().numpy()
+
+
+def _adapt_channels(run: Runner, channels: int) -> Runner:
+    """``run`` for images of any of 1 or 3 channels: grey on an RGB model goes in as three equal
+    channels and comes out averaged (as :mod:`superres.evaluate` scores it); RGB on a grey
+    model goes in channel by channel."""
+
+    def adapted(batch: np.ndarray) -> np.ndarray:
+        b, c, h, w = batch.shape
+        if c == channels:
+            return run(batch)
+        if c == 1 and channels == 3:
+            return run(np.repeat(batch, 3, axis=1)).mean(axis=1, keepdims=True)
+        if channels == 1:
+            out = run(batch.reshape(b * c, 1, h, w))  # (B*C, 1, sH, sW)
+            return out.reshape(b, c, *out.shape[2:])
+        raise SuperresError(f"the model takes {channels}-channel images, not {c}-channel ones")
+
+    return adapted
+
+
+def _bicubic_run(scale: int) -> Runner:
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.stack([imresize(image.transpose(1, 2, 0), scale).transpose(2, 0, 1) for image in batch]).astype(np.float32)
+
+    return run
+
+
+def bicubic_planes(planes: np.ndarray, scale: int) -> np.ndarray:
+    """(C, H, W) float planes upscaled with MATLAB bicubic (:func:`superres.imaging.resize.imresize`),
+    in tiles so that memory stays small for any size; float32, not clipped."""
+    planes = np.asarray(planes, dtype=np.float32)
+    return upscale_tiled(_bicubic_run(scale), planes, scale=scale, tile=_BICUBIC_TILE, overlap=_BICUBIC_OVERLAP)
+
+
+def _bytes_per_pixel(model: nn.Module, channels: int, scale: int) -> float:
+    """Peak working memory (float32) per LR pixel, estimated from the largest activation of a
+    probe run: three of those alive at once (input, output, a skip) plus input and output."""
+    probe = 16
+    largest = 0
+
+    def record(_module, _inputs, output):
+        nonlocal largest
+        if isinstance(output, torch.Tensor):
+            largest = max(largest, output.numel())
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    try:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        with torch.inference_mode():
+            model(torch.zeros(1, channels, probe, probe, device=device))
+    except Exception:  # a model that cannot run a 16x16 probe: assume a wide one
+        largest = 256 * probe * probe
+    finally:
+        for handle in handles:
+            handle.remove()
+    per_pixel = largest / (probe * probe)
+    return 4.0 * (3 * per_pixel + channels * (1 + scale * scale))
+
+
+def _resolve_precision(precision: str, device: torch.device, backend: str) -> str:
+    aliases = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
+    precision = aliases.get(precision, precision)
+    if precision not in PRECISIONS:
+        raise SuperresError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if backend == "onnx":
+        if precision not in ("auto", "fp32"):
+            raise SuperresError(f"the ONNX backend runs in fp32, not {precision}")
+        return "fp32"
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise SuperresError("fp16 needs a GPU; on the CPU use bf16 or fp32")
+    return precision
+
+
+class Upscaler:
+    """A model ready for inference on images of any size and kind.
+
+    ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW);
+    a model with ``reparameterize()`` is folded into its inference form (on a copy).
+    ``device``: "auto", "cpu", "cuda", "cuda:N" or "mps". ``tile``: the tile side in LR
+    pixels; None chooses it from the available memory, 0 never tiles. ``tile_overlap``: LR
+    pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA,
+    fp32 elsewhere), "fp32", "fp16" (CUDA) or "bf16" (autocast; falls back to fp32 when the
+    output is not finite). ``backend``: "torch", or "onnx" (the model is exported to ONNX in
+    memory and run by ONNX Runtime, fp32, with ``threads`` intra-op threads). ``batch_size``:
+    tiles (or video frames) per model call; None chooses it from memory.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        scale: int,
+        name: str,
+        device: str | torch.device = "auto",
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+        precision: str = "auto",
+        backend: str = "torch",
+        batch_size: int | None = None,
+        threads: int | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise SuperresError(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
+        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0 or 0 < tile < 16):
+            raise SuperresError(f"tile must be 0 (no tiling) or at least 16 pixels, got {tile!r}")
+        if tile_overlap is not None and (not isinstance(tile_overlap, int) or tile_overlap < 0):
+            raise SuperresError(f"tile overlap must be a non-negative number of pixels, got {tile_overlap!r}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise SuperresError(f"batch size must be a positive integer, got {batch_size!r}")
+        model_scale = getattr(model, "scale", scale)
+        if model_scale != scale:
+            raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
+        self.scale = int(scale)
+        self.name = name
+        self.backend = backend
+        self.device = resolve_device(device)
+        self.precision = _resolve_precision(precision, self.device, backend)
+        self.tile = tile
+        self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
+        self.batch_size = batch_size
+        self.threads = threads
+
+        model = prepare_for_inference(model)
+        self.channels = model_channels(model)
+        self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
+        if backend == "torch":
+            self.runner: Callable[[np.ndarray], np.ndarray] = TorchRunner(model, self.device, self.precision)
+        else:
+            self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
+        self._run = _adapt_channels(self.runner, self.channels)
+
+    def __repr__(self) -> str:
+        tile = "auto" if self.tile is None else self.tile
+        return f"Upscaler({self.name!r}, x{self.scale}, {self.device}, {self.backend}, {self.precision}, tile={tile})"
+
+    @property
+    def fell_back_to_fp32(self) -> bool:
+        """Whether a non-finite fp16/bf16 output made the model switch to fp32."""
+        return bool(getattr(self.runner, "fell_back", False))
+
+    def tiling_for(self, height: int, width: int) -> tuple[int, int]:
+        """(tile, batch) that an ``height`` x ``width`` image is upscaled with; tile 0 = whole."""
+        cuda = self.device.type == "cuda"
+        max_batch = 8 if cuda else 4
+        if self.tile is None:
+            return choose_tiling(
+                height,
+                width,
+                bytes_per_pixel=self.bytes_per_pixel,
+                available=available_memory(self.device),
+                max_tile=_GPU_MAX_TILE if cuda else _CPU_MAX_TILE,
+                max_batch=max_batch,
+                batch_size=self.batch_size,
+            )
+        if self.batch_size is not None:
+            return self.tile, self.batch_size
+        area = min(self.tile, height) * min(self.tile, width) if self.tile else height * width
+        fits = int(available_memory(self.device) / 2 // (self.bytes_per_pixel * area))
+        return self.tile, max(1, min(max_batch, fits))
+
+    # ------------------------------------------------------------------ the float core
+
+    def upscale_planes(
+        self, colour: np.ndarray, alpha: np.ndarray | None = None, *, progress: bool | Callable[[int, int], object] = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Upscale float32 colour (C, H, W) in [0, 1] (C = 1 or 3) and optional alpha (H, W);
+        return (C, sH, sW) and (sH, sW) float32, clipped to [0, 1]."""
+        if alpha is not None:
+            colour = bleed_colour(colour.transpose(1, 2, 0), alpha).transpose(2, 0, 1)
+        tile, batch = self.tiling_for(*colour.shape[1:])
+        out = upscale_tiled(
+            self._run, colour, scale=self.scale, tile=tile, overlap=self.tile_overlap, batch_size=batch, progress=progress
+        )
+        np.clip(out, 0.0, 1.0, out=out)
+        return out, None if alpha is None else self.upscale_alpha(alpha)
+
+    def upscale_alpha(self, alpha: np.ndarray) -> np.ndarray:
+        """An (H, W) float alpha plane upscaled with MATLAB bicubic, clipped to [0, 1].
+
+        Bicubic rather than the model: its weights sum to 1, so a fully transparent
+        background stays exactly 0 and an opaque interior exactly 1, where a learned model
+        trained on photographs leaves faint noise, and it cannot invent texture in a mask.
+        Its softer edge shows no fringe, because the colour beyond the edge has been filled
+        with the shape's own colour. It costs a small fraction of a model pass.
+        """
+        out = bicubic_planes(np.asarray(alpha)[None], self.scale)[0]
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Upscale same-sized (H, W, C) uint8 frames (video), several per model call when
+        they fit; returns (sH, sW, C) uint8 frames."""
+        if not frames:
+            return []
+        height, width = frames[0].shape[:2]
+        tile, batch = self.tiling_for(height, width)
+        if tile and max(height, width) > tile:
+            return [self.upscale(frame) for frame in frames]
+        out = []
+        for first in range(0, len(frames), batch):
+            stack = np.stack(frames[first : first + batch]).transpose(0, 3, 1, 2)  # (B, C, H, W)
+            result = self._run(stack.astype(np.float32) / np.float32(255))
+            out += [_planes_to_pixels(image, np.uint8) for image in result]
+        return out
+
+    # ------------------------------------------------------------------ kinds of image
+
+    def upscale_image_data(self, image: ImageData, *, progress: bool | Callable[[int, int], object] = False) -> ImageData:
+        """Upscale a decoded image file: bit depth (8 or 16), grayscale or RGB, the alpha plane,
+        the ICC profile and EXIF are kept (the orientation was applied when it was read)."""
+        colour = to_float(image.pixels).transpose(2, 0, 1)
+        alpha = None if image.alpha is None else to_float(image.alpha)
+        out, out_alpha = self.upscale_planes(colour, alpha, progress=progress)
+        dtype = image.pixels.dtype
+        return ImageData(
+            pixels=_planes_to_pixels(out, dtype),
+            alpha=None if out_alpha is None else _planes_to_pixels(out_alpha[None], dtype)[..., 0],
+            icc_profile=image.icc_profile,
+            exif=image.exif,
+            format=image.format,
+        )
+
+    def upscale(self, image):
+        """Upscale ``image`` and return the same kind:
+
+        - a PIL image (L, LA, RGB, RGBA, I;16, I, F; other modes are converted to RGB(A)
+          or L first and come back in that mode), with its ICC profile and EXIF in ``info``;
+        - a numpy array HxW or HxWxC (C = 1, 2 = grey + alpha, 3, 4 = RGBA), uint8, uint16
+          or float in [0, 1];
+        - a float torch tensor (C, H, W) or (B, C, H, W), C as for numpy, returned on its
+          device and in its dtype.
+
+        Outputs are clipped to [0, 1] (to the integer type's range).
+        """
+        from PIL import Image
+
+        if isinstance(image, ImageData):
+            return self.upscale_image_data(image)
+        if isinstance(image, Image.Image):
+            return self._upscale_pil(image)
+        if isinstance(image, np.ndarray):
+            return self._upscale_numpy(image)
+        if isinstance(image, torch.Tensor):
+            return self._upscale_tensor(image)
+        raise TypeError(f"cannot upscale a {type(image).__name__}: pass a PIL image, a numpy array, a torch tensor or an ImageData")
+
+    def _upscale_hwc(self, array: np.ndarray) -> np.ndarray:
+        """(H, W, C) float32 -> (sH, sW, C) float32; C = 2 and 4 carry alpha last."""
+        channels = array.shape[2]
+        if channels not in (1, 2, 3, 4):
+            raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
+        has_alpha = channels in (2, 4)
+        colour = array[..., : channels - 1] if has_alpha else array
+        out, alpha = self.upscale_planes(colour.transpose(2, 0, 1), array[..., -1] if has_alpha else None)
+        result = out.transpose(1, 2, 0)
+        return np.concatenate([result, alpha[..., None]], axis=2) if has_alpha else result
+
+    def _upscale_numpy(self, array: np.ndarray) -> np.ndarray:
+        if array.ndim not in (2, 3):
+            raise ValueError(f"expected an HxW or HxWxC array, got shape {array.shape}")
+        hwc = array[..., None] if array.ndim == 2 else array
+        if array.dtype in (np.uint8, np.uint16):
+            out = self._upscale_hwc(to_float(hwc))
+            result = _planes_to_pixels(out.transpose(2, 0, 1), array.dtype)
+        elif np.issubdtype(array.dtype, np.floating):
+            result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
+        else:
+            raise TypeError(f"expected uint8, uint16 or float pixels, got {array.dtype}")
+        return result[..., 0] if array.ndim == 2 else result
+
+    def _upscale_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
+        if not tensor.is_floating_point():
+            raise TypeError(f"expected a float tensor in [0, 1], got {tensor.dtype}")
+        if tensor.ndim not in (3, 4):
+            raise ValueError(f"expected a (C, H, W) or (B, C, H, W) tensor, got shape {tuple(tensor.shape)}")
+        batch = tensor[None] if tensor.ndim == 3 else tensor
+        outs = []
+        for image in batch:
+            hwc = image.detach().float().cpu().permute(1, 2, 0).numpy()
+            outs.append(torch.from_numpy(np.ascontiguousarray(self._upscale_hwc(hwc).transpose(2, 0, 1))))
+        result = torch.stack(outs).to(device=tensor.device, dtype=tensor.dtype)
+        return result[0] if tensor.ndim == 3 else result
+
+    def _upscale_pil(self, image):
+        from PIL import Image
+
+        mode = image.mode
+        if mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
+            transparent = "transparency" in image.info or mode in ("PA", "La", "RGBa") or (mode == "P" and image.palette.mode == "RGBA")
+            image = image.convert("L" if mode == "1" else "RGBA" if transparent else "RGB")
+            mode = image.mode
+        array = np.asarray(image)
+        if mode == "I":
+            if array.size and (array.min() < 0 or array.max() > 65535):
+                raise ValueError("32-bit integer images are upscaled only within 0-65535")
+            array = array.astype(np.uint16)
+        elif mode.startswith("I;16"):
+            array = array.astype(np.uint16)
+        out = self._upscale_numpy(array)
+        result = Image.fromarray(out)
+        if mode == "I":
+            result = result.convert("I")
+        for key in ("icc_profile", "exif", "dpi"):
+            if key in image.info:
+                result.info[key] = image.info[key]
+        return result
+
+
+def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
+    """(C, H, W) float in [0, 1] to (H, W, C) ``dtype`` (uint8/uint16), a band of rows at a
+    time so that a large image is never held a second time as float temporaries."""
+    channels, height, width = planes.shape
+    pixels = np.empty((height, width, channels), dtype=dtype)
+    for top in range(0, height, _ROWS_PER_CHUNK):
+        band = planes[:, top : top + _ROWS_PER_CHUNK].transpose(1, 2, 0)
+        pixels[top : top + _ROWS_PER_CHUNK] = from_float(band, dtype)
+    return pixels
+
+
+def load(model: str | os.PathLike = DEFAULT_MODEL, scale: int = 4, **upscaler_options) -> Upscaler:
+    """An :class:`Upscaler` for ``model``: a registry name (with its shipped weights) or a
+    checkpoint file, at ``scale``. ``upscaler_options`` are :class:`Upscaler`'s (device,
+    tile, tile_overlap, precision, backend, batch_size, threads)."""
+    from superres.models import get_spec, load_for_scale, pretrained_path
+
+    model = os.fspath(model)
+    if model == DEFAULT_MODEL and not pretrained_path(model, scale).is_file():
+        raise SuperresError(
+            f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale} yet "
+            f"(expected {pretrained_path(model, scale).name} in superres/models/weights); "
+            "choose another model (-m bicubic, or -m a checkpoint file)"
+        )
+    net = load_for_scale(model, scale)
+    try:
+        name = get_spec(model).name
+    except KeyError:
+        name = Path(model).stem
+    return Upscaler(net, scale=scale, name=name, **upscaler_options)

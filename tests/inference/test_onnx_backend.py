@@ -1,0 +1,67 @@
+"""ONNX export and the ONNX Runtime backend: parity with PyTorch at any input size, the tiling
+engine running either backend alike, and models that cannot export are refused clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from superres.cli import main
+from superres.errors import SuperresError
+from superres.inference.onnx import OnnxRunner, export_onnx, max_abs_difference
+from superres.inference.upscaler import Upscaler
+from superres.models import create, save
+
+
+def _model(name: str, scale: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create(name, scale=scale)
+    if name == "swiftrep":  # make the residual path matter (it starts near zero)
+        torch.nn.init.normal_(model.tail.weight, std=0.02)
+    return model
+
+
+@pytest.mark.parametrize("name", ["swiftrep", "espcn", "fsrcnn"])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_export_matches_pytorch_at_any_size(name, scale, tmp_path):
+    model = _model(name, scale)
+    path = tmp_path / f"{name}.onnx"
+    data = export_onnx(model, path, scale=scale, name=name)
+    assert path.read_bytes() == data
+    graph = onnx.load(path)
+    assert graph.opset_import[0].version == 17
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
+    assert {p.key: p.value for p in graph.metadata_props} == {"superres.arch": name, "superres.scale": str(scale)}
+    for size in [(17, 29), (40, 24)]:
+        assert max_abs_difference(model, data, size=size) <= 1e-4
+
+
+def test_models_that_freeze_their_input_size_are_refused():
+    with pytest.raises(SuperresError, match="cannot export 'bicubic' to ONNX.*dynamic sizes"):
+        export_onnx(create("bicubic", scale=2), name="bicubic")
+
+
+def test_onnx_backend_through_the_tiling_engine_matches_torch():
+    model = _model("swiftrep", 2)
+    image = np.random.default_rng(0).random((50, 60, 3)).astype(np.float32)
+    options = dict(scale=2, name="swiftrep", tile=32, tile_overlap=12)
+    torch_out = Upscaler(model, **options).upscale(image)
+    upscaler = Upscaler(model, backend="onnx", threads=1, **options)
+    assert isinstance(upscaler.runner, OnnxRunner)
+    assert upscaler.runner.session.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_allclose(upscaler.upscale(image), torch_out, atol=1e-4)
+
+
+def test_export_onnx_command(tmp_path, capsys):
+    model = _model("espcn", 3)
+    checkpoint = save(model, tmp_path / "espcn3.safetensors", arch="espcn", scale=3, hyperparameters=model.superres_hyperparameters)
+    out = tmp_path / "model.onnx"
+    assert main(["export-onnx", str(checkpoint), "-s", "3", "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert max_abs_difference(model, out) <= 1e-4
+    assert main(["export-onnx", "bicubic", "-s", "2", "-o", str(tmp_path / "b.onnx")]) == 1
+    assert "cannot export 'bicubic'" in capsys.readouterr().err
+    assert not (tmp_path / "b.onnx").exists()
