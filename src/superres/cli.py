@@ -13,6 +13,85 @@ import sys
 from superres.errors import SuperresError
 
 
+_DEMO_OUTPUT = "superres-demo"
+
+
+def _add_upscale(sub) -> None:
+    from superres.inference import DEFAULT_MODEL
+
+    p = sub.add_parser(
+        "upscale",
+        help="upscale images and videos (files, folders, globs); with no INPUT, the bundled demo image",
+        description="Upscale images and videos. With no INPUT, upscale the bundled demo image with the default "
+        f"model into -o (default ./{_DEMO_OUTPUT}/) beside a bicubic comparison.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders (searched recursively) or glob patterns")
+    p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: beside each input)")
+    p.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default: 4)")
+    p.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"registry name (its shipped weights) or a checkpoint file (default: {DEFAULT_MODEL})")
+    p.add_argument("--suffix", help="added to each output's name (default: _x<scale>)")
+    p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="image output format (default: the input's)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95; WebP 100 is lossless)")
+    p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist alone")
+    p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: bicubic | model, labelled")
+    p.add_argument("--tile", type=int, help="tile side in input pixels (default: from free memory; 0: never tile)")
+    p.add_argument("--tile-overlap", type=int, help="input pixels shared by neighbouring tiles (default: 32)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="auto: fp16 on CUDA, fp32 elsewhere")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="run the model with PyTorch or ONNX Runtime")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: one per core)")
+    p.set_defaults(run=_run_upscale)
+
+
+def _run_upscale(args) -> int:
+    from pathlib import Path
+
+    from superres.inference import load
+    from superres.inference.batch import collect_inputs, plan_jobs, run_jobs
+
+    demo = not args.inputs
+    inputs = args.inputs or [str(Path(__file__).parent / "assets" / "demo.png")]
+    output = args.output or (_DEMO_OUTPUT if demo else None)
+    found, failures = collect_inputs(inputs, exclude=output)
+    suffix = f"_x{args.scale}" if args.suffix is None else args.suffix
+    jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
+    failures += refused
+    if jobs:
+        upscaler = load(
+            args.model, args.scale, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
+            precision=args.precision, backend=args.backend, threads=args.threads,
+        )
+        if output is not None:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing)
+    for message in failures:
+        print(f"superres: failed {message}", file=sys.stderr)
+    return 1 if failures or not jobs else 0
+
+
+def _add_export_onnx(sub) -> None:
+    p = sub.add_parser("export-onnx", help="export a model to ONNX (dynamic height and width), checked against PyTorch")
+    p.add_argument("model", help="registry name (its shipped weights) or a checkpoint file")
+    p.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default: 4)")
+    p.add_argument("-o", "--output", help="default: <model>_x<scale>.onnx")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.set_defaults(run=_run_export_onnx)
+
+
+def _run_export_onnx(args) -> int:
+    from pathlib import Path
+
+    from superres.inference.onnx import export_onnx, max_abs_difference
+    from superres.models import load_for_scale
+
+    model = load_for_scale(args.model, args.scale)
+    name = Path(args.model).stem if Path(args.model).suffix else args.model
+    output = Path(args.output or f"{name}_x{args.scale}.onnx")
+    data = export_onnx(model, output, scale=args.scale, name=name, opset=args.opset)
+    print(f"wrote {output} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
+    return 0
+
+
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the registered models")
     p.set_defaults(run=_run_models)
@@ -150,9 +229,11 @@ def _run_benchmark(args) -> int:
 
 # (name, adder) in the order they appear in --help.
 _COMMANDS = [
+    _add_upscale,
     _add_eval,
     _add_train,
     _add_export,
+    _add_export_onnx,
     _add_benchmark,
     _add_models,
     _add_serve,

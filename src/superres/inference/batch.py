@@ -1,0 +1,216 @@
+"""Upscaling files in bulk, as ``superres upscale`` does: find the inputs, name the outputs,
+run them one by one so that one bad file does not stop the rest, and draw comparisons.
+
+Outputs are named ``<stem><suffix><ext>`` (``photo_x4.png``), in the output folder (keeping
+the sub-folders of a folder input) or beside the input. An output that would replace an input
+is refused; every write is atomic (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from superres.errors import SuperresError
+from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, read_image, write_image
+from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
+
+if TYPE_CHECKING:
+    from superres.inference.upscaler import Upscaler
+
+__all__ = ["Job", "collect_inputs", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
+
+#: ``--format`` choices and the extension each writes.
+OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp"}
+
+_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+@dataclass
+class Job:
+    """One input and the files it becomes."""
+
+    source: Path
+    output: Path
+    compare: Path | None = None
+
+
+def _wanted(path: Path) -> bool:
+    # Hidden files include the temporary files of interrupted atomic writes.
+    return path.is_file() and path.suffix.lower() in _KNOWN_EXTENSIONS and not path.name.startswith(".")
+
+
+def collect_inputs(arguments: Sequence[str], *, exclude: str | os.PathLike | None = None) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """The files named by ``arguments`` (files, folders searched recursively, glob patterns),
+    each with the path its output is named after (relative to the folder it was found in).
+
+    Folders and globs yield only image and video files; a file named outright is taken
+    whatever its extension (reading it will tell). Files under ``exclude`` (the output
+    folder) are left out of folder searches, so that a second run does not upscale the first
+    run's outputs. Returns (inputs, errors), each error one line.
+    """
+    found: list[tuple[Path, Path]] = []
+    errors: list[str] = []
+    seen: set[Path] = set()
+    excluded = Path(exclude).resolve() if exclude is not None else None
+
+    def add(path: Path, relative: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append((path, relative))
+
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if _wanted(p))
+            files = [p for p in files if excluded is None or not p.resolve().is_relative_to(excluded)]
+            if not files:
+                errors.append(f"'{argument}': no images or videos in this folder")
+            for file in files:
+                add(file, file.relative_to(path))
+        elif path.is_file():
+            add(path, Path(path.name))
+        elif glob.has_magic(argument):
+            files = sorted(Path(p) for p in glob.glob(argument, recursive=True) if _wanted(Path(p)))
+            if not files:
+                errors.append(f"'{argument}': no images or videos match")
+            for file in files:
+                add(file, Path(file.name))
+        else:
+            errors.append(f"'{argument}': no such file or folder")
+    return found, errors
+
+
+def plan_jobs(
+    inputs: Sequence[tuple[Path, Path]],
+    *,
+    suffix: str,
+    output_dir: str | os.PathLike | None = None,
+    image_format: str | None = None,
+    compare: bool = False,
+) -> tuple[list[Job], list[str]]:
+    """Name the output (and comparison) of each input. An output that is one of the inputs,
+    or that another input would also write, is refused. Returns (jobs, errors)."""
+    if image_format is not None and image_format.lower() not in OUTPUT_FORMATS:
+        raise SuperresError(f"unknown format {image_format!r} (use {', '.join(sorted(set(OUTPUT_FORMATS)))})")
+    sources = {path.resolve(): path for path, _ in inputs}
+    claimed: dict[Path, Path] = {}
+    jobs, errors = [], []
+    for source, relative in inputs:
+        folder = Path(output_dir) / relative.parent if output_dir is not None else source.parent
+        if is_video(source):
+            extension = video_output_suffix(source)
+        elif image_format is not None:
+            extension = OUTPUT_FORMATS[image_format.lower()]
+        else:
+            extension = source.suffix.lower() if source.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+        stem = f"{relative.stem}{suffix}"
+        job = Job(source, folder / f"{stem}{extension}")
+        if compare and not is_video(source):
+            job.compare = folder / f"{stem}_compare.png"
+        problem = None
+        for target in filter(None, (job.output, job.compare)):
+            key = target.resolve()
+            if key in sources:
+                problem = f"'{source}': its output '{target}' is an input; refusing to overwrite it (use another -o or --suffix)"
+            elif key in claimed:
+                problem = f"'{source}': its output '{target}' would also be written for '{claimed[key]}'"
+        if problem:
+            errors.append(problem)
+            continue
+        for target in filter(None, (job.output, job.compare)):
+            claimed[target.resolve()] = source
+        jobs.append(job)
+    return jobs, errors
+
+
+def run_jobs(
+    upscaler: Upscaler,
+    jobs: Sequence[Job],
+    *,
+    quality: int = 95,
+    skip_existing: bool = False,
+    progress: bool = True,
+    log: Callable[[str], object] = print,
+) -> list[str]:
+    """Run ``jobs`` one by one; a failure is recorded and the next job runs. ``log`` gets a
+    line per file. Returns the failures, one line each."""
+    failures = []
+    for job in jobs:
+        if skip_existing and job.output.exists():
+            log(f"skipped {job.output} (exists)")
+            continue
+        start = time.perf_counter()
+        try:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            if is_video(job.source):
+                result = upscale_video(upscaler, job.source, job.output, progress=progress)
+                detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
+            else:
+                image = read_image(job.source)
+                upscaled = upscaler.upscale_image_data(image, progress=progress)
+                write_image(job.output, upscaled, quality=quality)
+                if job.compare is not None:
+                    write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=f"{upscaler.name} x{upscaler.scale}"))
+                (h, w), (oh, ow) = image.size, upscaled.size
+                detail = f"{w}x{h} -> {ow}x{oh}"
+        except SuperresError as exc:
+            failures.append(str(exc))
+            continue
+        except Exception as exc:  # anything else one file raises must not stop the batch
+            failures.append(f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}")
+            continue
+        log(f"wrote {job.output} ({detail}, {time.perf_counter() - start:.1f} s)")
+        if job.compare is not None:
+            log(f"wrote {job.compare} (bicubic | {upscaler.name})")
+    return failures
+
+
+def _display_rgb8(image: ImageData) -> np.ndarray:
+    """8-bit RGB for looking at: grey widened, 16-bit rounded, alpha over a light checkerboard."""
+    from superres.imaging.io import to_float
+
+    rgb = to_float(image.pixels)
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    if image.alpha is not None:
+        alpha = to_float(image.alpha)[..., None]
+        y, x = np.indices(alpha.shape[:2])
+        board = np.where(((y // 8 + x // 8) % 2 == 0)[..., None], 1.0, 0.8).astype(np.float32)
+        rgb = rgb * alpha + board * (1 - alpha)
+    return np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def compare_image(original: ImageData, upscaled: ImageData, *, scale: int, label: str) -> ImageData:
+    """``original`` upscaled by bicubic beside ``upscaled``, each under its label, as 8-bit RGB."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from superres.imaging.io import to_float
+    from superres.inference.upscaler import bicubic_planes
+
+    colour = bicubic_planes(to_float(original.pixels).transpose(2, 0, 1), scale)
+    alpha = None if original.alpha is None else bicubic_planes(to_float(original.alpha)[None], scale)[0]
+    bicubic = ImageData(
+        pixels=np.rint(np.clip(colour.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8),
+        alpha=None if alpha is None else np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8),
+    )
+    left, right = _display_rgb8(bicubic), _display_rgb8(upscaled)
+    height, width = right.shape[:2]
+    gap = 4
+    text_size = max(12, min(48, width // 20))
+    strip = text_size + text_size // 2
+    canvas = Image.new("RGB", (2 * width + gap, height + strip), (255, 255, 255))
+    canvas.paste(Image.fromarray(left), (0, strip))
+    canvas.paste(Image.fromarray(right), (width + gap, strip))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=text_size)
+    for x, text in ((0, "bicubic"), (width + gap, label)):
+        draw.text((x + text_size // 3, text_size // 4), text, fill=(0, 0, 0), font=font)
+    return ImageData(pixels=np.asarray(canvas))
