@@ -85,7 +85,7 @@ class BodyLimit:
         self.limit = limit
 
     def _message(self) -> str:
-        return f"upload too large: over this server's limit of {_mib(self.limit)} (max_upload_bytes={self.limit})"
+        return f"upload too large: over this server's limit of {_bytes(self.limit)} (max_upload_bytes={self.limit})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,8 +147,11 @@ def _pixels(n: int) -> str:
     return f"{n / 1e6:.1f} megapixels" if n >= 100_000 else f"{n:,} pixels"
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):g} MiB"
+def _bytes(n: int) -> str:
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def _validation_message(exc: RequestValidationError) -> str:
