@@ -20,8 +20,6 @@ import httpx
 import numpy as np
 from PIL import Image
 
-import superres
-
 
 def image_bytes(width: int = 32, height: int = 32, mode: str = "RGB", fmt: str = "PNG", seed: int = 0) -> bytes:
     """A small noisy image (noise, so that every format keeps its size honest)."""
@@ -40,39 +38,6 @@ def write_espcn_checkpoint(folder: Path, scale: int = 2, quality: dict | None = 
     metadata = {"quality": quality} if quality is not None else None
     path = folder / f"espcn_x{scale}.safetensors"
     return save(create("espcn", scale=scale), path, arch="espcn", scale=scale, hyperparameters={}, metadata=metadata)
-
-
-class _InterimUpscaler:
-    """Stands in for the inference layer's Upscaler until ``superres.load`` exists (whole image,
-    no tiling; alpha enlarged by repetition). Only the app's plumbing is under test here."""
-
-    def __init__(self, reference: str, scale: int) -> None:
-        from superres.models import load_for_scale
-
-        self.net = load_for_scale(reference, scale)
-        self.scale = scale
-
-    def upscale_image_data(self, image, *, progress=False):
-        import torch
-
-        from superres.imaging.io import ImageData, from_float, to_float
-
-        x = torch.from_numpy(to_float(image.pixels)).permute(2, 0, 1)[None]
-        grey = x.shape[1] == 1
-        with torch.no_grad():
-            y = self.net(x.repeat(1, 3, 1, 1) if grey else x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
-        pixels = from_float(y[..., :1] if grey else y, image.pixels.dtype)
-        alpha = None if image.alpha is None else image.alpha.repeat(self.scale, 0).repeat(self.scale, 1)
-        return ImageData(pixels, alpha, image.icc_profile, image.exif, image.format)
-
-
-def _interim_load(reference: str, *, scale: int, device: str = "cpu", tile=None):
-    return _InterimUpscaler(reference, scale)
-
-
-def loader():
-    """``superres.load`` (what the app uses by default), or a stand-in while it does not exist."""
-    return getattr(superres, "load", None) or _interim_load
 
 
 def free_port() -> int:
@@ -139,12 +104,6 @@ def subprocess_server(settings: dict):
 
 
 if __name__ == "__main__":
-    import uvicorn
+    from superres.serve import Settings, run
 
-    from superres.serve import Settings, create_app, run
-
-    settings = Settings(**json.loads(sys.argv[1]))
-    if hasattr(superres, "load"):
-        run(settings, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-    else:
-        uvicorn.run(create_app(settings, loader=loader()), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    run(Settings(**json.loads(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from serving import image_bytes, loader, write_espcn_checkpoint
+import superres
+from serving import image_bytes, write_espcn_checkpoint
 from superres import cli
 from superres.serve import Settings, create_app
 from superres.serve.app import STATIC
@@ -28,7 +29,7 @@ def anyio_backend():
 
 @contextlib.asynccontextmanager
 async def client_for(settings: Settings | None = None, load=None):
-    app = create_app(settings or Settings(), loader=load or loader())
+    app = create_app(settings or Settings(), loader=load)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -255,10 +256,9 @@ class Gate:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.started = threading.Semaphore(0)
-        self.real = loader()
 
     def __call__(self, reference, **kwargs):
-        upscaler = self.real(reference, **kwargs)
+        upscaler = superres.load(reference, **kwargs)
         gate = self
 
         class Held:
@@ -299,11 +299,9 @@ async def test_503_when_the_queue_is_full():
 
 async def test_loaded_models_are_cached_least_recently_used_first():
     loads = []
-    real = loader()
-
     def counting(reference, **kwargs):
         loads.append((reference, kwargs["scale"]))
-        return real(reference, **kwargs)
+        return superres.load(reference, **kwargs)
 
     async with client_for(Settings(cache_size=2), load=counting) as client:
         for scale in (2, 3, 2, 3, 4, 2):

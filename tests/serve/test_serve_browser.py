@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from serving import image_bytes, loader, thread_server, write_espcn_checkpoint
+from serving import image_bytes, thread_server, write_espcn_checkpoint
 from superres.serve import Settings, create_app
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def browser():
 def server(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     write_espcn_checkpoint(weights, scale=2, quality={"Set5": {"psnr": 33.1, "ssim": 0.91}})
-    app = create_app(Settings(weights_dirs=(weights,)), loader=loader())
+    app = create_app(Settings(weights_dirs=(weights,)))
     with thread_server(app) as base_url:
         yield base_url
 
