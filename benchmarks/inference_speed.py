@@ -1,0 +1,413 @@
+"""Inference speed, memory and precision loss of the shipped models, against bicubic, in one run.
+
+Run: python benchmarks/inference_speed.py [--quick] [--out docs/benchmarks] [--models NAME ...]
+
+What it measures, each configuration in its own subprocess so that its peak resident memory
+(``ru_maxrss``) is its own:
+
+1. Each shipped model (those with weight files; without any, the registry's swiftrep, espcn
+   and fsrcnn with random weights, which the output says) at x2 and x4, on a 256 x 256 RGB
+   input, for every backend and precision: PyTorch fp32, PyTorch bf16 (autocast; only where
+   the CPU has AVX-512 BF16 or AMX), ONNX Runtime fp32; each with 1 and 2 threads. Speed is
+   output megapixels per second (best of 3 after a warm-up); memory is the peak RSS above
+   the process's RSS once the model is loaded.
+2. Bicubic in the same run, as the baseline of the printed ratios: ours (MATLAB imresize,
+   the numpy reference and the batched torch version) and Pillow's ``Image.BICUBIC``.
+3. The PSNR on Set5 (paper protocol) of every backend/precision, and its change from PyTorch
+   fp32: the fastest configuration that loses at most 0.05 dB is printed per model.
+4. The peak RSS of upscaling a 3840 x 2160 image x4 with tiling (the flagship, or the first
+   model), alone in its subprocess, as ``superres upscale`` does it (uint8 in and out).
+
+It writes ``inference_speed.json`` and plots (``inference_speed.png``, ``inference_memory.png``,
+``inference_tradeoff.png``) into ``--out``. ``--quick`` (tiny inputs, one model, two Set5
+images, a 480 x 270 "4K" image, results into a temporary folder unless --out is given) only
+checks that everything runs: its numbers mean nothing. Timings need an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SET5 = REPO.parent / "shared" / "datasets" / "benchmark" / "Set5"
+FALLBACK_MODELS = ["swiftrep", "espcn", "fsrcnn"]
+SCALES = [2, 4]
+THREADS = [1, 2]
+MAX_PSNR_LOSS = 0.05  # dB
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _test_image(height: int, width: int):
+    """A natural-looking uint8 RGB image of any size: the bundled demo photo, mirrored to fit."""
+    import numpy as np
+
+    from superres.imaging import read_image
+
+    demo = read_image(REPO / "src" / "superres" / "assets" / "demo.png").pixels
+    tile = np.concatenate([demo, demo[:, ::-1]], axis=1)
+    tile = np.concatenate([tile, tile[::-1]], axis=0)
+    reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]), 1)
+    return np.ascontiguousarray(np.tile(tile, reps)[:height, :width])
+
+
+def _upscaler(config: dict, **options):
+    import torch
+
+    from superres.inference import Upscaler, load
+    from superres.models import create
+
+    if config["shipped"]:
+        return load(config["model"], config["scale"], **options)
+    torch.manual_seed(0)
+    model = create(config["model"], scale=config["scale"])
+    return Upscaler(model, scale=config["scale"], name=config["model"], **options)
+
+
+def _best_of(fn, repeat: int) -> float:
+    fn()  # warm-up: allocations, kernel selection, ORT's arena
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _set5_psnr(upscaler, scale: int, limit: int | None) -> float | None:
+    import numpy as np
+
+    from superres.data.datasets import load_benchmark
+    from superres.metrics import psnr
+
+    if not SET5.is_dir():
+        return None
+    items = load_benchmark(SET5, scale)[:limit]
+    return float(np.mean([psnr(upscaler.upscale(item.lr), item.hr, shave=scale) for item in items]))
+
+
+def worker_model(config: dict) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(max(config["threads"]))
+    size = config["size"]
+    image = _test_image(size, size).astype(np.float32) / 255
+    result = {"speed_mpx_s": {}}
+    upscalers = {}
+    for threads in config["threads"]:
+        upscalers[threads] = _upscaler(config, device="cpu", tile=0, precision=config["precision"], backend=config["backend"], threads=threads)
+    base_rss = _rss_mb()
+    out_mpx = (size * config["scale"]) ** 2 / 1e6
+    for threads, upscaler in upscalers.items():
+        torch.set_num_threads(threads)
+        seconds = _best_of(lambda: upscaler.upscale(image), config["repeat"])
+        result["speed_mpx_s"][str(threads)] = out_mpx / seconds
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_above_loaded_mb"] = _peak_rss_mb() - base_rss
+    torch.set_num_threads(max(config["threads"]))
+    result["set5_psnr"] = _set5_psnr(upscalers[max(config["threads"])], config["scale"], config["set5_limit"])
+    return result
+
+
+def worker_bicubic(config: dict) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from superres.imaging.resize import imresize, imresize_torch
+
+    size, scale, repeat = config["size"], config["scale"], config["repeat"]
+    image = _test_image(size, size)
+    out_mpx = (size * scale) ** 2 / 1e6
+    pil = Image.fromarray(image)
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    speeds = {"pillow": {}, "ours-numpy": {}, "ours-torch": {}}
+    for threads in config["threads"]:
+        torch.set_num_threads(threads)
+        speeds["pillow"][str(threads)] = out_mpx / _best_of(lambda: pil.resize((size * scale, size * scale), Image.BICUBIC), repeat)
+        speeds["ours-numpy"][str(threads)] = out_mpx / _best_of(lambda: imresize(image, scale), repeat)
+        speeds["ours-torch"][str(threads)] = out_mpx / _best_of(lambda: imresize_torch(tensor, scale), repeat)
+    return {"speed_mpx_s": speeds}
+
+
+def worker_tiled(config: dict) -> dict:
+    import torch
+
+    from superres.imaging import ImageData
+
+    torch.set_num_threads(max(config["threads"]))
+    height, width = config["height"], config["width"]
+    upscaler = _upscaler(config, device="cpu", tile=config["tile"])
+    image = ImageData(pixels=_test_image(height, width))
+    tile, batch = upscaler.tiling_for(height, width)
+    base_rss = _rss_mb()
+    start = time.perf_counter()
+    out = upscaler.upscale_image_data(image)
+    seconds = time.perf_counter() - start
+    return {
+        "input": [width, height],
+        "output": [out.size[1], out.size[0]],
+        "tile": tile,
+        "batch": batch,
+        "seconds": seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_above_loaded_mb": _peak_rss_mb() - base_rss,
+        "output_uint8_mb": out.pixels.nbytes / 2**20,
+    }
+
+
+WORKERS = {"model": worker_model, "bicubic": worker_bicubic, "tiled": worker_tiled}
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+def run_worker(config: dict) -> dict:
+    """Run one configuration in a fresh interpreter; its last stdout line is the JSON result."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(config.get("threads", [1]))))
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(config)], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": reason}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def shipped_models(requested: list[str] | None) -> tuple[list[str], bool]:
+    """(model names, shipped?): models with weight files at every scale benchmarked, else the fallback."""
+    from superres.models import list_specs
+
+    names = [
+        spec.name
+        for spec in list_specs(generators_only=True)
+        if all(s in spec.pretrained_scales() for s in SCALES) and (not requested or spec.name in requested)
+    ]
+    if names:
+        return names, True
+    return (requested or FALLBACK_MODELS), False
+
+
+def configurations(bf16: bool) -> list[tuple[str, str]]:
+    configs = [("torch", "fp32")]
+    if bf16:
+        configs.append(("torch", "bf16"))
+    configs.append(("onnx", "fp32"))
+    return configs
+
+
+def _label(backend: str, precision: str) -> str:
+    return f"{'PyTorch' if backend == 'torch' else 'ONNX Runtime'} {precision}"
+
+
+def plot(results: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    rows = [r for r in results["models"] if "error" not in r]
+    if not rows:
+        return written
+    baseline = results["bicubic"]
+    labels = sorted({(r["model"], r["scale"]) for r in rows}, key=lambda k: (k[1], k[0]))
+    order = [("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")]
+    configs = [c for c in order if any((r["backend"], r["precision"]) == c for r in rows)]
+
+    for metric, filename, ylabel in (("speed", "inference_speed.png", "output megapixels / s (log)"), ("memory", "inference_memory.png", "peak RSS above the loaded model (MB)")):
+        fig, axes = plt.subplots(1, len(THREADS) if metric == "speed" else 1, figsize=(12, 4.5), squeeze=False)
+        panels = [str(t) for t in THREADS] if metric == "speed" else [None]
+        for ax, threads in zip(axes[0], panels):
+            width = 0.8 / len(configs)
+            for i, (backend, precision) in enumerate(configs):
+                values = []
+                for model, scale in labels:
+                    row = next((r for r in rows if (r["model"], r["scale"], r["backend"], r["precision"]) == (model, scale, backend, precision)), None)
+                    if row is None:
+                        values.append(0)
+                    elif metric == "speed":
+                        values.append(row["speed_mpx_s"].get(threads, 0))
+                    else:
+                        values.append(row["peak_above_loaded_mb"])
+                ax.bar([x + i * width for x in range(len(labels))], values, width, label=_label(backend, precision))
+            if metric == "speed":
+                for name, style in (("pillow", "--"), ("ours-torch", ":")):
+                    for scale, colour in zip(SCALES, ("grey", "black")):
+                        speed = baseline.get(str(scale), {}).get("speed_mpx_s", {}).get(name, {}).get(threads)
+                        if speed:
+                            ax.axhline(speed, linestyle=style, color=colour, linewidth=1, label=f"bicubic {name} x{scale}")
+                ax.set_yscale("log")
+                ax.set_title(f"{threads} thread{'s' if threads != '1' else ''}")
+            ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], [f"{m} x{s}" for m, s in labels], rotation=20)
+            ax.set_ylabel(ylabel)
+        axes[0][-1].legend(fontsize=7, loc="best")
+        fig.suptitle(f"superres inference on {results['machine']['cpu']} ({'shipped weights' if results['shipped'] else 'random weights'})", fontsize=9)
+        fig.tight_layout()
+        path = out / filename
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        if row.get("psnr_change_db") is None:
+            continue
+        speed = max(row["speed_mpx_s"].values())
+        ax.scatter(speed, row["psnr_change_db"], label=f"{row['model']} x{row['scale']} {_label(row['backend'], row['precision'])}")
+    ax.axhline(-MAX_PSNR_LOSS, color="red", linestyle="--", linewidth=1, label=f"-{MAX_PSNR_LOSS} dB")
+    ax.set_xscale("log")
+    ax.set_xlabel("output megapixels / s (best thread count, log)")
+    ax.set_ylabel("Set5 PSNR change vs PyTorch fp32 (dB)")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    path = out / "inference_tradeoff.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings: checks that it runs, numbers mean nothing")
+    parser.add_argument("--out", help="folder for the JSON and the plots (default: docs/benchmarks; --quick: a temporary folder)")
+    parser.add_argument("--models", nargs="+", help="limit to these models")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        config = json.loads(args.worker)
+        print(json.dumps(WORKERS[config["kind"]](config)))
+        return
+
+    from superres.device import supports_bf16
+    from superres.inference import DEFAULT_MODEL
+
+    import torch
+
+    out = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="superres-bench-")) if args.quick else REPO / "docs" / "benchmarks")
+    out.mkdir(parents=True, exist_ok=True)
+    models, shipped = shipped_models(args.models)
+    if args.quick:
+        models = models[:1]
+    size, repeat, set5_limit = (48, 1, 2) if args.quick else (256, 3, None)
+    # The full run tiles as `superres upscale` would (the tile chosen from free memory); the
+    # quick one forces small tiles so that the tiled path runs on its small image.
+    tiled_size, tiled_tile = ((270, 480), 128) if args.quick else ((2160, 3840), None)
+    bf16 = supports_bf16(torch.device("cpu"))
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    results = {
+        "quick": args.quick,
+        "shipped": shipped,
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "bf16": bf16, "torch": torch.__version__, "python": platform.python_version()},
+        "input_size": size,
+        "threads": THREADS,
+        "bicubic": {},
+        "models": [],
+    }
+    if not shipped:
+        print(f"no shipped weights: benchmarking registry models with random weights ({', '.join(models)}); "
+              "speeds and memory are representative, PSNR changes are of untrained models")
+    if not bf16:
+        print("this CPU has no AVX-512 BF16 / AMX: bf16 is skipped")
+
+    for scale in SCALES:
+        results["bicubic"][str(scale)] = run_worker({"kind": "bicubic", "scale": scale, "size": size, "repeat": repeat, "threads": THREADS})
+    for name in models:
+        for scale in SCALES:
+            for backend, precision in configurations(bf16):
+                config = {
+                    "kind": "model", "model": name, "scale": scale, "shipped": shipped, "backend": backend,
+                    "precision": precision, "threads": THREADS, "size": size, "repeat": repeat, "set5_limit": set5_limit,
+                }
+                row = {"model": name, "scale": scale, "backend": backend, "precision": precision, **run_worker(config)}
+                results["models"].append(row)
+                if "error" in row:
+                    print(f"{name} x{scale} {_label(backend, precision)}: failed: {row['error']}")
+
+    # PSNR change from PyTorch fp32, and the fastest configuration within the allowed loss.
+    print(f"\n{'model':10s} {'scale':>5s}  {'backend':18s} " + " ".join(f"{t}T Mpx/s  vs Pillow" for t in THREADS) + "  peak MB  Set5 dB  change")
+    for row in results["models"]:
+        if "error" in row:
+            continue
+        reference = next(r for r in results["models"] if (r["model"], r["scale"], r["backend"], r["precision"]) == (row["model"], row["scale"], "torch", "fp32"))
+        if row.get("set5_psnr") is not None and reference.get("set5_psnr") is not None:
+            row["psnr_change_db"] = row["set5_psnr"] - reference["set5_psnr"]
+        else:
+            row["psnr_change_db"] = None
+        pillow = results["bicubic"][str(row["scale"])].get("speed_mpx_s", {}).get("pillow", {})
+        row["ratio_to_pillow"] = {t: s / pillow[t] for t, s in row["speed_mpx_s"].items() if pillow.get(t)}
+        ours = results["bicubic"][str(row["scale"])].get("speed_mpx_s", {}).get("ours-torch", {})
+        row["ratio_to_our_bicubic"] = {t: s / ours[t] for t, s in row["speed_mpx_s"].items() if ours.get(t)}
+        cells = " ".join(f"{row['speed_mpx_s'][str(t)]:9.2f} {row['ratio_to_pillow'].get(str(t), float('nan')):8.3f}x" for t in THREADS)
+        psnr = row.get("set5_psnr")
+        change = row["psnr_change_db"]
+        print(
+            f"{row['model']:10s} {'x' + str(row['scale']):>5s}  {_label(row['backend'], row['precision']):18s} {cells}"
+            f"  {row['peak_above_loaded_mb']:7.0f}  {psnr if psnr is not None else float('nan'):7.2f}  {change if change is not None else float('nan'):+6.3f}"
+        )
+    for scale in SCALES:
+        speeds = results["bicubic"][str(scale)].get("speed_mpx_s", {})
+        print(f"bicubic x{scale}: " + ", ".join(f"{name} " + "/".join(f"{v:.1f}" for v in by_threads.values()) + " Mpx/s" for name, by_threads in speeds.items()))
+
+    results["fastest_within_loss"] = {}
+    for name in models:
+        for scale in SCALES:
+            candidates = [
+                r for r in results["models"]
+                if r["model"] == name and r["scale"] == scale and "error" not in r
+                and (r["psnr_change_db"] is None or r["psnr_change_db"] >= -MAX_PSNR_LOSS)
+            ]
+            if candidates:
+                best = max(candidates, key=lambda r: max(r["speed_mpx_s"].values()))
+                threads = max(best["speed_mpx_s"], key=best["speed_mpx_s"].get)
+                results["fastest_within_loss"][f"{name} x{scale}"] = {"backend": best["backend"], "precision": best["precision"], "threads": int(threads)}
+                print(f"fastest within {MAX_PSNR_LOSS} dB, {name} x{scale}: {_label(best['backend'], best['precision'])}, {threads} thread(s)")
+
+    flagship = DEFAULT_MODEL if DEFAULT_MODEL in models else models[0]
+    tiled = {"kind": "tiled", "model": flagship, "scale": 4, "shipped": shipped, "height": tiled_size[0], "width": tiled_size[1],
+             "tile": tiled_tile, "threads": [max(THREADS)]}
+    results["tiled_x4"] = {"model": flagship, **run_worker(tiled)}
+    t = results["tiled_x4"]
+    if "error" in t:
+        print(f"tiled x4 of {tiled_size[1]}x{tiled_size[0]}: failed: {t['error']}")
+    else:
+        print(
+            f"tiled x4 {flagship} {t['input'][0]}x{t['input'][1]} -> {t['output'][0]}x{t['output'][1]}: tile {t['tile']}, "
+            f"{t['seconds']:.1f} s, peak RSS {t['peak_rss_mb']:.0f} MB ({t['peak_above_loaded_mb']:.0f} MB above the loaded model; "
+            f"the uint8 output alone is {t['output_uint8_mb']:.0f} MB)"
+        )
+
+    (out / "inference_speed.json").write_text(json.dumps(results, indent=2))
+    written = plot(results, out)
+    print(f"\nwrote {out / 'inference_speed.json'}" + "".join(f", {p.name}" for p in written))
+
+
+if __name__ == "__main__":
+    main()
