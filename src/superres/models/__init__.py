@@ -13,6 +13,7 @@ from superres.models import srcnn, vdsr, srresnet, unet, discriminators  # noqa:
 from superres.models import edsr, imdn, rcan, rrdbnet, srvggnet  # noqa: F401  (registration)
 from superres.models.checkpoint import CheckpointError, load_superres, read_metadata, save
 from superres.models.foreign import load_foreign
+from superres.models.pretrained import has_parameters, load_for_scale
 
 
 def load(path, map_location="cpu"):
