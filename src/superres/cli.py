@@ -39,7 +39,7 @@ def _add_upscale(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="auto: fp16 on CUDA, fp32 elsewhere")
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="run the model with PyTorch or ONNX Runtime")
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: one per core)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch or ONNX Runtime (default: one per core)")
     p.set_defaults(run=_run_upscale)
 
 
@@ -57,6 +57,10 @@ def _run_upscale(args) -> int:
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         upscaler = load(
             args.model, args.scale, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
             precision=args.precision, backend=args.backend, threads=args.threads,

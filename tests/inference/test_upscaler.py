@@ -209,3 +209,19 @@ def test_load_a_checkpoint(tmp_path):
         load(path, scale=4)
     with pytest.raises(SuperresError, match="neither a registered model nor a file"):
         load(tmp_path / "missing.safetensors", scale=2)
+
+
+def test_tiles_follow_the_free_memory(monkeypatch):
+    from superres.inference import upscaler as module
+
+    upscaler = Upscaler(create("espcn", scale=2), scale=2, name="espcn", device="cpu")
+    monkeypatch.setattr(module, "available_memory", lambda device: 64 * 2**30)
+    assert upscaler.tiling_for(300, 400)[0] == 0  # fits: whole
+    assert upscaler.tiling_for(3000, 4000) == (1024, 1)  # the CPU cap; tiles one at a time on a CPU
+    monkeypatch.setattr(module, "available_memory", lambda device: 50 * 2**20)
+    tile, batch = upscaler.tiling_for(300, 400)
+    assert 64 <= tile < 300 and batch == 1
+    assert tile * tile * upscaler.bytes_per_pixel <= 25 * 2**20
+    # Video frames that fit whole are batched.
+    monkeypatch.setattr(module, "available_memory", lambda device: 64 * 2**30)
+    assert upscaler.tiling_for(24, 32) == (0, 4)

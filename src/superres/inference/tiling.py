@@ -163,10 +163,12 @@ def upscale_tiled(
             _check_output(result, batch.shape[2:], scale)
             if out is None:
                 out = np.zeros((result.shape[1], height * scale, width * scale), dtype=np.float32)
+            if not result.flags.writeable:
+                result = result.copy()
             for (r, c), tile_out in zip(chunk, result):
-                weight = row_weights[r][:, None] * col_weights[c][None, :]
+                tile_out *= row_weights[r][:, None] * col_weights[c][None, :]  # in place: no second tile-sized temporary
                 (y0, y1), (x0, x1) = rows[r], cols[c]
-                out[:, y0 * scale : y1 * scale, x0 * scale : x1 * scale] += tile_out * weight
+                out[:, y0 * scale : y1 * scale, x0 * scale : x1 * scale] += tile_out
             done += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))

@@ -230,24 +230,31 @@ class Upscaler:
         return bool(getattr(self.runner, "fell_back", False))
 
     def tiling_for(self, height: int, width: int) -> tuple[int, int]:
-        """(tile, batch) that an ``height`` x ``width`` image is upscaled with; tile 0 = whole."""
+        """(tile, batch) that an ``height`` x ``width`` image is upscaled with; tile 0 = whole.
+
+        On a GPU, tiles are batched as memory allows (up to 8). On the CPU a batch of large
+        tiles is no faster than one tile at a time and multiplies the memory, so tiles go one
+        by one; only whole images (video frames) are batched, up to 4.
+        """
         cuda = self.device.type == "cuda"
-        max_batch = 8 if cuda else 4
         if self.tile is None:
-            return choose_tiling(
+            tile, batch = choose_tiling(
                 height,
                 width,
                 bytes_per_pixel=self.bytes_per_pixel,
                 available=available_memory(self.device),
                 max_tile=_GPU_MAX_TILE if cuda else _CPU_MAX_TILE,
-                max_batch=max_batch,
+                max_batch=8 if cuda else 4,
                 batch_size=self.batch_size,
             )
-        if self.batch_size is not None:
-            return self.tile, self.batch_size
-        area = min(self.tile, height) * min(self.tile, width) if self.tile else height * width
-        fits = int(available_memory(self.device) / 2 // (self.bytes_per_pixel * area))
-        return self.tile, max(1, min(max_batch, fits))
+        else:
+            tile = self.tile
+            area = min(tile, height) * min(tile, width) if tile else height * width
+            fits = int(available_memory(self.device) / 2 // (self.bytes_per_pixel * area))
+            batch = self.batch_size or max(1, min(8 if cuda else 4, fits))
+        if self.batch_size is None and not cuda and tile and max(height, width) > tile:
+            batch = 1
+        return tile, batch
 
     # ------------------------------------------------------------------ the float core
 
