@@ -225,3 +225,10 @@ def test_tiles_follow_the_free_memory(monkeypatch):
     # Video frames that fit whole are batched.
     monkeypatch.setattr(module, "available_memory", lambda device: 64 * 2**30)
     assert upscaler.tiling_for(24, 32) == (0, 4)
+
+
+def test_the_callers_model_is_left_as_it_was():
+    model = create("espcn", scale=2).train()
+    Upscaler(model, scale=2, name="espcn", backend="onnx")
+    Upscaler(model, scale=2, name="espcn")
+    assert model.training and all(p.requires_grad for p in model.parameters())

@@ -36,10 +36,11 @@ _PARITY_TOLERANCE = 1e-4
 
 
 def prepare_for_inference(model: nn.Module) -> nn.Module:
-    """``model`` in eval mode without gradients; a model with ``reparameterize()`` (SwiftRep)
-    is folded into its inference form, on a copy so that the caller's model is untouched."""
+    """A copy of ``model`` in eval mode without gradients, folded into its inference form when
+    it has ``reparameterize()`` (SwiftRep). A copy, so that a model still in training (a
+    preview during a run) keeps its mode, its gradients, its device and its branches."""
+    model = copy.deepcopy(model)
     if hasattr(model, "reparameterize") and not getattr(model, "reparameterized", False):
-        model = copy.deepcopy(model)
         model.reparameterize()
     model.eval()
     for parameter in model.parameters():
