@@ -131,7 +131,6 @@ def worker_model(config: dict) -> dict:
 
 
 def worker_bicubic(config: dict) -> dict:
-    import numpy as np
     import torch
     from PIL import Image
 
