@@ -1,8 +1,12 @@
-"""Initialisations shared by the classic networks."""
+"""Initialisations shared by the classic networks.
+
+Kernels are computed with numpy, so that building a model on the ``meta`` device (as the
+model summaries do) never needs tensor values.
+"""
 
 from __future__ import annotations
 
-
+import numpy as np
 import torch
 from torch import nn
 
@@ -16,12 +20,9 @@ def interpolation_taps(scale: int, size: int, centre: int) -> torch.Tensor:
     Output pixel ``s*i + p`` samples LR position ``i + (p + 0.5) / s - 0.5`` (MATLAB's
     convention); taps outside ``size`` are dropped, hence the renormalisation.
     """
-    table = torch.zeros(scale, size, dtype=torch.float64)
-    for p in range(scale):
-        u = (p + 0.5) / scale - 0.5
-        w = torch.tensor([float(_cubic(u - (t - centre))) for t in range(size)], dtype=torch.float64)
-        table[p] = w / w.sum()
-    return table
+    offsets = np.arange(size) - centre
+    table = np.stack([_cubic((p + 0.5) / scale - 0.5 - offsets) for p in range(scale)])
+    return torch.from_numpy(table / table.sum(axis=1, keepdims=True))
 
 
 @torch.no_grad()
@@ -40,14 +41,11 @@ def transposed_interpolation_kernel(scale: int, size: int, padding: int) -> torc
     """The 1-D kernel of a stride-``scale`` transposed convolution (``size`` taps, ``padding``)
     that performs bicubic interpolation: output ``o = s*i - padding + k`` gets weight
     ``cubic(u - i)`` with ``u = (o + 0.5) / s - 0.5``, renormalised per output phase."""
-    k = torch.arange(size, dtype=torch.float64)
-    t = (k - padding + 0.5) / scale - 0.5  # u - i for tap k
-    w = torch.tensor([float(_cubic(float(v))) for v in t], dtype=torch.float64)
-    phase = torch.remainder(k - padding, scale).long()
+    k = np.arange(size)
+    w = _cubic((k - padding + 0.5) / scale - 0.5)
+    phase = np.mod(k - padding, scale)
     for p in range(scale):
         total = w[phase == p].sum()
         if total != 0:
             w[phase == p] /= total
-    return w
-
-
+    return torch.from_numpy(w)
