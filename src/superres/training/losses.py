@@ -72,20 +72,30 @@ class VGG19Features(nn.Module):
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
     def load_weights(self, path: str | os.PathLike) -> None:
+        """Load the convolutions from a VGG19 state dict file (``.pth`` or ``.safetensors``)
+        with torchvision's keys; other keys (the classifier) are ignored."""
         path = Path(path)
         if not path.is_file():
             raise SuperresError(f"VGG19 weights file not found: '{path}' (loss.perceptual.vgg_weights)")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+                state = load_file(str(path))
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+            raise SuperresError(f"cannot read VGG19 weights '{path}' (loss.perceptual.vgg_weights): {str(exc).splitlines()[0]}") from None
+        if not isinstance(state, dict):
+            raise SuperresError(f"'{path}' is not a VGG19 state dict (loss.perceptual.vgg_weights): it holds a {type(state).__name__}")
         state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
         own = self.features.state_dict()
         missing = [k for k in own if k not in state]
         if missing:
             raise SuperresError(f"'{path}' is not a VGG19 state dict with torchvision keys (missing features.{missing[0]})")
+        for k, v in own.items():
+            if tuple(state[k].shape) != tuple(v.shape):
+                raise SuperresError(f"'{path}' is not VGG19's: features.{k} has shape {tuple(state[k].shape)}, VGG19's is {tuple(v.shape)}")
         self.features.load_state_dict({k: state[k] for k in own})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -136,6 +146,8 @@ def generator_adversarial_loss(kind: str, fake_logits: torch.Tensor, real_logits
     if kind == "lsgan":
         return (fake_logits - 1).pow(2).mean()
     if kind == "relativistic":
+        if real_logits is None:
+            raise ValueError("the relativistic GAN loss compares fake with real logits: pass real_logits")
         real = real_logits.detach()
         return 0.5 * (
             F.binary_cross_entropy_with_logits(real - fake_logits.mean(), torch.zeros_like(real))
