@@ -1,4 +1,4 @@
-"""Training end to end: FSRCNN beats bicubic, resume after SIGKILL, two-process DDP, config errors."""
+"""Training end to end: FSRCNN beats bicubic, resume after SIGKILL, two-process DDP (and with a GAN), config errors."""
 
 import json
 import os
@@ -107,6 +107,22 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path, few_images):
     assert len(check["checksums"]) == 2
     assert check["identical"] is True
     assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_trains_a_gan(tmp_path, few_images):
+    # Each net's backward leaves the other without gradients, which DDP rejects unless told.
+    config = _config(
+        tmp_path, few_images,
+        data={"patch_size": 32, "batch_size": 2},
+        loss={"gan": {"weight": 1.0e-2, "discriminator": "vgg-discriminator", "discriminator_hyperparameters": {"input_size": 32, "features": 8}}},
+        trainer={"max_steps": 3, "checkpoint_every": 3, "devices": 2, "accelerator": "cpu", "strategy": "ddp"},
+    )
+    done = subprocess.run([*SUPERRES, "train", str(config)], env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "ddp_check.json").read_text())["identical"] is True  # generator and discriminator
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["superres"]["iteration"] == 3 and len(last["optimizer_states"]) == 2
 
 
 def test_config_errors_name_the_key(tmp_path):

@@ -53,9 +53,11 @@ class StepCheckpoint(L.Callback):
         return self.directory / "last.ckpt"
 
     def _save(self, trainer, module) -> None:
-        trainer.save_checkpoint(self.last)
+        # weights_only=False (the full state, to resume) said explicitly: unsaid, Lightning logs
+        # a line about it at every save.
+        trainer.save_checkpoint(self.last, weights_only=False)
         if self.keep_every and module.iteration % self.keep_every == 0:
-            trainer.save_checkpoint(self.directory / f"iter_{module.iteration:07d}.ckpt")
+            trainer.save_checkpoint(self.directory / f"iter_{module.iteration:07d}.ckpt", weights_only=False)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if module.iteration % self.every == 0:
@@ -68,7 +70,7 @@ class StepCheckpoint(L.Callback):
         # Ctrl-C, or SIGTERM from a scheduler (SLURM) or `kill`, which Lightning raises as
         # SIGTERMException: save where we are so --resume loses nothing.
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and module.iteration > 0:
-            trainer.save_checkpoint(self.last)
+            trainer.save_checkpoint(self.last, weights_only=False)
             if trainer.is_global_zero:
                 print(f"\nsaved {self.last} at iteration {module.iteration}; resume with --resume", flush=True)
 

@@ -132,6 +132,13 @@ class TrainConfig(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
 
+    @model_validator(mode="after")
+    def _check(self):
+        # Caught here rather than at the first batch, after the data and models are loaded.
+        if self.data.patch_size % self.model.scale:
+            raise ValueError(f"data.patch_size ({self.data.patch_size}) must be a multiple of model.scale ({self.model.scale})")
+        return self
+
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads ``1e-3`` (no dot) as a string; people write learning rates that way."""

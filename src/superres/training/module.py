@@ -22,7 +22,7 @@ from superres.data.degradations import Degradations, make_lr_batch
 from superres.errors import SuperresError
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, check_state_dict
-from superres.training.config import TrainConfig
+from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
     discriminator_adversarial_loss,
@@ -72,6 +72,18 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
     return sorted(set(own) - set(matched))
 
 
+def _create(name: str, keys: tuple[str, str], **kwargs) -> nn.Module:
+    """``create`` with a config mistake reported as a one-line ConfigError naming the config
+    key: ``keys[0]`` for an unknown name or scale, ``keys[1]`` for a wrong hyperparameter."""
+    try:
+        return create(name, **kwargs)
+    except (KeyError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)  # str() of a KeyError adds quotes
+        raise ConfigError(f"'{keys[0]}': {message}") from None
+    except TypeError as exc:
+        raise ConfigError(f"'{keys[1]}': {exc}") from None
+
+
 class SRModule(L.LightningModule):
     """Trains ``config.model`` under ``config.loss`` and ``config.optim``."""
 
@@ -80,7 +92,7 @@ class SRModule(L.LightningModule):
         self.config = config
         self.automatic_optimization = False
         m = config.model
-        self.generator = create(m.name, scale=m.scale, **m.hyperparameters)
+        self.generator = _create(m.name, ("model", "model.hyperparameters"), scale=m.scale, **m.hyperparameters)
         self.reinitialised: list[str] = []
         if m.init_from:
             self.reinitialised = init_from_checkpoint(self.generator, m.init_from)
@@ -90,7 +102,15 @@ class SRModule(L.LightningModule):
         gan = config.loss.gan
         self.discriminator = None
         if gan.weight > 0:
-            self.discriminator = create(gan.discriminator, **gan.discriminator_hyperparameters)
+            self.discriminator = _create(
+                gan.discriminator, ("loss.gan.discriminator", "loss.gan.discriminator_hyperparameters"), **gan.discriminator_hyperparameters
+            )
+            size = getattr(self.discriminator, "input_size", None)  # the dense-headed ones take one size
+            if size is not None and size != config.data.patch_size:
+                raise ConfigError(
+                    f"loss.gan.discriminator '{gan.discriminator}' is built for {size} px patches but data.patch_size "
+                    f"is {config.data.patch_size}; set loss.gan.discriminator_hyperparameters.input_size to {config.data.patch_size}"
+                )
         self.perceptual = None
         if config.loss.perceptual.weight > 0:
             p = config.loss.perceptual
@@ -168,6 +188,7 @@ class SRModule(L.LightningModule):
             raise SuperresError(f"training diverged at iteration {self.iteration} (loss {loss.item()}); lower optim.lr or enable optim.grad_clip")
 
         opt_g = optimizers[0]
+        lr_used = opt_g.param_groups[0]["lr"]  # before the scheduler moves it on
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if cfg.optim.grad_clip:
@@ -197,10 +218,12 @@ class SRModule(L.LightningModule):
         for name, value in losses.items():
             self.log(f"train/{name}", value.detach())
         self.log("train/loss", loss.detach(), prog_bar=True)
-        self.log("train/lr", opt_g.param_groups[0]["lr"])
+        self.log("train/lr", lr_used)
         return loss.detach()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The frozen VGG19 is the user's file, not training state: 80 MB in every checkpoint.
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("perceptual.")}
         checkpoint["superres"] = {
             "iteration": self.iteration,
             "config": self.config.model_dump(mode="json"),
@@ -217,6 +240,8 @@ class SRModule(L.LightningModule):
         if state is None:
             raise CheckpointError("not a superres training checkpoint (no 'superres' section)")
         self.iteration = int(state["iteration"])
+        if self.perceptual is not None:  # left out by on_save_checkpoint; strict loading wants it back
+            checkpoint["state_dict"].update({f"perceptual.{k}": v for k, v in self.perceptual.state_dict().items()})
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         kind, keys, pos, has_gauss, gauss = rng["numpy"]

@@ -69,8 +69,8 @@ class _SRData(L.LightningDataModule):
 
 
 class _RankAgreement(L.Callback):
-    """After training, gather a checksum of the generator from every rank and record whether
-    they agree (DDP must keep replicas identical); written to ``ddp_check.json``."""
+    """After training, gather a checksum of the generator (and discriminator) from every rank
+    and record whether they agree (DDP must keep replicas identical); written to ``ddp_check.json``."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -78,12 +78,29 @@ class _RankAgreement(L.Callback):
     def on_train_end(self, trainer, module):
         if trainer.world_size < 2:
             return
-        flat = torch.cat([p.detach().double().flatten() for p in module.generator.parameters()])
+        nets = [module.generator] + ([module.discriminator] if module.discriminator is not None else [])
+        flat = torch.cat([p.detach().double().flatten() for net in nets for p in net.parameters()])
         local = torch.stack([flat.sum(), (flat * torch.arange(flat.numel(), dtype=torch.float64)).sum()])
         gathered = trainer.strategy.all_gather(local)  # (world, 2)
         if trainer.is_global_zero:
             rows = gathered.cpu().tolist()
             self.path.write_text(json.dumps({"checksums": rows, "identical": all(r == rows[0] for r in rows)}))
+
+
+def _strategy(config: TrainConfig, module: SRModule) -> str:
+    """The Lightning strategy: the configured one, except that a GAN under DDP must let DDP
+    find unused parameters (the generator's backward leaves the discriminator without
+    gradients and the discriminator's leaves the generator), or DDP stops at the first step."""
+    t = config.trainer
+    strategy = t.strategy
+    if module.discriminator is None:
+        return strategy
+    several = t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1) or (isinstance(t.devices, list) and len(t.devices) > 1)
+    if strategy == "auto" and several:
+        strategy = "ddp"  # what Lightning would pick for several devices
+    if strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
 
 
 def _threads(config: TrainConfig) -> None:
@@ -131,7 +148,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
-        strategy=t.strategy,
+        strategy=_strategy(config, module),
         precision=t.precision,
         max_epochs=-1,
         max_steps=-1,
@@ -150,6 +167,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         # An endless stream has no length; Lightning says so at every start.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*infinite.*")
+        # The frozen VGG19 of the perceptual loss stays in eval mode on purpose.
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
     if trainer.interrupted:
         raise KeyboardInterrupt
