@@ -145,7 +145,10 @@ def _run_eval(args) -> int:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config (PyTorch Lightning)")
     p.add_argument("config", help="a YAML config (see configs/)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. data.batch_size=32")
+    p.add_argument(
+        "--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+        help="override config keys, e.g. --set data.batch_size=32 trainer.devices=2 (repeatable)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     p.set_defaults(run=_run_train)
 

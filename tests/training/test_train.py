@@ -149,6 +149,13 @@ def test_cli_reports_config_error_in_one_line(tmp_path, capsys):
     assert "\n" not in err and "optim.lr" in err
 
 
+def test_set_takes_several_overrides_and_repeats():
+    from superres.cli import build_parser
+
+    args = build_parser().parse_args(["train", "c.yaml", "--set", "trainer.devices=4", "trainer.strategy=ddp", "--set", "data.batch_size=8", "--resume"])
+    assert args.overrides == ["trainer.devices=4", "trainer.strategy=ddp", "data.batch_size=8"] and args.resume
+
+
 def test_lr_schedules():
     kw = dict(max_steps=100, base_lr=1e-3)
     assert lr_factor(0, schedule="cosine", warmup_steps=10, **kw) == pytest.approx(0.1)
