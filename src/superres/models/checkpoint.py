@@ -55,6 +55,9 @@ def save(model: nn.Module, path: str | os.PathLike, *, arch: str, scale: int, hy
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is ordinary data
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
