@@ -217,7 +217,7 @@ def test_tiles_follow_the_free_memory(monkeypatch):
     upscaler = Upscaler(create("espcn", scale=2), scale=2, name="espcn", device="cpu")
     monkeypatch.setattr(module, "available_memory", lambda device: 64 * 2**30)
     assert upscaler.tiling_for(300, 400)[0] == 0  # fits: whole
-    assert upscaler.tiling_for(3000, 4000) == (1024, 1)  # the CPU cap; tiles one at a time on a CPU
+    assert upscaler.tiling_for(3000, 4000) == (module._CPU_MAX_TILE, 1)  # the CPU cap; one tile at a time
     monkeypatch.setattr(module, "available_memory", lambda device: 50 * 2**20)
     tile, batch = upscaler.tiling_for(300, 400)
     assert 64 <= tile < 300 and batch == 1
