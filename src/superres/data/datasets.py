@@ -60,10 +60,16 @@ def list_images(root: str | os.PathLike) -> list[Path]:
     return files
 
 
+def _as_uint8(pixels: np.ndarray) -> np.ndarray:
+    """16-bit pixels reduced to 8 bits (v / 257, rounded); 8-bit ones unchanged."""
+    if pixels.dtype == np.uint16:
+        return np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
+    return pixels
+
+
 def _rgb(pixels: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 from an ImageData's pixels (grayscale repeated, 16-bit reduced)."""
-    if pixels.dtype == np.uint16:
-        pixels = np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
+    pixels = _as_uint8(pixels)
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     return np.ascontiguousarray(pixels)
@@ -257,12 +263,6 @@ class BenchmarkImage:
     name: str
     hr: np.ndarray  # (H, W, C) uint8, C = 1 or 3
     lr: np.ndarray  # (H / s, W / s, C) uint8
-
-
-def _as_uint8(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint16:
-        return np.round(pixels.astype(np.float64) / 257.0).astype(np.uint8)
-    return pixels
 
 
 def load_benchmark(folder: str | os.PathLike, scale: int, *, errors: list[str] | None = None) -> list[BenchmarkImage]:

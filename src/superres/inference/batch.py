@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from superres.errors import SuperresError
-from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, read_image, write_image
+from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
 
 if TYPE_CHECKING:
@@ -175,8 +175,6 @@ def run_jobs(
 
 def _display_rgb8(image: ImageData) -> np.ndarray:
     """8-bit RGB for looking at: grey widened, 16-bit rounded, alpha over a light checkerboard."""
-    from superres.imaging.io import to_float
-
     rgb = to_float(image.pixels)
     if rgb.shape[2] == 1:
         rgb = np.repeat(rgb, 3, axis=2)
@@ -185,21 +183,20 @@ def _display_rgb8(image: ImageData) -> np.ndarray:
         y, x = np.indices(alpha.shape[:2])
         board = np.where(((y // 8 + x // 8) % 2 == 0)[..., None], 1.0, 0.8).astype(np.float32)
         rgb = rgb * alpha + board * (1 - alpha)
-    return np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    return from_float(rgb, np.uint8)
 
 
 def compare_image(original: ImageData, upscaled: ImageData, *, scale: int, label: str) -> ImageData:
     """``original`` upscaled by bicubic beside ``upscaled``, each under its label, as 8-bit RGB."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from superres.imaging.io import to_float
     from superres.inference.upscaler import bicubic_planes
 
     colour = bicubic_planes(to_float(original.pixels).transpose(2, 0, 1), scale)
     alpha = None if original.alpha is None else bicubic_planes(to_float(original.alpha)[None], scale)[0]
     bicubic = ImageData(
-        pixels=np.rint(np.clip(colour.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8),
-        alpha=None if alpha is None else np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8),
+        pixels=from_float(colour.transpose(1, 2, 0), np.uint8),
+        alpha=None if alpha is None else from_float(alpha, np.uint8),
     )
     left, right = _display_rgb8(bicubic), _display_rgb8(upscaled)
     height, width = right.shape[:2]
