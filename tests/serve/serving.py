@@ -31,13 +31,13 @@ def image_bytes(width: int = 32, height: int = 32, mode: str = "RGB", fmt: str =
     return buffer.getvalue()
 
 
-def write_espcn_checkpoint(folder: Path, scale: int = 2, quality: dict | None = None) -> Path:
-    """An ESPCN with random weights, saved where a ``weights_dirs`` folder is looked at."""
+def write_test_checkpoint(folder: Path, scale: int = 2, quality: dict | None = None) -> Path:
+    """An FSRCNN-s (no shipped weights) with random weights, saved where a ``weights_dirs`` folder is looked at."""
     from superres.models import create, save
 
     metadata = {"quality": quality} if quality is not None else None
-    path = folder / f"espcn_x{scale}.safetensors"
-    return save(create("espcn", scale=scale), path, arch="espcn", scale=scale, hyperparameters={}, metadata=metadata)
+    path = folder / f"fsrcnn-s_x{scale}.safetensors"
+    return save(create("fsrcnn-s", scale=scale), path, arch="fsrcnn-s", scale=scale, hyperparameters={}, metadata=metadata)
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import superres
-from serving import image_bytes, write_espcn_checkpoint
+from serving import image_bytes, write_test_checkpoint
 from superres import cli
 from superres.serve import Settings, create_app
 from superres.serve.app import STATIC
@@ -90,20 +90,20 @@ async def test_models_offer_bicubic_at_every_scale(client):
 
 async def test_models_from_an_extra_weights_folder_show_quality(tmp_path):
     quality = {"Set5": {"psnr": 30.5, "ssim": 0.87}, "Set14": {"psnr": 27.25, "ssim": 0.76, "note": "x"}}
-    write_espcn_checkpoint(tmp_path, scale=2, quality=quality)
+    write_test_checkpoint(tmp_path, scale=2, quality=quality)
     # A file whose contents are not what its name says is ignored, not served under a false name.
     (tmp_path / "other").mkdir()
-    write_espcn_checkpoint(tmp_path / "other", scale=2).rename(tmp_path / "fsrcnn_x2.safetensors")
-    async with client_for(Settings(weights_dirs=(tmp_path,), default_model="espcn", default_scale=4)) as client:
+    write_test_checkpoint(tmp_path / "other", scale=2).rename(tmp_path / "vdsr_x2.safetensors")
+    async with client_for(Settings(weights_dirs=(tmp_path,), default_model="fsrcnn-s", default_scale=4)) as client:
         body = (await client.get("/v1/models")).json()
     by_name = {m["name"]: m for m in body["models"]}
-    assert "fsrcnn" not in by_name
-    espcn = by_name["espcn"]
-    assert espcn["learned"] is True
-    assert espcn["scales"] == [
-        {"scale": 2, "parameters": 26796, "quality": {"Set5": {"psnr": 30.5, "ssim": 0.87}, "Set14": {"psnr": 27.25, "ssim": 0.76}}}
+    assert "vdsr" not in by_name
+    learned = by_name["fsrcnn-s"]
+    assert learned["learned"] is True
+    assert learned["scales"] == [
+        {"scale": 2, "parameters": 10872, "quality": {"Set5": {"psnr": 30.5, "ssim": 0.87}, "Set14": {"psnr": 27.25, "ssim": 0.76}}}
     ]
-    assert body["default"] == {"model": "espcn", "scale": 2}  # x4 is not offered; its one scale is
+    assert body["default"] == {"model": "fsrcnn-s", "scale": 2}  # x4 is not offered; its one scale is
 
 
 async def test_upscale_bicubic_png(client):
@@ -132,13 +132,13 @@ async def test_upscale_keeps_alpha_and_grey(client):
 
 
 async def test_upscale_with_a_learned_model_from_a_weights_folder(tmp_path):
-    write_espcn_checkpoint(tmp_path, scale=2)
+    write_test_checkpoint(tmp_path, scale=2)
     async with client_for(Settings(weights_dirs=(tmp_path,))) as client:
-        response = await post(client, model="espcn", scale=2)
+        response = await post(client, model="fsrcnn-s", scale=2)
         health = (await client.get("/healthz")).json()
     assert response.status_code == 200, response.text
     assert decoded(response.content).size == (64, 64)
-    assert health["loaded_models"] == ["espcn x2"]
+    assert health["loaded_models"] == ["fsrcnn-s x2"]
 
 
 async def test_defaults_when_model_and_scale_are_left_out(client):
@@ -216,10 +216,10 @@ async def test_422_paths_are_never_models(client, tmp_path, name):
 
 
 async def test_422_scale_not_offered(tmp_path):
-    write_espcn_checkpoint(tmp_path, scale=2)
+    write_test_checkpoint(tmp_path, scale=2)
     async with client_for(Settings(weights_dirs=(tmp_path,))) as client:
         assert_error(await post(client, model="bicubic", scale=5), 422, r"not available at scale 5 .*scales: 2, 3, 4, 8")
-        assert_error(await post(client, model="espcn", scale=3), 422, r"'espcn' is not available at scale 3 .*scales: 2\)")
+        assert_error(await post(client, model="fsrcnn-s", scale=3), 422, r"'fsrcnn-s' is not available at scale 3 .*scales: 2\)")
         # A learned model without weights is not offered at all.
         assert_error(await post(client, model="edsr", scale=2), 422, "unknown model 'edsr'")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from serving import image_bytes, thread_server, write_espcn_checkpoint
+from serving import image_bytes, thread_server, write_test_checkpoint
 from superres.models import pretrained_path
 from superres.serve import Settings, create_app
 
@@ -50,7 +50,7 @@ def browser():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
-    write_espcn_checkpoint(weights, scale=2, quality={"Set5": {"psnr": 33.1, "ssim": 0.91}})
+    write_test_checkpoint(weights, scale=2, quality={"Set5": {"psnr": 33.1, "ssim": 0.91}})
     app = create_app(Settings(weights_dirs=(weights,)))
     with thread_server(app) as base_url:
         yield base_url
@@ -80,7 +80,7 @@ def split(page) -> int:
 
 def test_upscale_compare_and_download(page, server, tmp_path):
     page.goto(server + "/")
-    page.wait_for_selector("#model option[value='espcn']", state="attached")
+    page.wait_for_selector("#model option[value='fsrcnn-s']", state="attached")
     assert page.is_hidden("#file-info") and page.is_hidden("#result") and page.is_disabled("#go")
 
     # A file that is not an image: the server's one-line reason is shown, the page stays usable.
@@ -94,16 +94,16 @@ def test_upscale_compare_and_download(page, server, tmp_path):
     source.write_bytes(image_bytes(32, 32))
     page.set_input_files("#file", str(source))
     page.wait_for_selector("#file-meta:has-text('32×32')")
-    page.select_option("#model", "espcn")
+    page.select_option("#model", "fsrcnn-s")
     page.select_option("#scale", "2")
     assert "Set5 33.10 dB / 0.9100" in page.inner_text("#model-info")
-    assert page.inner_text("#model option[value='espcn']") == "espcn · Set5 33.10 dB"
+    assert page.inner_text("#model option[value='fsrcnn-s']") == "fsrcnn-s · Set5 33.10 dB"
     assert page.is_hidden("#error")
     page.click("#go")
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
     page.wait_for_selector("#status-text:has-text('Done in')")
     assert page.inner_text("#before-tag") == "bicubic ×2"
-    assert page.inner_text("#after-tag") == "espcn ×2"
+    assert page.inner_text("#after-tag") == "fsrcnn-s ×2"
     assert page.get_attribute("#stage", "data-compare") == "true"
 
     # The slider by keyboard...
@@ -138,7 +138,7 @@ def test_upscale_compare_and_download(page, server, tmp_path):
     with page.expect_download() as info:
         page.click("#download")
     download = info.value
-    assert download.suggested_filename == "small_espcn_x2.png"
+    assert download.suggested_filename == "small_fsrcnn-s_x2.png"
     with Image.open(download.path()) as result:
         assert (result.format, result.size) == ("PNG", (64, 64))
 
