@@ -13,9 +13,14 @@ __all__ = ["load_for_scale", "has_parameters"]
 
 
 def has_parameters(name: str) -> bool:
-    """Whether the registered model ``name`` has learnable parameters (bicubic has none)."""
+    """Whether the registered model ``name`` has learnable parameters (bicubic has none).
+
+    Counted on PyTorch's meta device and cached (``model_summary``): building EDSR for real
+    only to learn that it has parameters would cost seconds and hundreds of MB."""
+    from superres.models.summary import model_summary
+
     spec = get_spec(name)
-    return any(True for _ in create(name, scale=spec.scales[0]).parameters())
+    return model_summary(name, spec.scales[0] if spec.is_generator else None).parameters > 0
 
 
 def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Module:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from superres.models import CheckpointError, list_specs, pretrained_path, read_metadata
-from superres.models.summary import model_summary
+from superres.models import CheckpointError, has_parameters, list_specs, pretrained_path, read_metadata
 
 __all__ = ["Offer", "Catalog", "build_catalog"]
 
@@ -73,12 +72,6 @@ class Catalog:
         ]
 
 
-def _learned(name: str, scale: int) -> bool:
-    # Counted on PyTorch's meta device (and cached): building a 40M-parameter model for real
-    # only to learn that it has parameters would cost seconds and hundreds of MB.
-    return model_summary(name, scale).parameters > 0
-
-
 def _clean_quality(raw) -> dict[str, dict[str, float]]:
     """The measured quality from a weight file's metadata, keeping only finite numbers."""
     if not isinstance(raw, dict):
@@ -127,7 +120,7 @@ def build_catalog(weights_dirs: tuple[Path, ...] = ()) -> Catalog:
     offers: dict[str, dict[int, Offer]] = {}
     for spec in list_specs(generators_only=True):
         found: dict[int, Offer] = {}
-        if not _learned(spec.name, spec.scales[0]):
+        if not has_parameters(spec.name):
             found = {s: Offer(spec.name, s, 0, None) for s in spec.scales}
         else:
             for scale in spec.scales:
