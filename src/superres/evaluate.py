@@ -69,11 +69,15 @@ def score_images(
     scale: int,
     dataset: str,
     device: torch.device | str = "cpu",
+    outputs: list[np.ndarray] | None = None,
 ) -> DatasetScore:
-    """Score ``model`` on prepared benchmark images; the mean is over images, as the papers do."""
+    """Score ``model`` on prepared benchmark images; the mean is over images, as the papers do.
+    The SR images are appended to ``outputs`` when it is given (for samples and figures)."""
     scores = []
     for item in items:
         sr = predict_uint8(model, item.lr, device)
+        if outputs is not None:
+            outputs.append(sr)
         if sr.shape != item.hr.shape:
             raise ValueError(f"{item.name}: model output {sr.shape} does not match HR {item.hr.shape}")
         scores.append(ImageScore(dataset, scale, item.name, psnr(sr, item.hr, shave=scale), ssim(sr, item.hr, shave=scale)))

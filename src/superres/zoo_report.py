@@ -14,6 +14,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -79,6 +80,18 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
     return (lr_side * scale) ** 2 / 1e6 / best
 
 
+@lru_cache(maxsize=None)
+def _benchmark(folder: str, scale: int) -> tuple[BenchmarkImage, ...]:
+    """A benchmark folder prepared at ``scale``, read once per process (scores and figures share it)."""
+    return tuple(load_benchmark(folder, scale))
+
+
+@lru_cache(maxsize=None)
+def _bicubic_score(folder: str, scale: int) -> tuple[float, float]:
+    s = score_images(create("bicubic", scale=scale), _benchmark(folder, scale), scale=scale, dataset=Path(folder).name)
+    return s.psnr, s.ssim
+
+
 def measure_zoo(
     folders: Sequence[str | os.PathLike],
     *,
@@ -88,17 +101,13 @@ def measure_zoo(
 ) -> list[ZooRow]:
     """Score every shipped (or given) model; optionally record the scores in its weight file."""
     rows = []
-    cache: dict[tuple[str, int], list[BenchmarkImage]] = {}
     for name, scale, path in models or shipped_models():
         model = load(path).eval()
-        bicubic = create("bicubic", scale=scale)
         scores, base = {}, {}
         for folder in folders:
             dataset = Path(folder).name
-            items = cache.setdefault((str(folder), scale), load_benchmark(folder, scale))
-            s = score_images(model, items, scale=scale, dataset=dataset)
-            b = score_images(bicubic, items, scale=scale, dataset=dataset)
-            scores[dataset], base[dataset] = (s.psnr, s.ssim), (b.psnr, b.ssim)
+            s = score_images(model, _benchmark(str(folder), scale), scale=scale, dataset=dataset)
+            scores[dataset], base[dataset] = (s.psnr, s.ssim), _bicubic_score(str(folder), scale)
         summary = model_summary(name, scale)
         meta = read_metadata(path)
         training = meta.get("training") or {}
@@ -129,7 +138,7 @@ def _crop_figure(folders: Sequence[str | os.PathLike], out: Path, scale: int, cr
         return None
     zoom = 2
     tile = crop * zoom
-    items = [item for folder in folders for item in load_benchmark(folder, scale)]
+    items = [item for folder in folders for item in _benchmark(str(folder), scale)]
     labels = list(models) + ["HR (ground truth)"]
     sheet = Image.new("RGB", (tile * len(labels), (tile + 4) * len(items) + 20), "white")
     draw = ImageDraw.Draw(sheet)

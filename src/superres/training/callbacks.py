@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm import tqdm
 
 from superres.data.datasets import BenchmarkImage
-from superres.evaluate import predict_uint8, score_images
+from superres.evaluate import score_images
 
 __all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps"]
 
@@ -124,15 +124,15 @@ class ProtocolValidation(L.Callback):
         record = {"iteration": module.iteration, "time": time.time()}
         with torch.autocast(device_type=module.device.type, enabled=False):
             for name, items in self.datasets.items():
-                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device)
+                outputs: list[np.ndarray] = []
+                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs)
                 record[f"{name}/psnr"] = round(score.psnr, 4)
                 record[f"{name}/ssim"] = round(score.ssim, 5)
                 if trainer.logger is not None:
                     trainer.logger.log_metrics({f"val/{name}/psnr": score.psnr, f"val/{name}/ssim": score.ssim}, step=module.iteration)
                     experiment = getattr(trainer.logger, "experiment", None)
                     if hasattr(experiment, "add_image") and items:
-                        sr = predict_uint8(model, items[0].lr, module.device)
-                        experiment.add_image(f"samples/{name}/lr_sr_hr", _triplet(items[0].lr, sr, items[0].hr, self.scale), module.iteration)
+                        experiment.add_image(f"samples/{name}/lr_sr_hr", _triplet(items[0].lr, outputs[0], items[0].hr, self.scale), module.iteration)
         model.train(was_training)
         self.last = {k: v for k, v in record.items() if "/" in k}
         with open(self.log_file, "a") as fh:
