@@ -111,7 +111,7 @@ def measure_zoo(
         summary = model_summary(name, scale)
         meta = read_metadata(path)
         training = meta.get("training") or {}
-        rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training.get("iterations")))
+        rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training.get("total_iterations", training.get("iterations"))))
         if update_metadata:
             quality = {d: {"psnr": round(p, 4), "ssim": round(q, 5)} for d, (p, q) in scores.items()}
             if meta.get("quality") != quality:

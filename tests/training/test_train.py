@@ -72,6 +72,32 @@ def test_fsrcnn_beats_bicubic_on_set5(tmp_path, few_images, set5, capsys):
 
 
 @pytest.mark.slow
+def test_weights_of_a_fine_tuned_run_name_every_stage(tmp_path, few_images):
+    (tmp_path / "a").mkdir()
+    first = _config(
+        tmp_path / "a", few_images, model={"name": "fsrcnn-s", "scale": 2},
+        trainer={"max_steps": 6, "checkpoint_every": 6},
+    )
+    assert main(["train", str(first)]) == 0
+    x2_ckpt = tmp_path / "a" / "run" / "checkpoints" / "last.ckpt"
+    (tmp_path / "b").mkdir()
+    second = _config(
+        tmp_path / "b", few_images,
+        model={"name": "fsrcnn-s", "scale": 4, "init_from": str(x2_ckpt)},
+        data={"patch_size": 64},
+        trainer={"max_steps": 4, "checkpoint_every": 4, "precision": "bf16-mixed"},
+    )
+    assert main(["train", str(second)]) == 0
+    training = __import__("superres").models.read_metadata(tmp_path / "b" / "run" / "model.safetensors")["training"]
+    assert training["iterations"] == 4 and training["config"]["trainer"]["precision"] == "bf16-mixed"
+    parent = training["started_from"]
+    assert parent["from"] == str(x2_ckpt)
+    assert parent["iterations"] == 6 and parent["config"]["model"]["scale"] == 2 and parent["started_from"] is None
+    assert parent["data"]["images"] == 8 and parent["commit"] == training["commit"]
+    assert training["total_iterations"] == 10
+
+
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_from_checkpoint(tmp_path, few_images):
     config = _config(tmp_path, few_images, trainer={"max_steps": 120, "checkpoint_every": 20})
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"

@@ -129,6 +129,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     module = SRModule(config)
     data = _SRData(config, module)
     module.provenance = {"commit": git_commit(), "data": {"folders": config.data.train, "images": len(data.hr)}}
+    if config.model.init_from:
+        module.provenance["started_from"] = _lineage(config.model.init_from)
     for reason in data.hr.skipped:
         print(f"superres: skipped {reason}")
     val_sets = {}
@@ -177,6 +179,34 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     return export_run(out)
 
 
+def _lineage(path: str | os.PathLike) -> dict:
+    """How the weights in ``path`` (a ``model.init_from``) were trained, in the shape of a
+    weight file's ``training`` metadata and with their own ``started_from``, so the weights
+    of a run that fine-tunes another name every stage behind them."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
+    info = torch.load(path, map_location="cpu", weights_only=True).get("superres", {})
+    provenance = info.get("provenance", {})
+    return {
+        "from": str(path),
+        "config": info.get("config"),
+        "commit": provenance.get("commit"),
+        "iterations": info.get("iteration"),
+        "data": provenance.get("data"),
+        "started_from": provenance.get("started_from"),
+    }
+
+
+def _total_iterations(training: dict | None) -> int:
+    """Iterations of a run and of every run it started from."""
+    total = 0
+    while training:
+        total += training.get("iterations") or 0
+        training = training.get("started_from")
+    return total
+
+
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
     """Write a run's final (EMA) weights as a registry-loadable safetensors file with the
     config, commit, iterations, data and last validation scores in its metadata."""
@@ -206,7 +236,9 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
             "iterations": info["iteration"],
             "data": provenance.get("data"),
             "last_validation": validation[-1] if validation else None,
+            "started_from": provenance.get("started_from"),
         }
     }
+    metadata["training"]["total_iterations"] = _total_iterations(metadata["training"])
     target = Path(output) if output else run_dir / "model.safetensors"
     return ckpt_format.save(model, target, arch=m.name, scale=m.scale, hyperparameters=hyper, metadata=metadata)
