@@ -20,3 +20,16 @@ def test_zoo_report_scores_and_records_quality(tmp_path, set5):
     report = write_report(rows, [set5], tmp_path / "ZOO.md", command="superres benchmark", threads=1)
     text = report.read_text()
     assert "| espcn | x2 |" in text and "36.83" in text  # ESPCN's published Set5 x2 beside ours
+
+
+def test_recipe_column_lists_every_stage_first_to_last():
+    from superres.zoo_report import _recipe, training_stages
+
+    training = {
+        "config": {"output_dir": "runs/swiftrep_x2_stage2"},
+        "iterations": 14000,
+        "started_from": {"config": {"output_dir": "runs/swiftrep_x2"}, "iterations": 16000, "started_from": None},
+    }
+    assert training_stages(training) == [("swiftrep_x2", 16000), ("swiftrep_x2_stage2", 14000)]
+    assert _recipe(training_stages(training)) == "swiftrep_x2 (16000) → swiftrep_x2_stage2 (14000)"
+    assert _recipe(training_stages({})) == "–"

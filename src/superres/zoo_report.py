@@ -54,7 +54,18 @@ class ZooRow:
     parameters: int
     macs_per_output_pixel: float
     output_mp_per_s: float
-    iterations: int | None
+    stages: list[tuple[str, int | None]]  # (run name, iterations), first stage first
+
+
+def training_stages(training: dict) -> list[tuple[str, int | None]]:
+    """The runs behind a weight file's ``training`` metadata, first stage first, each named
+    after its ``output_dir`` (``runs/swiftrep_x2`` was trained by ``configs/swiftrep_x2.yaml``)."""
+    stages = []
+    while training:
+        run = Path((training.get("config") or {}).get("output_dir") or "?").name
+        stages.append((run, training.get("iterations")))
+        training = training.get("started_from")
+    return stages[::-1]
 
 
 def shipped_models() -> list[tuple[str, int, Path]]:
@@ -111,7 +122,7 @@ def measure_zoo(
         summary = model_summary(name, scale)
         meta = read_metadata(path)
         training = meta.get("training") or {}
-        rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training.get("total_iterations", training.get("iterations"))))
+        rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training_stages(training)))
         if update_metadata:
             quality = {d: {"psnr": round(p, 4), "ssim": round(q, 5)} for d, (p, q) in scores.items()}
             if meta.get("quality") != quality:
@@ -119,6 +130,10 @@ def measure_zoo(
                 extra["quality"] = quality
                 save(model, path, arch=meta["arch"], scale=meta["scale"], hyperparameters=meta.get("hyperparameters", {}), metadata=extra)
     return rows
+
+
+def _recipe(stages: list[tuple[str, int | None]]) -> str:
+    return " → ".join(f"{run} ({iterations if iterations is not None else '?'})" for run, iterations in stages) or "–"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -172,9 +187,11 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
         "papers of the EDSR era and later used a three-channel copy that scores the Set14 mean ~0.09 dB",
         "higher (../shared/REFERENCE.md). *Published* is the architecture's own paper (Set5 / Set14 PSNR),",
         "trained on GPUs for days; ours were trained on this project's 114 photos on a 2-core CPU.",
+        "*Recipe*: the runs behind the weights, each from `configs/<run>.yaml`, a later stage starting",
+        "from the end of the one before it (`model.init_from`).",
         "",
         "| model | scale | " + " | ".join(f"{d} (ours)" for d in datasets) + " | "
-        + " | ".join(f"{d} bicubic" for d in datasets) + " | published Set5 / Set14 | params | MACs / output px | CPU MP/s | iterations |",
+        + " | ".join(f"{d} bicubic" for d in datasets) + " | published Set5 / Set14 | params | MACs / output px | CPU MP/s | recipe (iterations) |",
         "|---|---|" + "---|" * (2 * len(datasets)) + "---|---|---|---|---|",
     ]
     for row in rows:
@@ -184,7 +201,7 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
         pub = f"{_fmt(published[0])} / {_fmt(published[1])}" if published else "–"
         lines.append(
             f"| {row.name} | x{row.scale} | {ours} | {base} | {pub} | {row.parameters / 1e3:.1f}K | "
-            f"{row.macs_per_output_pixel / 1e3:.1f}K | {row.output_mp_per_s:.1f} | {row.iterations or '–'} |"
+            f"{row.macs_per_output_pixel / 1e3:.1f}K | {row.output_mp_per_s:.1f} | {_recipe(row.stages)} |"
         )
     target = PUBLISHED[FLAGSHIP_TARGET]
     vdsr_macs = model_summary(FLAGSHIP_TARGET, 2).macs_per_output_pixel
