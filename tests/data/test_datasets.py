@@ -95,3 +95,39 @@ def test_paired_dataset_crops_aligned_patches(tmp_path):
     assert lr.shape == (3, 16, 16) and hr_patch.shape == (3, 32, 32)
     down = imresize_torch(hr_patch[None], 0.5)[0]
     assert (down.int() - lr.int()).abs().float().mean() < 3  # the same place, up to patch-edge effects
+
+
+@pytest.fixture
+def big_flat_small_textured(tmp_path):
+    """A large flat image (grey with a faint ramp) and a small textured one, 16 times less area."""
+    rng = np.random.default_rng(4)
+    ramp = np.linspace(100, 110, 256, dtype=np.float32)
+    flat = np.repeat(np.broadcast_to(ramp, (256, 256))[..., None], 3, axis=2).round().astype(np.uint8)
+    Image.fromarray(flat).save(tmp_path / "a_flat.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "b_textured.png")
+    return ImageStore([tmp_path], min_size=32)
+
+
+def test_sampling_by_image_gives_each_image_an_equal_share(big_flat_small_textured):
+    store = big_flat_small_textured
+    textured = [store.pick(u, by="image") == 1 for u in np.linspace(0, 1, 1000, endpoint=False)]
+    by_area = [store.pick(u) == 1 for u in np.linspace(0, 1, 1000, endpoint=False)]
+    assert np.mean(textured) == pytest.approx(0.5, abs=0.01)
+    assert np.mean(by_area) == pytest.approx(1 / 17, abs=0.01)  # 64^2 of 256^2 + 64^2
+
+
+def test_min_gradient_redraws_flat_patches_reproducibly(big_flat_small_textured):
+    from superres.data.datasets import mean_gradient
+
+    store = big_flat_small_textured
+    plain = HRPatchDataset(store, patch=32, seed=0)
+    picky = HRPatchDataset(store, patch=32, seed=0, min_gradient=2.0)
+    gradients = lambda ds: np.array([mean_gradient(ds[i].permute(1, 2, 0).numpy()) for i in range(200)])  # noqa: E731
+    both = HRPatchDataset(store, patch=32, seed=0, min_gradient=2.0, sampling="image")
+    assert (gradients(plain) >= 2).mean() < 0.15  # by area, 1 patch in 17 is textured
+    # The first draw and up to 10 redraws: 1 - (16/17)^11 = 49% textured by area, all by image.
+    assert 0.35 < (gradients(picky) >= 2).mean() < 0.65
+    assert (gradients(both) >= 2).all()
+    assert torch.equal(picky[7], picky[7])
+    with pytest.raises(ValueError, match="sampling"):
+        HRPatchDataset(store, patch=32, sampling="random")

@@ -110,6 +110,10 @@ def test_recipe_mistakes_fail_early_and_name_the_key():
         SRModule(load_config(_merge(base, {"model": {"scale": 3}, "data": {"patch_size": 48}})))
     with pytest.raises(ConfigError, match="^'loss.gan.discriminator': unknown model 'patchgan'"):
         SRModule(load_config(_merge(base, {"loss": {"gan": {"discriminator": "patchgan"}}})))
+    with pytest.raises(ConfigError, match="min_gradient applies to HR-only training"):
+        load_config(_merge(base, {"data": {"train_lr": ["lr"], "min_gradient": 2.0}}))
+    with pytest.raises(ConfigError, match="data.sampling"):
+        load_config(_merge(base, {"data": {"sampling": "uniform"}}))
 
 
 def test_gan_runs_use_ddp_that_tolerates_unused_parameters():

@@ -161,8 +161,11 @@ class ImageStore:
             return self._arrays[index]
         return _rgb(read_image(self.files[index]).pixels)
 
-    def pick(self, u: float) -> int:
-        """The image index for a uniform draw ``u`` in [0, 1), weighted by area."""
+    def pick(self, u: float, *, by: str = "area") -> int:
+        """The image index for a uniform draw ``u`` in [0, 1): weighted by area (every pixel
+        equally likely), or with ``by="image"`` every image equally likely."""
+        if by == "image":
+            return int(self.usable[min(int(u * len(self.usable)), len(self.usable) - 1)])
         return int(self.usable[min(np.searchsorted(self.weights, u, side="right"), len(self.usable) - 1)])
 
 
@@ -177,29 +180,64 @@ def _augment(patch: np.ndarray, code: int) -> np.ndarray:
     return patch
 
 
+MAX_REDRAWS = 10  # a flat image gives up on min_gradient after this many tries
+
+
+def mean_gradient(patch: np.ndarray) -> float:
+    """Mean absolute difference between vertical plus horizontal neighbours of an HxWxC
+    uint8 patch, in 8-bit levels, on its green channel (a cheap stand-in for luminance):
+    ~0 on a flat or gently graded area, 10-25 on a textured photograph."""
+    g = patch[..., 1 if patch.shape[-1] >= 3 else 0].astype(np.int16)
+    return float(np.abs(g[1:] - g[:-1]).mean() + np.abs(g[:, 1:] - g[:, :-1]).mean())
+
+
 class HRPatchDataset(Dataset):
     """Sample ``i``: a random ``patch`` px HR crop, as a (3, P, P) uint8 tensor.
 
-    Which image (weighted by area), where, and which of the 8 flips/rotations are drawn
-    from a generator seeded by ``(seed, i)``: the stream is reproducible and resumable.
+    Which image (``sampling``: weighted by ``"area"``, or each ``"image"`` equally), where,
+    and which of the 8 flips/rotations are drawn from a generator seeded by ``(seed, i)``:
+    the stream is reproducible and resumable. With ``min_gradient``, a crop whose
+    :func:`mean_gradient` is below it (a flat patch: sky, a smooth wallpaper gradient, which
+    costs a step and teaches upscaling almost nothing) is redrawn, up to ``MAX_REDRAWS`` times.
     """
 
-    def __init__(self, store: ImageStore, *, patch: int, seed: int = 0, augment: bool = True):
+    def __init__(
+        self,
+        store: ImageStore,
+        *,
+        patch: int,
+        seed: int = 0,
+        augment: bool = True,
+        sampling: str = "area",
+        min_gradient: float | None = None,
+    ):
+        if sampling not in ("area", "image"):
+            raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
         self.store = store
         self.patch = patch
         self.seed = seed
         self.augment = augment
+        self.sampling = sampling
+        self.min_gradient = min_gradient
 
     def __len__(self) -> int:  # the stream is endless; the sampler decides how much is read
         return 2**62
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        rng = np.random.default_rng([self.seed, index])
-        image = self.store.image(self.store.pick(rng.random()))
+    def _crop(self, rng: np.random.Generator) -> np.ndarray:
+        image = self.store.image(self.store.pick(rng.random(), by=self.sampling))
         h, w = image.shape[:2]
         y = int(rng.integers(0, h - self.patch + 1))
         x = int(rng.integers(0, w - self.patch + 1))
-        crop = image[y : y + self.patch, x : x + self.patch]
+        return image[y : y + self.patch, x : x + self.patch]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, index])
+        crop = self._crop(rng)
+        if self.min_gradient is not None:
+            for _ in range(MAX_REDRAWS):
+                if mean_gradient(crop) >= self.min_gradient:
+                    break
+                crop = self._crop(rng)
         if self.augment:
             crop = _augment(crop, int(rng.integers(0, 8)))
         return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)  # (3, P, P)
@@ -209,21 +247,23 @@ class PairedPatchDataset(Dataset):
     """Aligned random crops from ready-made LR and HR folders (files matched by sorted order
     and stem): sample ``i`` is ``(lr, hr)`` uint8 tensors of ``patch // scale`` and ``patch`` px."""
 
-    def __init__(self, lr_store: ImageStore, hr_store: ImageStore, *, scale: int, patch: int, seed: int = 0, augment: bool = True):
+    def __init__(
+        self, lr_store: ImageStore, hr_store: ImageStore, *, scale: int, patch: int, seed: int = 0, augment: bool = True, sampling: str = "area"
+    ):
         if len(lr_store) != len(hr_store):
             raise DataError(f"{len(lr_store)} LR images but {len(hr_store)} HR images")
         for i, ((lh, lw), (hh, hw)) in enumerate(zip(lr_store.sizes, hr_store.sizes)):
             if (lh * scale, lw * scale) != (hh - hh % scale, hw - hw % scale):
                 raise DataError(f"'{lr_store.files[i]}' is {lw}x{lh}, not 1/{scale} of '{hr_store.files[i]}' ({hw}x{hh})")
         self.lr, self.hr = lr_store, hr_store
-        self.scale, self.patch, self.seed, self.augment = scale, patch, seed, augment
+        self.scale, self.patch, self.seed, self.augment, self.sampling = scale, patch, seed, augment, sampling
 
     def __len__(self) -> int:
         return 2**62
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
-        k = self.hr.pick(rng.random())
+        k = self.hr.pick(rng.random(), by=self.sampling)
         lr_image, hr_image = self.lr.image(k), self.hr.image(k)
         lp = self.patch // self.scale
         h, w = lr_image.shape[:2]

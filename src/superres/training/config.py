@@ -57,12 +57,19 @@ class DataConfig(_Section):
     cache_dir: str | None = None
     num_workers: int = 0
     augment: bool = True
+    # Which image a patch comes from: "area" (every pixel equally likely) or "image" (every
+    # image equally likely, so a few large images do not dominate the stream).
+    sampling: Literal["area", "image"] = "area"
+    # Redraw HR patches whose mean neighbour difference (8-bit levels) is below this.
+    min_gradient: float | None = None
     degradations: DegradationConfig = Field(default_factory=DegradationConfig)
 
     @model_validator(mode="after")
     def _check(self):
         if self.patch_size < 8 or self.batch_size < 1:
             raise ValueError("patch_size must be >= 8 and batch_size >= 1")
+        if self.train_lr is not None and self.min_gradient is not None:
+            raise ValueError("min_gradient applies to HR-only training; it cannot be used with train_lr")
         return self
 
 

@@ -50,9 +50,11 @@ class _SRData(L.LightningDataModule):
         self.hr = ImageStore(d.train, cache=d.cache, cache_dir=d.cache_dir, min_size=d.patch_size)
         if d.train_lr is not None:
             lr_store = ImageStore(d.train_lr, cache=d.cache, cache_dir=d.cache_dir)
-            self.dataset = PairedPatchDataset(lr_store, self.hr, scale=config.model.scale, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment)
+            self.dataset = PairedPatchDataset(lr_store, self.hr, scale=config.model.scale, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment, sampling=d.sampling)
         else:
-            self.dataset = HRPatchDataset(self.hr, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment)
+            self.dataset = HRPatchDataset(
+                self.hr, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment, sampling=d.sampling, min_gradient=d.min_gradient
+            )
 
     def train_dataloader(self):
         d = self.config.data
