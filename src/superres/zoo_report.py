@@ -119,8 +119,10 @@ def measure_zoo(
             dataset = Path(folder).name
             s = score_images(model, _benchmark(str(folder), scale), scale=scale, dataset=dataset)
             scores[dataset], base[dataset] = (s.psnr, s.ssim), _bicubic_score(str(folder), scale)
-        summary = model_summary(name, scale)
         meta = read_metadata(path)
+        # As the file was trained (e.g. a deeper SwiftRep), in the fused form the summary counts.
+        hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k != "reparameterized"}
+        summary = model_summary(name, scale, **hyper)
         training = meta.get("training") or {}
         rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training_stages(training)))
         if update_metadata:

@@ -93,8 +93,9 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
-def model_summary(name: str, scale: int | None = None) -> ModelSummary:
-    """Parameters and multiply-adds of the registered model ``name``.
+def model_summary(name: str, scale: int | None = None, **hyperparameters) -> ModelSummary:
+    """Parameters and multiply-adds of the registered model ``name`` (built with
+    ``hyperparameters``, e.g. those a weight file records, or its defaults).
 
     A generator is summarised at ``scale`` (default 4; its parameters may depend on the
     scale through the upsampler); a discriminator takes no scale. Results are cached.
@@ -106,21 +107,21 @@ def model_summary(name: str, scale: int | None = None) -> ModelSummary:
             raise ValueError(f"model {name!r} supports scales {spec.scales}, not {scale}")
     elif scale is not None:
         raise ValueError(f"model {name!r} is a discriminator and has no scale")
-    return _summary(name, scale)
+    return _summary(name, scale, tuple(sorted(hyperparameters.items())))
 
 
 @cache
-def _summary(name: str, scale: int | None) -> ModelSummary:
+def _summary(name: str, scale: int | None, hyperparameters: tuple = ()) -> ModelSummary:
     try:
-        return _measure(name, scale, torch.device("meta"))
+        return _measure(name, scale, torch.device("meta"), dict(hyperparameters))
     except (NotImplementedError, RuntimeError):
         # Some operation has no meta implementation (or reads tensor values): measure for real.
-        return _measure(name, scale, torch.device("cpu"))
+        return _measure(name, scale, torch.device("cpu"), dict(hyperparameters))
 
 
-def _measure(name: str, scale: int | None, device: torch.device) -> ModelSummary:
+def _measure(name: str, scale: int | None, device: torch.device, hyperparameters: dict) -> ModelSummary:
     with device:
-        model = create(name, scale=scale).eval()
+        model = create(name, scale=scale, **hyperparameters).eval()
         if hasattr(model, "reparameterize"):
             model.reparameterize()  # count what inference runs (SwiftRep's fused form)
     parameters = sum(p.numel() for p in model.parameters())

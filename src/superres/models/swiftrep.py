@@ -92,6 +92,27 @@ class SwiftRep(nn.Module):
     def reparameterized(self) -> bool:
         return all(block.reparameterized for block in self.body)
 
+    @torch.no_grad()
+    def init_unmatched(self, names: list[str]) -> None:
+        """Make every body block none of whose tensors came from a checkpoint an exact
+        identity (zero 3x3 and 1x1 convolutions around the identity branch, PReLU slope 1),
+        so a deeper SwiftRep started from a shallower one computes the same function at step
+        0 and training grows it from there."""
+        unmatched = set(names)
+        for i, (block, act) in enumerate(zip(self.body, self.acts)):
+            own = {f"body.{i}.{k}" for k in block.state_dict()} | {f"acts.{i}.{k}" for k in act.state_dict()}
+            if not own <= unmatched:
+                continue
+            if block.reparameterized:
+                block.conv3.weight.zero_()
+                block.conv3.weight[torch.arange(block.channels), torch.arange(block.channels), 1, 1] = 1.0
+            else:
+                block.conv3.weight.zero_()
+                block.conv1.weight.zero_()
+                block.conv1.bias.zero_()
+            block.conv3.bias.zero_()
+            act.weight.fill_(1.0)
+
     def reparameterize(self) -> "SwiftRep":
         """Fuse every training-time block into a plain 3x3 convolution; returns self."""
         for block in self.body:

@@ -69,7 +69,10 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
         raise CheckpointError(f"'{path}' shares no tensor with {type(model).__name__}")
     own.update(matched)
     model.load_state_dict(own)
-    return sorted(set(own) - set(matched))
+    left = sorted(set(own) - set(matched))
+    if hasattr(model, "init_unmatched"):
+        model.init_unmatched(left)  # e.g. SwiftRep makes added blocks start as identities
+    return left
 
 
 def _create(name: str, keys: tuple[str, str], **kwargs) -> nn.Module:
