@@ -79,8 +79,10 @@ def test_recipe_validates_and_builds(path, tmp_path, vgg19_file):
         started, own = load_file(config.model.init_from), module.generator.state_dict()
         copied = [k for k in own if k not in module.reinitialised]
         assert all(torch.equal(own[k], started[k]) for k in copied)
-        # Everything is copied from the same scale; from x2 all but the upsampler.
-        assert bool(module.reinitialised) == (s.scale != config.model.scale) and copied
+        # Everything is copied from the same model at the same scale; from x2 all but the
+        # upsampler; into a deeper model all but the added blocks.
+        grown = s.hyperparameters != config.model.hyperparameters
+        assert bool(module.reinitialised) == (s.scale != config.model.scale or grown) and copied
     lr = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
         assert module.generator.eval()(lr).shape == (1, 3, 8 * config.model.scale, 8 * config.model.scale)
