@@ -23,7 +23,8 @@ def test_zoo_report_scores_and_records_quality(tmp_path, set5):
 
 
 def test_recipe_column_lists_every_stage_first_to_last():
-    from superres.zoo_report import _recipe, training_stages
+    from superres.models.checkpoint import training_stages
+    from superres.zoo_report import _recipe
 
     training = {
         "config": {"output_dir": "runs/swiftrep_x2_stage2"},

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 from superres.data.datasets import BenchmarkImage, load_benchmark
 from superres.evaluate import predict_uint8, score_images
 from superres.models import create, list_specs, load, pretrained_path, read_metadata, save
+from superres.models.checkpoint import training_stages
 from superres.models.summary import model_summary
 
 __all__ = ["PUBLISHED", "ZooRow", "measure_zoo", "write_report"]
@@ -55,17 +56,6 @@ class ZooRow:
     macs_per_output_pixel: float
     output_mp_per_s: float
     stages: list[tuple[str, int | None]]  # (run name, iterations), first stage first
-
-
-def training_stages(training: dict) -> list[tuple[str, int | None]]:
-    """The runs behind a weight file's ``training`` metadata, first stage first, each named
-    after its ``output_dir`` (``runs/swiftrep_x2`` was trained by ``configs/swiftrep_x2.yaml``)."""
-    stages = []
-    while training:
-        run = Path((training.get("config") or {}).get("output_dir") or "?").name
-        stages.append((run, training.get("iterations")))
-        training = training.get("started_from")
-    return stages[::-1]
 
 
 def shipped_models() -> list[tuple[str, int, Path]]:
@@ -120,9 +110,7 @@ def measure_zoo(
             s = score_images(model, _benchmark(str(folder), scale), scale=scale, dataset=dataset)
             scores[dataset], base[dataset] = (s.psnr, s.ssim), _bicubic_score(str(folder), scale)
         meta = read_metadata(path)
-        # As the file was trained (e.g. a deeper SwiftRep), in the fused form the summary counts.
-        hyper = {k: v for k, v in meta.get("hyperparameters", {}).items() if k != "reparameterized"}
-        summary = model_summary(name, scale, **hyper)
+        summary = model_summary(name, scale, **meta.get("hyperparameters", {}))  # as trained, e.g. a deeper SwiftRep
         training = meta.get("training") or {}
         rows.append(ZooRow(name, scale, scores, base, summary.parameters, summary.macs_per_output_pixel, _speed(model, scale, threads), training_stages(training)))
         if update_metadata:

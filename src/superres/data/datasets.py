@@ -181,6 +181,13 @@ def _augment(patch: np.ndarray, code: int) -> np.ndarray:
 
 
 MAX_REDRAWS = 10  # a flat image gives up on min_gradient after this many tries
+SAMPLINGS = ("area", "image")  # how ImageStore.pick weighs the images
+
+
+def _check_sampling(sampling: str) -> str:
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
+    return sampling
 
 
 def mean_gradient(patch: np.ndarray) -> float:
@@ -211,13 +218,11 @@ class HRPatchDataset(Dataset):
         sampling: str = "area",
         min_gradient: float | None = None,
     ):
-        if sampling not in ("area", "image"):
-            raise ValueError(f"sampling must be 'area' or 'image', not {sampling!r}")
         self.store = store
         self.patch = patch
         self.seed = seed
         self.augment = augment
-        self.sampling = sampling
+        self.sampling = _check_sampling(sampling)
         self.min_gradient = min_gradient
 
     def __len__(self) -> int:  # the stream is endless; the sampler decides how much is read
@@ -256,7 +261,8 @@ class PairedPatchDataset(Dataset):
             if (lh * scale, lw * scale) != (hh - hh % scale, hw - hw % scale):
                 raise DataError(f"'{lr_store.files[i]}' is {lw}x{lh}, not 1/{scale} of '{hr_store.files[i]}' ({hw}x{hh})")
         self.lr, self.hr = lr_store, hr_store
-        self.scale, self.patch, self.seed, self.augment, self.sampling = scale, patch, seed, augment, sampling
+        self.scale, self.patch, self.seed, self.augment = scale, patch, seed, augment
+        self.sampling = _check_sampling(sampling)
 
     def __len__(self) -> int:
         return 2**62

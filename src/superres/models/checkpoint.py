@@ -27,7 +27,7 @@ from torch import nn
 from superres.errors import SuperresError
 from superres.models.registry import create
 
-__all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "check_state_dict", "model_hyperparameters"]
+__all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "check_state_dict", "model_hyperparameters", "training_stages"]
 
 
 class CheckpointError(SuperresError, ValueError):
@@ -87,6 +87,18 @@ def read_metadata(path: str | os.PathLike) -> dict:
             except json.JSONDecodeError:
                 out[name] = value
     return out
+
+
+def training_stages(training: dict | None) -> list[tuple[str, int | None]]:
+    """The runs behind a weight file's ``training`` metadata, first stage first, as
+    ``(run name, iterations)``; a run is named after its ``output_dir`` (``runs/swiftrep_x2``
+    was trained by ``configs/swiftrep_x2.yaml``) and later stages start from earlier ones."""
+    stages = []
+    while training:
+        run = Path((training.get("config") or {}).get("output_dir") or "?").name
+        stages.append((run, training.get("iterations")))
+        training = training.get("started_from")
+    return stages[::-1]
 
 
 def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

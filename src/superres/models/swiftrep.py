@@ -62,11 +62,26 @@ class RepConv3x3(nn.Module):
         if self.conv1 is None:
             return
         kernel = self.conv3.weight + F.pad(self.conv1.weight, (1, 1, 1, 1))
-        identity = torch.zeros_like(kernel)
-        identity[torch.arange(self.channels), torch.arange(self.channels), 1, 1] = 1.0
-        self.conv3.weight.copy_(kernel + identity)
+        self.conv3.weight.copy_(kernel + self._identity_kernel())
         self.conv3.bias.add_(self.conv1.bias)
         self.conv1 = None
+
+    def _identity_kernel(self) -> torch.Tensor:
+        """The 3x3 kernel that passes each channel through: the identity branch, fused."""
+        kernel = torch.zeros_like(self.conv3.weight)
+        kernel[torch.arange(self.channels), torch.arange(self.channels), 1, 1] = 1.0
+        return kernel
+
+    @torch.no_grad()
+    def make_identity(self) -> None:
+        """Zero the learnt branches, in either form, so the block passes its input through."""
+        self.conv3.bias.zero_()
+        if self.conv1 is None:
+            self.conv3.weight.copy_(self._identity_kernel())
+            return
+        self.conv3.weight.zero_()
+        self.conv1.weight.zero_()
+        self.conv1.bias.zero_()
 
 
 class SwiftRep(nn.Module):
@@ -108,14 +123,7 @@ class SwiftRep(nn.Module):
             own = {f"body.{i}.{k}" for k in block.state_dict()} | {f"acts.{i}.{k}" for k in act.state_dict()}
             if not own <= unmatched:
                 continue
-            if block.reparameterized:
-                block.conv3.weight.zero_()
-                block.conv3.weight[torch.arange(block.channels), torch.arange(block.channels), 1, 1] = 1.0
-            else:
-                block.conv3.weight.zero_()
-                block.conv1.weight.zero_()
-                block.conv1.bias.zero_()
-            block.conv3.bias.zero_()
+            block.make_identity()
             act.weight.fill_(1.0)
 
     def reparameterize(self) -> "SwiftRep":

@@ -181,17 +181,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     return export_run(out)
 
 
-def _lineage(path: str | os.PathLike) -> dict:
-    """How the weights in ``path`` (a ``model.init_from``) were trained, in the shape of a
-    weight file's ``training`` metadata and with their own ``started_from``, so the weights
-    of a run that fine-tunes another name every stage behind them."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
-    info = torch.load(path, map_location="cpu", weights_only=True).get("superres", {})
+def _training_record(info: dict) -> dict:
+    """A checkpoint's ``superres`` section as a weight file's ``training`` metadata: config,
+    commit, iterations, data and, for a run started from another, that run's record."""
     provenance = info.get("provenance", {})
     return {
-        "from": str(path),
         "config": info.get("config"),
         "commit": provenance.get("commit"),
         "iterations": info.get("iteration"),
@@ -200,13 +194,13 @@ def _lineage(path: str | os.PathLike) -> dict:
     }
 
 
-def _total_iterations(training: dict | None) -> int:
-    """Iterations of a run and of every run it started from."""
-    total = 0
-    while training:
-        total += training.get("iterations") or 0
-        training = training.get("started_from")
-    return total
+def _lineage(path: str | os.PathLike) -> dict:
+    """The training record of the weights in ``path`` (a ``model.init_from``), so the
+    weights of a run that fine-tunes another name every stage behind them."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
+    return {"from": str(path), **_training_record(torch.load(path, map_location="cpu", weights_only=True).get("superres", {}))}
 
 
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
@@ -230,17 +224,8 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
         validation = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    provenance = info.get("provenance", {})
-    metadata = {
-        "training": {
-            "config": info["config"],
-            "commit": provenance.get("commit"),
-            "iterations": info["iteration"],
-            "data": provenance.get("data"),
-            "last_validation": validation[-1] if validation else None,
-            "started_from": provenance.get("started_from"),
-        }
-    }
-    metadata["training"]["total_iterations"] = _total_iterations(metadata["training"])
+    training = {**_training_record(info), "last_validation": validation[-1] if validation else None}
+    training["total_iterations"] = sum(iterations or 0 for _, iterations in ckpt_format.training_stages(training))
+    metadata = {"training": training}
     target = Path(output) if output else run_dir / "model.safetensors"
     return ckpt_format.save(model, target, arch=m.name, scale=m.scale, hyperparameters=hyper, metadata=metadata)
