@@ -206,3 +206,27 @@ def test_scale_up_from_x2_copies_all_but_the_upsampler(tmp_path):
     e2, e4 = create("espcn", scale=2), create("espcn", scale=4)
     path = save(e2, tmp_path / "e2.safetensors", arch="espcn", scale=2, hyperparameters={})
     assert init_from_checkpoint(e4, path) == ["body.4.bias", "body.4.weight"]
+
+
+def test_same_scale_start_copies_the_upsampler_too(tmp_path):
+    """A later stage at the same scale continues the whole model, FSRCNN's scale-specific
+    deconvolution included, from a safetensors file or a training checkpoint."""
+    from superres.models import create, save
+    from superres.training.module import init_from_checkpoint
+
+    x3 = create("fsrcnn", scale=3)
+    with torch.no_grad():
+        x3.deconv.weight.add_(0.5)  # trained weights differ from a fresh model's
+    path = save(x3, tmp_path / "x3.safetensors", arch="fsrcnn", scale=3, hyperparameters={})
+    again = create("fsrcnn", scale=3)
+    assert init_from_checkpoint(again, path) == []
+    assert torch.equal(again.deconv.weight, x3.deconv.weight)
+
+    ckpt = tmp_path / "last.ckpt"
+    state = {f"ema_generator.{k}": v for k, v in x3.state_dict().items()}
+    torch.save({"state_dict": state, "superres": {"config": {"model": {"scale": 3}}}}, ckpt)
+    again = create("fsrcnn", scale=3)
+    assert init_from_checkpoint(again, ckpt) == []
+    assert torch.equal(again.deconv.weight, x3.deconv.weight)
+    x4 = create("fsrcnn", scale=4)
+    assert init_from_checkpoint(x4, ckpt) == ["deconv.bias", "deconv.weight"]

@@ -21,7 +21,7 @@ from torch import nn
 from superres.data.degradations import Degradations, make_lr_batch
 from superres.errors import SuperresError
 from superres.models import create
-from superres.models.checkpoint import CheckpointError, check_state_dict
+from superres.models.checkpoint import CheckpointError, check_state_dict, read_metadata
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
@@ -38,32 +38,41 @@ __all__ = ["SRModule", "generator_state_from_checkpoint", "init_from_checkpoint"
 def generator_state_from_checkpoint(path: str | Path, *, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
     """The generator's state dict from a training checkpoint (``.ckpt``, EMA weights when
     present) or from a superres safetensors file."""
+    return _generator_and_scale(path, prefer_ema=prefer_ema)[0]
+
+
+def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[dict[str, torch.Tensor], int | None]:
+    """The generator's state dict and the scale it was trained at (None when the file does
+    not say, e.g. a bare state dict)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: '{path}'")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        return load_file(str(path)), read_metadata(path).get("scale")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
         raise CheckpointError(f"cannot read '{path}': {str(exc).splitlines()[0]}") from None
+    scale = ckpt.get("superres", {}).get("config", {}).get("model", {}).get("scale")
     state = ckpt.get("state_dict", ckpt)
     for prefix in (("ema_generator.", "generator.") if prefer_ema else ("generator.",)):
         found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if found:
-            return found
+            return found, scale
     raise CheckpointError(f"'{path}' holds no generator weights")
 
 
 def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
     """Copy every tensor of ``path`` whose name and shape match ``model`` (e.g. all but the
-    upsampler of an x2 model into an x4 one), except those the model declares
-    ``scale_specific_keys``; returns the names left at their initialisation."""
-    source = generator_state_from_checkpoint(path)
+    upsampler of an x2 model into an x4 one), except, when ``path`` was trained at another
+    scale (or does not say), those the model declares ``scale_specific_keys``; returns the
+    names left at their initialisation."""
+    source, source_scale = _generator_and_scale(path)
     own = model.state_dict()
-    skip = set(getattr(model, "scale_specific_keys", ()))
+    same_scale = source_scale is not None and source_scale == getattr(model, "scale", None)
+    skip = set() if same_scale else set(getattr(model, "scale_specific_keys", ()))
     matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in skip}
     if not matched:
         raise CheckpointError(f"'{path}' shares no tensor with {type(model).__name__}")
