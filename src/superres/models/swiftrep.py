@@ -23,10 +23,11 @@ x4); the training form adds the 1x1 branches (+11K parameters). ECBSR's comparab
 configuration reports 37.76 dB on Set5 x2 after DIV2K training, above VDSR's 37.53, which is
 why this size was chosen.
 
-The shipped x2 weights are deeper, 16 blocks (153K parameters, 37.9K multiply-adds per output
-pixel, a seventeenth of VDSR): on this project's 114 training photos the 10-block x2 had
-flattened, so it was grown (:meth:`SwiftRep.init_unmatched`) and trained on; x3 and x4 ship at
-10 blocks. A weight file records its own ``blocks``, which loading uses.
+The shipped weights are deeper, 16 blocks (153K / 157K / 163K parameters at x2 / x3 / x4;
+37.9K / 17.3K / 10.1K multiply-adds per output pixel, a seventeenth, a 38th and a 66th of
+VDSR): on this project's 114 training photos the 10-block models had flattened or were rising
+only slowly, so they were grown (:meth:`SwiftRep.init_unmatched`) and trained on. A weight
+file records its own ``blocks``, which loading uses.
 """
 
 from __future__ import annotations
