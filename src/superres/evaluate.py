@@ -6,7 +6,9 @@ the image itself if grayscale) with ``scale`` pixels shaved from each border
 (see ../shared/REFERENCE.md and ``superres.metrics``).
 
 A grayscale image is fed to an RGB model as three identical channels and the model's
-output is averaged back to one channel before rounding, so it is scored as it is.
+output is averaged back to one channel before rounding, so it is scored as it is; an RGB
+image on a luma model has its Y upscaled by the model and its chroma by bicubic, as the
+papers of those models did (:mod:`superres.inference.channels`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from superres.data.datasets import BenchmarkImage, load_benchmark, load_paired_benchmark
+from superres.inference.channels import adapt_channels, model_channels
 from superres.metrics import psnr, ssim
 
 __all__ = ["ImageScore", "DatasetScore", "predict_uint8", "score_images", "evaluate", "format_table", "to_json", "to_csv"]
@@ -49,17 +52,15 @@ class DatasetScore:
 
 @torch.no_grad()
 def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
-    """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded."""
-    x = torch.tensor(lr).permute(2, 0, 1)[None].to(device)  # (1, C, H, W); a copy, lr may be read-only
-    gray = x.shape[1] == 1
-    model_channels = getattr(model, "channels", 3)
-    if gray and model_channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    y = model(x.float() / 255.0).float()  # (1, C, sH, sW)
-    if gray and y.shape[1] == 3:
-        y = y.mean(dim=1, keepdim=True)
-    y = (y.clamp(0, 1) * 255).round().byte()
-    return y[0].permute(1, 2, 0).cpu().numpy()
+    """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded.
+    Images with other channels than the model's go through :func:`adapt_channels`."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+
+    x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]  # (1, C, H, W)
+    y = adapt_channels(run, model_channels(model))(x)  # (1, C, sH, sW)
+    return np.round(np.clip(y[0].transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
 
 
 def score_images(

@@ -34,7 +34,7 @@ def test_export_matches_pytorch_at_any_size(name, scale, tmp_path):
     assert graph.opset_import[0].version == 17
     dims = graph.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
-    assert {p.key: p.value for p in graph.metadata_props} == {"superres.arch": name, "superres.scale": str(scale)}
+    assert {p.key: p.value for p in graph.metadata_props} == {"superres.arch": name, "superres.scale": str(scale), "superres.input": "RGB in [0, 1]"}
     for size in [(17, 29), (40, 24)]:
         assert max_abs_difference(model, data, size=size) <= 1e-4
 
@@ -65,3 +65,14 @@ def test_export_onnx_command(tmp_path, capsys):
     assert main(["export-onnx", "bicubic", "-s", "2", "-o", str(tmp_path / "b.onnx")]) == 1
     assert "cannot export 'bicubic'" in capsys.readouterr().err
     assert not (tmp_path / "b.onnx").exists()
+
+
+@pytest.mark.parametrize("channels, says", [(3, "RGB in [0, 1]"), (1, "Y / 255 of BT.601 YCbCr")])
+def test_an_exported_graph_says_what_it_takes(tmp_path, capsys, channels, says):
+    model = create("fsrcnn", scale=2, channels=channels).eval()
+    checkpoint = save(model, tmp_path / "f.safetensors", arch="fsrcnn", scale=2, hyperparameters=model.superres_hyperparameters)
+    out = tmp_path / "f.onnx"
+    assert main(["export-onnx", str(checkpoint), "-s", "2", "-o", str(out)]) == 0
+    assert f"input: (B, {channels}, H, W), {says}" in capsys.readouterr().out
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["superres.input"].startswith(says) and props["superres.scale"] == "2"

@@ -1,6 +1,6 @@
 """The recipes in configs/: every one validates and builds, every generator has one, and
 short real runs of the features they use (GAN + perceptual, degradations, Charbonnier + FFT,
-multistep with warm-up, gradient clipping, bf16-mixed, resuming a GAN run)."""
+multistep with warm-up, gradient clipping, bf16-mixed, resuming a GAN run, a luma model)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from safetensors.torch import load_file
 from synthetic import write_photos
 
 from superres.data.degradations import make_lr_batch
+from superres.evaluate import evaluate, predict_uint8
+from superres.imaging.color import rgb_to_y_torch
+from superres.inference.channels import model_channels
 from superres.models import create, list_specs, load, save
 from superres.training import ConfigError, load_config, train
 from superres.training.module import SRModule
@@ -83,9 +86,10 @@ def test_recipe_validates_and_builds(path, tmp_path, vgg19_file):
         # upsampler; into a deeper model all but the added blocks.
         grown = s.hyperparameters != config.model.hyperparameters
         assert bool(module.reinitialised) == (s.scale != config.model.scale or grown) and copied
-    lr = torch.rand(1, 3, 8, 8)
+    c = model_channels(module.generator)  # 1 for a luma (Y-only) model
+    lr = torch.rand(1, c, 8, 8)
     with torch.no_grad():
-        assert module.generator.eval()(lr).shape == (1, 3, 8 * config.model.scale, 8 * config.model.scale)
+        assert module.generator.eval()(lr).shape == (1, c, 8 * config.model.scale, 8 * config.model.scale)
     optimizers, _ = module.configure_optimizers()
     assert len(optimizers) == (2 if config.loss.gan.weight else 1)
     if config.loss.gan.weight:
@@ -297,3 +301,31 @@ def test_bf16_mixed_trains_in_bf16_and_validates_in_fp32(tmp_path, photos, monke
     logged = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     again = score_images(load(weights), load_benchmark(val, 2), scale=2, dataset="val")
     assert logged["iteration"] == 3 and logged["val/psnr"] == pytest.approx(again.psnr, abs=1e-4)
+
+
+def test_a_luma_recipe_trains_on_y_and_ships_a_model_for_colour_images(tmp_path, photos):
+    raw = _tiny(tmp_path, photos, "fsrcnn_x2_luma", {"val": {"folders": [str(photos)], "every_n_steps": 3}})
+    config = load_config(raw)
+    module = SRModule(config)
+    hr = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))
+    lr_y, hr_y = module.make_pair(hr)
+    lr_rgb, _ = make_lr_batch(hr, 2)
+    assert lr_y.shape == (2, 1, 16, 16) and hr_y.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(lr_y, rgb_to_y_torch(lr_rgb) / 255)
+    torch.testing.assert_close(hr_y, rgb_to_y_torch(hr.float() / 255) / 255)
+
+    train(config)
+    weights = tmp_path / "run" / "model.safetensors"
+    model = load(weights)
+    assert model.channels == 1
+    # The validation inside training scored colour images through the same adapter as eval does.
+    logged = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    (score,) = evaluate(lambda scale: model, [photos], [2])
+    assert logged[f"{photos.name}/psnr"] == pytest.approx(score.psnr, abs=1e-3)
+    assert predict_uint8(model, np.zeros((8, 8, 3), np.uint8)).shape == (16, 16, 3)
+
+
+def test_a_luma_model_refuses_the_rgb_losses(tmp_path, photos, vgg19_file):
+    raw = _tiny(tmp_path, photos, "fsrcnn_x2_luma", {"loss": {"perceptual": {"weight": 1.0, "vgg_weights": str(vgg19_file)}}})
+    with pytest.raises(ConfigError, match="luma"):
+        SRModule(load_config(raw))

@@ -23,8 +23,9 @@ import torch
 from torch import nn
 
 from superres.errors import SuperresError
+from superres.inference.channels import model_channels
 
-__all__ = ["DEFAULT_OPSET", "OnnxRunner", "export_onnx", "max_abs_difference", "model_channels", "prepare_for_inference"]
+__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "OnnxRunner", "export_onnx", "max_abs_difference", "prepare_for_inference"]
 
 DEFAULT_OPSET = 17
 
@@ -33,6 +34,12 @@ DEFAULT_OPSET = 17
 _TRACE_SIZE = (32, 32)
 _CHECK_SIZE = (23, 37)
 _PARITY_TOLERANCE = 1e-4
+
+#: What an exported graph takes, by channel count; a luma model's users must split YCbCr themselves.
+INPUT_DESCRIPTIONS = {
+    1: "Y / 255 of BT.601 YCbCr (Y in 16-235, MATLAB rgb2ycbcr); upscale Cb and Cr with bicubic",
+    3: "RGB in [0, 1]",
+}
 
 
 def prepare_for_inference(model: nn.Module) -> nn.Module:
@@ -48,18 +55,6 @@ def prepare_for_inference(model: nn.Module) -> nn.Module:
     return model
 
 
-def model_channels(model: nn.Module) -> int:
-    """The colour channels ``model`` takes: its ``channels`` attribute, else its first
-    convolution's input channels, else 3."""
-    channels = getattr(model, "channels", None)
-    if isinstance(channels, int):
-        return channels
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            return module.in_channels
-    return 3
-
-
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike | None = None,
@@ -72,7 +67,8 @@ def export_onnx(
     and, given ``path``, also write them there (atomically).
 
     The graph's input is ``input`` (B, C, H, W) float32 in [0, 1] and its output ``output``
-    (B, C, sH, sW). ``scale`` and ``name`` go into the file's metadata. Raises
+    (B, C, sH, sW). ``scale``, ``name`` and what the input is (``superres.input``, see
+    :data:`INPUT_DESCRIPTIONS`) go into the file's metadata. Raises
     :class:`SuperresError` if the export fails or the exported graph disagrees with PyTorch
     by more than 1e-4 on an input of another size.
     """
@@ -99,7 +95,12 @@ def export_onnx(
     except Exception as exc:  # the exporter raises many types; each is a model it cannot express
         raise SuperresError(f"cannot export {label!r} to ONNX: {' '.join(str(exc).split())[:300]}") from None
     graph = onnx.load_from_string(buffer.getvalue())
-    for key, value in (("superres.arch", getattr(model, "superres_arch", name)), ("superres.scale", scale or getattr(model, "scale", None))):
+    described = (
+        ("superres.arch", getattr(model, "superres_arch", name)),
+        ("superres.scale", scale or getattr(model, "scale", None)),
+        ("superres.input", INPUT_DESCRIPTIONS.get(channels)),
+    )
+    for key, value in described:
         if value is not None:
             graph.metadata_props.add(key=key, value=str(value))
     data = graph.SerializeToString()

@@ -28,7 +28,8 @@ from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.resize import imresize
 from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.onnx import OnnxRunner, export_onnx, model_channels, prepare_for_inference
+from superres.inference.channels import adapt_channels, model_channels
+from superres.inference.onnx import OnnxRunner, export_onnx, prepare_for_inference
 from superres.inference.tiling import Runner, choose_tiling, upscale_tiled
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "TorchRunner", "bicubic_planes", "load"]
@@ -86,25 +87,6 @@ class TorchRunner:
             self.dtype = None
             self.fell_back = True
         return self.model(x).float().cpu().numpy()
-
-
-def _adapt_channels(run: Runner, channels: int) -> Runner:
-    """``run`` for images of any of 1 or 3 channels: grey on an RGB model goes in as three equal
-    channels and comes out averaged (as :mod:`superres.evaluate` scores it); RGB on a grey
-    model goes in channel by channel."""
-
-    def adapted(batch: np.ndarray) -> np.ndarray:
-        b, c, h, w = batch.shape
-        if c == channels:
-            return run(batch)
-        if c == 1 and channels == 3:
-            return run(np.repeat(batch, 3, axis=1)).mean(axis=1, keepdims=True)
-        if channels == 1:
-            out = run(batch.reshape(b * c, 1, h, w))  # (B*C, 1, sH, sW)
-            return out.reshape(b, c, *out.shape[2:])
-        raise SuperresError(f"the model takes {channels}-channel images, not {c}-channel ones")
-
-    return adapted
 
 
 def _bicubic_run(scale: int) -> Runner:
@@ -219,7 +201,7 @@ class Upscaler:
             self.runner: Callable[[np.ndarray], np.ndarray] = TorchRunner(model, self.device, self.precision)
         else:
             self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
-        self._run = _adapt_channels(self.runner, self.channels)
+        self._run = adapt_channels(self.runner, self.channels)
 
     def __repr__(self) -> str:
         tile = "auto" if self.tile is None else self.tile

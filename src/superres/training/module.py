@@ -20,6 +20,8 @@ from torch import nn
 
 from superres.data.degradations import Degradations, make_lr_batch
 from superres.errors import SuperresError
+from superres.imaging.color import rgb_to_y_torch
+from superres.inference.channels import model_channels
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, check_state_dict, read_metadata
 from superres.training.config import ConfigError, TrainConfig
@@ -105,6 +107,10 @@ class SRModule(L.LightningModule):
         self.automatic_optimization = False
         m = config.model
         self.generator = _create(m.name, ("model", "model.hyperparameters"), scale=m.scale, **m.hyperparameters)
+        # A one-channel model learns Y, as SRCNN, FSRCNN and ESPCN did in their papers.
+        self.luma = model_channels(self.generator) == 1
+        if self.luma and (config.loss.gan.weight > 0 or config.loss.perceptual.weight > 0):
+            raise ConfigError("a one-channel (luma) model trains on Y only; the perceptual and adversarial losses need RGB")
         self.reinitialised: list[str] = []
         if m.init_from:
             self.reinitialised = init_from_checkpoint(self.generator, m.init_from)
@@ -166,14 +172,18 @@ class SRModule(L.LightningModule):
         return optimizers, schedulers
 
     def make_pair(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float (lr, hr) in [0, 1] from a batch of HR patches (or paired LR/HR patches)."""
+        """Float (lr, hr) in [0, 1] from a batch of HR patches (or paired LR/HR patches); for a
+        luma model, their Y / 255 (see :mod:`superres.inference.channels`)."""
         # LR synthesis must be exact (the protocol's rounding), so never under autocast.
         with torch.autocast(device_type=self.device.type, enabled=False):
             if isinstance(batch, (list, tuple)):
-                lr, hr = batch
-                return lr.float() / 255.0, hr.float() / 255.0
-            generator = torch.Generator().manual_seed(self.config.trainer.seed * 1_000_003 + self.iteration)
-            return make_lr_batch(batch, self.config.model.scale, self.degradations, generator)
+                lr, hr = (patches.float() / 255.0 for patches in batch)
+            else:
+                generator = torch.Generator().manual_seed(self.config.trainer.seed * 1_000_003 + self.iteration)
+                lr, hr = make_lr_batch(batch, self.config.model.scale, self.degradations, generator)
+            if self.luma and lr.shape[1] == 3:
+                lr, hr = rgb_to_y_torch(lr) / 255.0, rgb_to_y_torch(hr) / 255.0
+            return lr, hr
 
     def training_step(self, batch, batch_idx):
         cfg = self.config
