@@ -2,7 +2,9 @@ import pytest
 
 from superres.evaluate import evaluate
 from superres.models import create, load, read_metadata, save
-from superres.zoo_report import measure_zoo, write_report
+from superres.zoo_report import measure_zoo, shipped_models, write_report
+
+SHIPPED = shipped_models()
 
 
 def test_zoo_report_scores_and_records_quality(tmp_path, set5):
@@ -34,3 +36,15 @@ def test_recipe_column_lists_every_stage_first_to_last():
     assert training_stages(training) == [("swiftrep_x2", 16000), ("swiftrep_x2_stage2", 14000)]
     assert _recipe(training_stages(training)) == "swiftrep_x2 (16000) → swiftrep_x2_stage2 (14000)"
     assert _recipe(training_stages({})) == "–"
+
+
+@pytest.mark.parametrize("name, scale, path", SHIPPED, ids=[f"{name}_x{scale}" for name, scale, _ in SHIPPED])
+def test_every_shipped_model_still_scores_what_its_file_records(name, scale, path, set5):
+    # A golden test: the Set5 PSNR that `superres benchmark` wrote into the weight file (and the
+    # README and docs/MODEL_ZOO.md quote) is what the model gives under the protocol today.
+    meta = read_metadata(path)
+    assert "quality" in meta, f"{path.name}: run `superres benchmark` after shipping new weights"
+    (score,) = evaluate(lambda s: load(path), [set5], [scale])
+    assert score.psnr == pytest.approx(meta["quality"]["Set5"]["psnr"], abs=1e-3)
+    assert score.ssim == pytest.approx(meta["quality"]["Set5"]["ssim"], abs=1e-4)
+    assert meta["training"]["config"]["model"]["scale"] == scale  # trained by a recipe, at this scale

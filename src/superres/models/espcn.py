@@ -2,7 +2,9 @@
 Sub-Pixel Convolutional Neural Network", CVPR 2016.
 
 Three convolutions in LR space (5x5 64, 3x3 32, 3x3 C*s^2) with tanh, then a pixel shuffle
-(the sub-pixel convolution). The paper works on Y only; ours maps RGB to RGB.
+(the sub-pixel convolution). The paper works on Y only, which is ``channels=1`` here: colour
+images then get Y from the network and Cb, Cr from bicubic (superres.inference.channels).
+``channels=3`` maps RGB to RGB with the same widths.
 
 Initialisation (``init="bicubic"``, the default): the first ``channels`` maps of the two
 tanh layers carry the input scaled by 0.05 (where tanh is linear to 0.2%), and the output

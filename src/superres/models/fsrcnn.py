@@ -5,9 +5,10 @@ Feature extraction (5x5, d), shrinking (1x1, s), m mapping layers (3x3, s), expa
 (1x1, d), and a 9x9 transposed convolution with stride ``scale``; PReLU after each
 convolution. FSRCNN is d=56, s=12, m=4; FSRCNN-s is d=32, s=5, m=1.
 
-Differences from the paper: the paper works on the Y channel only; ours maps RGB to RGB
-(``channels=3``, about twice the parameters of the first and last layers: 24.6K instead
-of 12.5K for FSRCNN), which lets it upscale colour images without a YCbCr detour.
+The paper works on the Y channel only, which is ``channels=1`` here (12.8K parameters at
+x2): colour images then get Y from the network and Cb, Cr from bicubic
+(superres.inference.channels). ``channels=3`` maps RGB to RGB with the same widths (24.7K
+parameters, the first and last layers three times as wide).
 
 Initialisation (``init="bicubic"``, the default): the first ``channels`` feature maps of
 every layer are set to carry the input pixel through unchanged (inputs are in [0, 1], so
