@@ -18,16 +18,17 @@ Design, and why (the goal is the best quality per CPU-second):
 
 Budget, at the default 32 features and 10 blocks, in the fused form that ships
 (``superres models``): 97K parameters at x2 (108K at x4), 24.1K multiply-adds per output
-pixel at x2 and 6.7K at x4, against VDSR's 665K per output pixel (a 28th at x2, a 99th at
+pixel at x2 and 6.7K at x4, against VDSR's 667K per output pixel (a 28th at x2, a 99th at
 x4); the training form adds the 1x1 branches (+11K parameters). ECBSR's comparable M10C32
 configuration reports 37.76 dB on Set5 x2 after DIV2K training, above VDSR's 37.53, which is
 why this size was chosen.
 
-The shipped weights are deeper, 16 blocks (153K / 157K / 163K parameters at x2 / x3 / x4;
-37.9K / 17.3K / 10.1K multiply-adds per output pixel, a seventeenth, a 38th and a 66th of
-VDSR): on this project's 114 training photos the 10-block models had flattened or were rising
-only slowly, so they were grown (:meth:`SwiftRep.init_unmatched`) and trained on. A weight
-file records its own ``blocks``, which loading uses.
+The shipped weights are deeper: 16 blocks at x2 and x3 (153K / 157K parameters; 37.9K /
+17.3K multiply-adds per output pixel, a seventeenth and a 38th of VDSR) and 24 blocks at x4
+(237K parameters, 14.7K multiply-adds per output pixel, a 45th of VDSR). On this project's
+114 training photos the smaller models had flattened or were rising only slowly, so they were
+grown (:meth:`SwiftRep.init_unmatched`) and trained on. A weight file records its own
+``blocks``, which loading uses.
 """
 
 from __future__ import annotations
