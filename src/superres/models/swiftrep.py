@@ -23,9 +23,8 @@ x4); the training form adds the 1x1 branches (+11K parameters). ECBSR's comparab
 configuration reports 37.76 dB on Set5 x2 after DIV2K training, above VDSR's 37.53, which is
 why this size was chosen.
 
-The shipped weights are deeper: 16 blocks at x2 (153K parameters, 37.9K multiply-adds per
-output pixel, a seventeenth of VDSR) and 24 blocks at x3 and x4 (231K / 237K parameters, 25.5K
-/ 14.7K multiply-adds per output pixel, a 26th and a 45th of VDSR). On this project's
+The shipped weights are deeper, 24 blocks (227K / 231K / 237K parameters at x2 / x3 / x4;
+56.4K / 25.5K / 14.7K multiply-adds per output pixel, a 12th, a 26th and a 45th of VDSR). On this project's
 114 training photos the smaller models had flattened or were rising only slowly, so they were
 grown (:meth:`SwiftRep.init_unmatched`) and trained on. A weight file records its own
 ``blocks``, which loading uses.
