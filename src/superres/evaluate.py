@@ -55,6 +55,8 @@ def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str =
     """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded.
     Images with other channels than the model's go through :func:`adapt_channels`."""
 
+    # Not the Upscaler's TorchRunner: that moves the model to channels-last on CUDA, and here
+    # the model may be training's live EMA generator, which must be left as it is.
     def run(batch: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 

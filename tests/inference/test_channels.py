@@ -11,6 +11,7 @@ from superres.evaluate import predict_uint8
 from superres.imaging.color import rgb_to_ycbcr
 from superres.imaging.resize import imresize
 from superres.inference import Upscaler
+from superres.inference.upscaler import TorchRunner
 from superres.inference.channels import adapt_channels
 from superres.models import create
 
@@ -23,19 +24,11 @@ def _photo_like(h: int = 30, w: int = 26) -> np.ndarray:
     return (np.clip(np.stack(planes, axis=-1), 0, 1) * 255).round().astype(np.uint8)
 
 
-def _torch_run(model):
-    def run(batch):
-        with torch.no_grad():
-            return model(torch.from_numpy(batch)).numpy()
-
-    return run
-
-
 def test_a_luma_bicubic_model_upscales_rgb_like_rgb_bicubic():
     # Bicubic is linear and so is YCbCr, so Y by the model plus bicubic chroma is RGB bicubic.
     image = _photo_like().astype(np.float32) / 255
     batch = image.transpose(2, 0, 1)[None]
-    luma = adapt_channels(_torch_run(create("bicubic", scale=3, channels=1)), 1)(batch)
+    luma = adapt_channels(TorchRunner(create("bicubic", scale=3, channels=1), torch.device("cpu")), 1)(batch)
     expected = imresize(image, 3).transpose(2, 0, 1)[None]
     assert luma.shape == (1, 3, 90, 78) and luma.dtype == np.float32
     np.testing.assert_allclose(luma, expected, atol=1e-5)
