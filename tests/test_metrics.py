@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from superres.imaging.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb, modcrop
+from superres.imaging.color import modcrop, rgb_to_y, rgb_to_ycbcr, rgb_to_ycbcr_torch, ycbcr_to_rgb, ycbcr_to_rgb_torch
 from superres.metrics import psnr, psnr_torch, ssim, ssim_torch
 
 
@@ -19,6 +19,19 @@ def test_y_uses_matlab_bt601_constants():
 def test_ycbcr_round_trip():
     rgb = np.random.default_rng(0).random((5, 4, 3))
     np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb)), rgb, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_ycbcr_equals_numpy_and_round_trips(dtype):
+    rgb = np.random.default_rng(1).random((2, 6, 5, 3))  # (B, H, W, 3)
+    batch = torch.from_numpy(rgb.transpose(0, 3, 1, 2)).to(dtype)  # (B, 3, H, W)
+    ycc = rgb_to_ycbcr_torch(batch)
+    assert ycc.dtype == dtype
+    atol = 1e-4 if dtype == torch.float32 else 1e-10  # on the 0-255 scale
+    np.testing.assert_allclose(ycc.numpy().transpose(0, 2, 3, 1), rgb_to_ycbcr(rgb), atol=atol)
+    back = ycbcr_to_rgb_torch(ycc).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(back, ycbcr_to_rgb(rgb_to_ycbcr(rgb)), atol=atol / 255)
+    np.testing.assert_allclose(back, rgb, atol=atol / 255)
 
 
 def test_modcrop():

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from superres.errors import SuperresError
-from superres.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
 from superres.imaging.resize import imresize_torch
 from superres.inference.tiling import Runner
 
@@ -52,9 +52,9 @@ def adapt_channels(run: Runner, channels: int) -> Runner:
 
 
 def _luma_then_bicubic_chroma(run: Runner, batch: np.ndarray) -> np.ndarray:
-    ycbcr = rgb_to_ycbcr(batch.transpose(0, 2, 3, 1))  # (B, h, w, 3), float64 on 0-255
-    y = run((ycbcr[..., :1] / 255.0).transpose(0, 3, 1, 2).astype(np.float32))  # (B, 1, sh, sw)
-    cbcr = torch.from_numpy(np.ascontiguousarray(ycbcr[..., 1:].transpose(0, 3, 1, 2)))
-    cbcr = imresize_torch(cbcr, size=y.shape[2:]).numpy()  # (B, 2, sh, sw)
-    joined = np.concatenate([y.astype(np.float64) * 255.0, cbcr], axis=1).transpose(0, 2, 3, 1)
-    return ycbcr_to_rgb(joined).transpose(0, 3, 1, 2).astype(np.float32)
+    # In torch and in the batch's float32 throughout: at x4 the float64 numpy version of this
+    # split and join took nearly as long as ESPCN's network (benchmarks/inference_speed.py).
+    ycbcr = rgb_to_ycbcr_torch(torch.from_numpy(batch))  # (B, 3, h, w) on 0-255
+    y = torch.from_numpy(run((ycbcr[:, :1] / 255.0).numpy()))  # (B, 1, sh, sw), Y / 255
+    cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[2:]))  # (B, 2, sh, sw)
+    return ycbcr_to_rgb_torch(torch.cat([y * 255.0, cbcr], dim=1)).numpy()
