@@ -53,7 +53,8 @@ def adapt_channels(run: Runner, channels: int) -> Runner:
 
 def _luma_then_bicubic_chroma(run: Runner, batch: np.ndarray) -> np.ndarray:
     # In torch and in the batch's float32 throughout: at x4 the float64 numpy version of this
-    # split and join took nearly as long as ESPCN's network (benchmarks/inference_speed.py).
+    # split and join took nearly as long as ESPCN's network and held the Upscaler to 13 MP/s
+    # (21 now; python benchmarks/inference_speed.py).
     ycbcr = rgb_to_ycbcr_torch(torch.from_numpy(batch))  # (B, 3, h, w) on 0-255
     y = torch.from_numpy(run((ycbcr[:, :1] / 255.0).numpy()))  # (B, 1, sh, sw), Y / 255
     cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[2:]))  # (B, 2, sh, sw)
