@@ -5,6 +5,7 @@ multistep with warm-up, gradient clipping, bf16-mixed, resuming a GAN run, a lum
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -98,7 +99,8 @@ def test_recipe_validates_and_builds(path, tmp_path, vgg19_file):
             logits = module.discriminator(patch)  # the recipe's patches fit its discriminator
         assert logits.shape[0] == 2 and torch.isfinite(logits).all()
     assert (module.perceptual is not None) == bool(config.loss.perceptual.weight)
-    assert module.degradations.any == any(v is not None for v in config.data.degradations.model_dump().values())
+    assert module.degradations is config.data.degradations  # the config's own dataclass, not a copy
+    assert module.degradations.any == any(v is not None for v in dataclasses.asdict(config.data.degradations).values())
 
 
 def test_recipe_mistakes_fail_early_and_name_the_key():

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from superres.data.degradations.presets import degrade as degrade_preset
 from superres.errors import SuperresError
 from superres.imaging.color import modcrop
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageReadError, read_image
@@ -311,8 +312,11 @@ class BenchmarkImage:
     lr: np.ndarray  # (H / s, W / s, C) uint8
 
 
-def load_benchmark(folder: str | os.PathLike, scale: int, *, errors: list[str] | None = None) -> list[BenchmarkImage]:
-    """HR images of ``folder``, modcropped, with LR made by MATLAB bicubic (the paper protocol).
+def load_benchmark(
+    folder: str | os.PathLike, scale: int, *, errors: list[str] | None = None, degrade: str | None = None
+) -> list[BenchmarkImage]:
+    """HR images of ``folder``, modcropped, with LR made by MATLAB bicubic (the paper protocol),
+    or by the named degradation preset ``degrade`` (:mod:`superres.data.degradations.presets`).
 
     Unreadable files are skipped; their one-line reasons are appended to ``errors`` when
     given, else the first one raises.
@@ -326,7 +330,8 @@ def load_benchmark(folder: str | os.PathLike, scale: int, *, errors: list[str] |
                 raise
             errors.append(str(exc))
             continue
-        items.append(BenchmarkImage(path.stem, hr, imresize(hr, 1 / scale)))
+        lr = imresize(hr, 1 / scale) if degrade is None else degrade_preset(hr, scale, degrade, key=path.stem)
+        items.append(BenchmarkImage(path.stem, hr, lr))
     return items
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from superres.data.degradations import Degradations, check_preset
 from superres.errors import SuperresError
 
 __all__ = ["ConfigError", "TrainConfig", "load_config", "apply_overrides"]
@@ -41,12 +42,6 @@ class ModelConfig(_Section):
     init_from: str | None = None
 
 
-class DegradationConfig(_Section):
-    blur_sigma: tuple[float, float] | None = None
-    noise_sigma: tuple[float, float] | None = None
-    jpeg_quality: tuple[int, int] | None = None
-
-
 class DataConfig(_Section):
     train: list[str]
     # Optional ready-made LR folders, one per train folder (paired training).
@@ -62,7 +57,8 @@ class DataConfig(_Section):
     sampling: Literal["area", "image"] = "area"
     # Redraw HR patches whose mean neighbour difference (8-bit levels) is below this.
     min_gradient: float | None = None
-    degradations: DegradationConfig = Field(default_factory=DegradationConfig)
+    # The data layer's own dataclass: its fields, defaults and checks are the config's.
+    degradations: Degradations = Field(default_factory=Degradations)
 
     @model_validator(mode="after")
     def _check(self):
@@ -77,6 +73,15 @@ class ValConfig(_Section):
     folders: list[str] = Field(default_factory=list)
     every_n_steps: int = 1000
     max_images: int | None = None  # per folder; None = all
+    # Score on degraded LR inputs (a preset of superres.data.degradations.presets, e.g. "real")
+    # instead of the protocol's clean bicubic ones.
+    degrade: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.degrade is not None:
+            check_preset(self.degrade)
+        return self
 
 
 class PerceptualConfig(_Section):
@@ -181,7 +186,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 def _format_error(exc: ValidationError, source: str) -> str:
     first = exc.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
+    if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{source}: unknown key '{key}'"
     if first["type"] == "missing":
         return f"{source}: missing key '{key}'"

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from superres.data.degradations import Degradations, make_lr_batch
+from superres.data.degradations import make_lr_batch
 from superres.errors import SuperresError
 from superres.imaging.color import rgb_to_y_torch
 from superres.inference.channels import model_channels
@@ -133,8 +133,7 @@ class SRModule(L.LightningModule):
         if config.loss.perceptual.weight > 0:
             p = config.loss.perceptual
             self.perceptual = PerceptualLoss(p.vgg_weights, p.layers, p.criterion)
-        d = config.data.degradations
-        self.degradations = Degradations(d.blur_sigma, d.noise_sigma, d.jpeg_quality)
+        self.degradations = config.data.degradations
         self.iteration = 0
         # Where the weights came from (commit, data), recorded in every checkpoint.
         self.provenance: dict = {}

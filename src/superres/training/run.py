@@ -137,8 +137,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         print(f"superres: skipped {reason}")
     val_sets = {}
     for folder in config.val.folders:
-        items = load_benchmark(folder, config.model.scale)
-        val_sets[Path(folder).name] = items[: config.val.max_images] if config.val.max_images else items
+        items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
+        name = Path(folder).name + (f"-{config.val.degrade}" if config.val.degrade else "")
+        val_sets[name] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
     validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl")
     callbacks = [

@@ -10,19 +10,20 @@ applied in a declared, fixed order (the order in which a camera pipeline would a
 3. ``noise``: additive Gaussian noise with a random level per image;
 4. ``jpeg``: JPEG compression of the LR image with a random quality per image.
 
-Randomness comes from a ``torch.Generator`` the caller seeds per batch (reproducible runs).
+Or, instead of these, Real-ESRGAN's second-order model of real photos
+(:mod:`.second_order`). Randomness comes from a ``torch.Generator`` the caller seeds per
+batch (reproducible runs).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from superres.data.degradations.second_order import SecondOrder, jpeg_batch, second_order_lr, unsharp_mask
 from superres.imaging.resize import imresize_torch
 
 __all__ = ["Degradations", "make_lr_batch", "gaussian_blur"]
@@ -30,15 +31,26 @@ __all__ = ["Degradations", "make_lr_batch", "gaussian_blur"]
 
 @dataclass(frozen=True)
 class Degradations:
-    """Ranges of the optional degradations; ``None`` disables one."""
+    """Ranges of the optional first-order degradations (``None`` disables one), or the
+    second-order model of real photos instead of them. Also the ``data.degradations`` section
+    of a training config, checked key by key when the config is read."""
 
     blur_sigma: tuple[float, float] | None = None  # HR-pixel sigma range
     noise_sigma: tuple[float, float] | None = None  # on the 0-255 scale
     jpeg_quality: tuple[int, int] | None = None  # inclusive range
+    second_order: SecondOrder | None = None
+
+    def __post_init__(self):
+        first_order = (self.blur_sigma, self.noise_sigma, self.jpeg_quality)
+        if self.second_order is not None and any(v is not None for v in first_order):
+            raise ValueError("second_order replaces blur_sigma, noise_sigma and jpeg_quality; set one or the other")
+        for name, value in zip(("blur_sigma", "noise_sigma", "jpeg_quality"), first_order):
+            if value is not None and not 0 <= value[0] <= value[1]:
+                raise ValueError(f"{name} must be a range [low, high] with 0 <= low <= high, got {list(value)}")
 
     @property
     def any(self) -> bool:
-        return any(v is not None for v in (self.blur_sigma, self.noise_sigma, self.jpeg_quality))
+        return self.second_order is not None or any(v is not None for v in (self.blur_sigma, self.noise_sigma, self.jpeg_quality))
 
 
 def gaussian_blur(images: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
@@ -58,17 +70,6 @@ def gaussian_blur(images: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     return flat.reshape(b, c, h, w)
 
 
-def _jpeg(images: torch.Tensor, qualities: list[int]) -> torch.Tensor:
-    out = []
-    for image, quality in zip(images, qualities):
-        array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-        buffer = io.BytesIO()
-        Image.fromarray(array).save(buffer, format="JPEG", quality=int(quality))
-        decoded = np.asarray(Image.open(buffer).convert("RGB"))
-        out.append(torch.from_numpy(decoded.copy()).permute(2, 0, 1))
-    return torch.stack(out).to(images.device, images.dtype) / 255.0
-
-
 def make_lr_batch(
     hr: torch.Tensor,
     scale: int,
@@ -84,6 +85,9 @@ def make_lr_batch(
         raise ValueError(f"HR patch {tuple(hr.shape[-2:])} is not a multiple of scale {scale}")
     hr_f = hr.float() / 255.0
     d = degradations or Degradations()
+    if d.second_order is not None:
+        lr = second_order_lr(hr_f, scale, d.second_order, generator)
+        return lr, (unsharp_mask(hr_f) if d.second_order.sharpen_target else hr_f)
     source = hr_f
     b = hr.shape[0]
 
@@ -100,5 +104,5 @@ def make_lr_batch(
     if d.jpeg_quality is not None:
         lo, hi = d.jpeg_quality
         qualities = torch.randint(lo, hi + 1, (b,), generator=generator).tolist()
-        lr = _jpeg(lr, qualities)
+        lr = jpeg_batch(lr, qualities)
     return lr, hr_f

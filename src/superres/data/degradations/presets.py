@@ -1,0 +1,51 @@
+"""Fixed, named degradations for scoring a model on degraded inputs (``superres eval
+--degrade``, and a training run's ``val.degrade``): the same image and preset always give
+the same LR, so anyone can reproduce a table.
+
+- ``jpegQ`` (e.g. ``jpeg40``): the protocol's MATLAB-bicubic LR saved as a JPEG of quality Q;
+- ``noiseS`` (e.g. ``noise8``): the bicubic LR plus Gaussian colour noise of sigma S (0-255);
+- ``real``: Real-ESRGAN's second-order model with the paper's ranges (:mod:`.second_order`),
+  seeded by the image's name.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import torch
+
+from superres.data.degradations.second_order import SecondOrder, add_gaussian_noise, jpeg_batch, second_order_lr
+from superres.imaging.resize import imresize
+
+__all__ = ["PRESET_HELP", "check_preset", "degrade"]
+
+PRESET_HELP = "jpegQ (1-100, e.g. jpeg40), noiseS (sigma on 0-255, e.g. noise8) or real"
+_PATTERN = re.compile(r"^(?:jpeg(\d{1,3})|noise(\d+(?:\.\d+)?)|real)$")
+
+
+def check_preset(name: str) -> str:
+    """``name`` if it is a preset, else a ValueError naming the accepted forms."""
+    match = _PATTERN.match(name)
+    if match is None or (match.group(1) is not None and not 1 <= int(match.group(1)) <= 100):
+        raise ValueError(f"unknown degradation {name!r}; expected {PRESET_HELP}")
+    return name
+
+
+def degrade(hr: np.ndarray, scale: int, preset: str, *, key: str = "") -> np.ndarray:
+    """The LR (H/scale, W/scale, C) uint8 image of a modcropped (H, W, C) uint8 HR image under
+    ``preset``; ``key`` (e.g. the image's name) seeds the random ones."""
+    match = _PATTERN.match(check_preset(preset))
+    generator = torch.Generator().manual_seed(zlib.crc32(f"{preset}:{key}".encode()))
+    if preset == "real":
+        x = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255.0
+        lr = second_order_lr(x, scale, SecondOrder(), generator)
+    else:
+        lr = torch.from_numpy(imresize(hr, 1 / scale)).permute(2, 0, 1)[None].float() / 255.0
+        if match.group(1) is not None:
+            lr = jpeg_batch(lr, [int(match.group(1))])
+        else:
+            sigma = torch.tensor([float(match.group(2))])
+            lr = add_gaussian_noise(lr, sigma, torch.tensor([False]), generator)
+    return (lr[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy().astype(np.uint8)
