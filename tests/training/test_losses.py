@@ -12,6 +12,7 @@ from superres.training.losses import (
     PerceptualLoss,
     VGG19Features,
     discriminator_adversarial_loss,
+    feature_matching_loss,
     fft_loss,
     generator_adversarial_loss,
     pixel_loss,
@@ -136,3 +137,22 @@ def test_relativistic_generator_loss_does_not_train_through_the_real_logits():
     fake = torch.randn(4, 1, requires_grad=True)
     generator_adversarial_loss("relativistic", fake, real).backward()
     assert real.grad is None and fake.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name, hyper", [("unet-discriminator", {"features": 8}), ("vgg-discriminator", {"features": 8, "input_size": 32})])
+def test_feature_matching_is_zero_on_identical_images_and_trains_the_sr_only(name, hyper):
+    from superres.models import create
+
+    disc = create(name, **hyper).eval()
+    hr = torch.rand(2, 3, 32, 32)
+    sr = (hr + 0.1 * torch.randn_like(hr)).requires_grad_(True)
+    logits, fake = disc.forward_features(sr)
+    torch.testing.assert_close(logits, disc(sr))  # the same logits as the plain forward
+    _, real = disc.forward_features(hr)
+    _, same = disc.forward_features(hr)
+    assert feature_matching_loss(same, real).item() == 0
+    loss = feature_matching_loss(fake, real)
+    assert loss.item() > 0
+    loss.backward()
+    assert sr.grad.abs().sum() > 0
+    assert all(not r.requires_grad or r.grad is None for r in real)

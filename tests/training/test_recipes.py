@@ -232,6 +232,20 @@ def test_degradation_recipe_runs_and_degrades_the_lr(tmp_path, photos, vgg19_fil
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
 
+def test_real_gan_recipe_trains_with_feature_matching_instead_of_vgg(tmp_path, photos):
+    raw = _tiny(tmp_path, photos, "swiftrep_real_gan_x4", {
+        "model": {"hyperparameters": {"blocks": 1, "features": 8}},
+        "loss": {"gan": {"discriminator_hyperparameters": {"features": 8}}},
+        "trainer": {"precision": "32-true"},
+    })
+    config = load_config(raw)
+    assert config.loss.perceptual.weight == 0 and config.loss.gan.feature_matching > 0
+    train(config)
+    scalars = _scalars(tmp_path / "run")
+    assert len(scalars["train/feature_matching"]) == 3
+    assert all(math.isfinite(v) and v > 0 for tag in ("train/feature_matching", "train/gan", "train/d_loss") for v in scalars[tag])
+
+
 def test_charbonnier_and_fft_losses_add_up(tmp_path, photos):
     raw = _tiny(tmp_path, photos, "unet-sr_x2", {"model": {"hyperparameters": {"features": 8}}})
     assert raw["loss"]["pixel"] == "charbonnier" and raw["loss"]["fft_weight"] > 0

@@ -72,13 +72,22 @@ class VGGDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The logits and the output of every conv block (for feature matching)."""
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             raise ValueError(
                 f"the VGG discriminator takes {self.input_size}x{self.input_size} patches, got "
                 f"{x.shape[-2]}x{x.shape[-1]}; crop the patches or build it with input_size={x.shape[-2]}"
             )
-        h = self.features(x)  # (B, F', 4, 4)
-        return self.classifier(h)  # (B, 1)
+        activations = []
+        h = x
+        for layer in self.features:
+            h = layer(h)
+            if isinstance(layer, nn.LeakyReLU):
+                activations.append(h)
+        return self.classifier(h), activations  # (B, 1); the last activation is (B, F', 4, 4)
 
 
 class UNetDiscriminator(nn.Module):
@@ -101,6 +110,10 @@ class UNetDiscriminator(nn.Module):
         self.out = nn.Conv2d(f, 1, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The logits and the activations of every stage (for feature matching)."""
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(
                 f"the U-Net discriminator halves its input 3 times: height and width must be multiples of 8, "
@@ -108,9 +121,11 @@ class UNetDiscriminator(nn.Module):
             )
         h = F.leaky_relu(self.conv0(x), 0.2)  # (B, F, H, W)
         skips = [h]
+        activations = [h]
         for conv in self.down:
             h = F.leaky_relu(conv(h), 0.2)  # (B, 2F..8F, H/2..H/8, W/2..W/8)
             skips.append(h)
+            activations.append(h)
         skips.pop()  # the bottleneck itself is not a skip
         for conv in self.up:
             h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
@@ -118,9 +133,11 @@ class UNetDiscriminator(nn.Module):
             skip = skips.pop()
             if self.skip_connection:
                 h = h + skip
+            activations.append(h)
         for conv in self.refine:
             h = F.leaky_relu(conv(h), 0.2)  # (B, F, H, W)
-        return self.out(h)  # (B, 1, H, W)
+        activations.append(h)
+        return self.out(h), activations  # (B, 1, H, W)
 
 
 register(ModelSpec("vgg-discriminator", VGGDiscriminator, scales=(), paper="Wang et al., ECCVW 2018 (ESRGAN)", is_generator=False))

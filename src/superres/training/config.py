@@ -98,6 +98,9 @@ class GANConfig(_Section):
     discriminator_hyperparameters: dict[str, Any] = Field(default_factory=dict)
     lr: float = 1e-4
     start_step: int = 0  # pixel-only warm-up before the adversarial loss starts
+    # pix2pixHD's feature matching: L1 between the discriminator's activations on SR and HR,
+    # a perceptual term that needs no ImageNet weights.
+    feature_matching: float = 0.0
 
 
 class LossConfig(_Section):

@@ -11,7 +11,7 @@ from torch import nn
 
 from superres.errors import SuperresError
 
-__all__ = ["pixel_loss", "fft_loss", "PerceptualLoss", "VGG19Features", "generator_adversarial_loss", "discriminator_adversarial_loss"]
+__all__ = ["pixel_loss", "fft_loss", "PerceptualLoss", "VGG19Features", "feature_matching_loss", "generator_adversarial_loss", "discriminator_adversarial_loss"]
 
 
 def pixel_loss(sr: torch.Tensor, hr: torch.Tensor, kind: str, eps: float = 1e-3) -> torch.Tensor:
@@ -136,6 +136,13 @@ class PerceptualLoss(nn.Module):
         for name, weight in self.layer_weights.items():
             total = total + weight * pixel_loss(fs[name], fh[name], self.criterion)
         return total
+
+
+def feature_matching_loss(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torch.Tensor:
+    """pix2pixHD's feature matching: the mean over the discriminator's stages of the L1
+    distance between its activations on the SR and on the HR image. A perceptual loss whose
+    features the discriminator learns on our own data, so it needs no ImageNet network."""
+    return sum(F.l1_loss(f.float(), r.detach().float()) for f, r in zip(fake, real)) / len(fake)
 
 
 def generator_adversarial_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:

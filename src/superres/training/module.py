@@ -28,6 +28,7 @@ from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
     discriminator_adversarial_loss,
+    feature_matching_loss,
     fft_loss,
     generator_adversarial_loss,
     pixel_loss,
@@ -201,9 +202,16 @@ class SRModule(L.LightningModule):
         gan_on = self.discriminator is not None and self.iteration >= cfg.loss.gan.start_step
         if gan_on:
             self.discriminator.requires_grad_(False)
-            fake_logits = self.discriminator(sr).float()
-            real_logits = self.discriminator(hr).float() if cfg.loss.gan.kind == "relativistic" else None
-            losses["gan"] = cfg.loss.gan.weight * generator_adversarial_loss(cfg.loss.gan.kind, fake_logits, real_logits)
+            gan = cfg.loss.gan
+            fake_logits, fake_features = self.discriminator.forward_features(sr)
+            real_logits = real_features = None
+            if gan.kind == "relativistic" or gan.feature_matching:
+                real_logits, real_features = self.discriminator.forward_features(hr)
+            losses["gan"] = gan.weight * generator_adversarial_loss(
+                gan.kind, fake_logits.float(), real_logits.float() if gan.kind == "relativistic" else None
+            )
+            if gan.feature_matching:
+                losses["feature_matching"] = gan.feature_matching * feature_matching_loss(fake_features, real_features)
         loss = sum(losses.values())
         if not torch.isfinite(loss):
             raise SuperresError(f"training diverged at iteration {self.iteration} (loss {loss.item()}); lower optim.lr or enable optim.grad_clip")
