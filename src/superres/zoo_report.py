@@ -24,10 +24,11 @@ from PIL import Image, ImageDraw
 
 from superres.data.datasets import BenchmarkImage, load_benchmark
 from superres.evaluate import predict_uint8, score_images
-from superres.inference.channels import adapt_channels, model_channels
+from superres.inference.channels import adapt_channels
 from superres.inference.upscaler import TorchRunner
 from superres.models import create, list_specs, load, pretrained_path, read_metadata, save
 from superres.models.checkpoint import training_stages
+from superres.models.contract import input_channels
 from superres.models.summary import model_summary
 
 __all__ = ["PUBLISHED", "ZooRow", "measure_zoo", "write_report"]
@@ -69,7 +70,7 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
     """Output megapixels per second on a ``lr_side`` square RGB image, untiled, run as
     ``superres upscale`` runs a tile (fp32); for a luma model the YCbCr split and the bicubic
     chroma are timed too."""
-    run = adapt_channels(TorchRunner(model, torch.device("cpu")), model_channels(model))
+    run = adapt_channels(TorchRunner(model, torch.device("cpu")), input_channels(model))
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from superres.errors import SuperresError
-from superres.inference.channels import model_channels
+from superres.models.contract import Contract, model_contract
 
 __all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "OnnxRunner", "export_onnx", "max_abs_difference", "prepare_for_inference"]
 
@@ -35,11 +35,9 @@ _TRACE_SIZE = (32, 32)
 _CHECK_SIZE = (23, 37)
 _PARITY_TOLERANCE = 1e-4
 
-#: What an exported graph takes, by channel count; a luma model's users must split YCbCr themselves.
-INPUT_DESCRIPTIONS = {
-    1: "Y / 255 of BT.601 YCbCr (Y in 16-235, MATLAB rgb2ycbcr); upscale Cb and Cr with bicubic",
-    3: "RGB in [0, 1]",
-}
+#: What an exported graph takes, by channel count (the models' own words,
+#: :class:`superres.models.contract.Contract`); a luma model's users must split YCbCr themselves.
+INPUT_DESCRIPTIONS = {channels: Contract(channels).description for channels in (1, 3)}
 
 
 def prepare_for_inference(model: nn.Module) -> nn.Module:
@@ -75,8 +73,8 @@ def export_onnx(
     import onnx
 
     model = prepare_for_inference(model).cpu()
-    channels = model_channels(model)
-    dummy = torch.rand(1, channels, *_TRACE_SIZE)
+    contract = model_contract(model)
+    dummy = torch.rand(1, contract.channels, *_TRACE_SIZE)
     buffer = io.BytesIO()
     label = name or type(model).__name__
     try:
@@ -98,7 +96,7 @@ def export_onnx(
     described = (
         ("superres.arch", getattr(model, "superres_arch", name)),
         ("superres.scale", scale or getattr(model, "scale", None)),
-        ("superres.input", INPUT_DESCRIPTIONS.get(channels)),
+        ("superres.input", contract.description),
     )
     for key, value in described:
         if value is not None:
@@ -121,7 +119,7 @@ def max_abs_difference(model: nn.Module, onnx_model: bytes | str | os.PathLike, 
     (2, C, *size) input in [0, 1] (inf if the shapes differ)."""
     model = prepare_for_inference(model).cpu()
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(2, model_channels(model), *size, generator=generator)
+    x = torch.rand(2, model_contract(model).channels, *size, generator=generator)
     with torch.inference_mode():
         expected = model(x).float().numpy()
     try:

@@ -28,9 +28,10 @@ from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.resize import imresize
 from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels, model_channels
+from superres.inference.channels import adapt_channels
 from superres.inference.onnx import OnnxRunner, export_onnx, prepare_for_inference
 from superres.inference.tiling import Runner, choose_tiling, upscale_tiled
+from superres.models.contract import input_channels
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "TorchRunner", "bicubic_planes", "load"]
 
@@ -148,7 +149,8 @@ def _resolve_precision(precision: str, device: torch.device, backend: str) -> st
 class Upscaler:
     """A model ready for inference on images of any size and kind.
 
-    ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW);
+    ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW), C as
+    its ``contract`` declares (:mod:`superres.models.contract`; RGB when it declares none);
     a model with ``reparameterize()`` is folded into its inference form (on a copy).
     ``device``: "auto", "cpu", "cuda", "cuda:N" or "mps". ``tile``: the tile side in LR
     pixels; None chooses it from the available memory, 0 never tiles. ``tile_overlap``: LR
@@ -195,7 +197,7 @@ class Upscaler:
         self.threads = threads
 
         model = prepare_for_inference(model)
-        self.channels = model_channels(model)
+        self.channels = input_channels(model)
         self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
         if backend == "torch":
             self.runner: Callable[[np.ndarray], np.ndarray] = TorchRunner(model, self.device, self.precision)

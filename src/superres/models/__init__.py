@@ -5,6 +5,7 @@
     >>> net = models.load("weights.safetensors")
 """
 
+from superres.models.contract import Contract, input_channels, model_contract
 from superres.models.registry import ModelSpec, create, get_spec, list_specs, pretrained_path, register
 
 # Explicit registration: importing an architecture file registers its names.
@@ -29,4 +30,4 @@ def load(path, map_location="cpu"):
     return load_foreign(path, map_location=map_location)
 
 
-__all__ = ["ModelSpec", "create", "get_spec", "list_specs", "pretrained_path", "register", "load", "save", "CheckpointError", "read_metadata"]
+__all__ = ["Contract", "input_channels", "model_contract", "ModelSpec", "create", "get_spec", "list_specs", "pretrained_path", "register", "load", "save", "CheckpointError", "read_metadata"]

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 # Mean of the 800 DIV2K training images, per RGB channel (the value of the authors' code).
@@ -98,6 +99,7 @@ class EDSR(nn.Module):
     ):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.rgb_range = rgb_range
         mean = channel_mean(channels)
         self.sub_mean = MeanShift(mean, rgb_range=rgb_range, sign=-1)

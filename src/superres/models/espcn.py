@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from superres.models._init import identity_through, interpolation_taps
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 _GAIN = 0.05  # small enough that tanh(0.05 x) = 0.05 x within 0.2% for x in [0, 1]
@@ -33,6 +34,7 @@ class ESPCN(nn.Module):
         if init not in ("bicubic", "paper"):
             raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.channels = channels
         self.body = nn.Sequential(
             nn.Conv2d(channels, f1, 5, padding=2),

@@ -48,10 +48,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from superres.models.checkpoint import CheckpointError, _few, check_state_dict
+from superres.models.contract import Contract
 from superres.models.edsr import DIV2K_RGB_MEAN
 from superres.models.registry import create
 
-__all__ = ["Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
+__all__ = ["LAYOUTS", "Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
 
 StateDict = dict[str, torch.Tensor]
 # A rename rule: a regular expression and its replacement (a template or a function of the match).
@@ -382,6 +383,8 @@ _LAYOUTS: list[tuple[str, Callable[[StateDict], bool], Callable[[StateDict], Rec
     ("Real-ESRGAN SRVGGNetCompact", _is_srvggnet, _read_srvggnet),
     ("IMDN", _is_imdn, _read_imdn),
 ]
+#: The names of the layouts :func:`recognise` knows, in the order it tries them.
+LAYOUTS = tuple(name for name, _, _ in _LAYOUTS)
 
 
 def recognise(state: StateDict, source: str = "state dict") -> Recognised | None:
@@ -445,6 +448,8 @@ class SpandrelModel(nn.Module):
         self.net = descriptor.model  # registered, so .to() and .eval() reach it
         self.scale = descriptor.scale
         self.spandrel_architecture = descriptor.architecture.id
+        # spandrel's descriptors declare their input channels; the descriptor pads sizes itself.
+        self.contract = Contract(channels=getattr(descriptor, "input_channels", 3))
         self._descriptor = descriptor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from superres.models._init import identity_through, transposed_interpolation_kernel
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -41,6 +42,7 @@ class FSRCNN(nn.Module):
         if init not in ("bicubic", "paper"):
             raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.channels = channels
         layers: list[nn.Module] = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d)]
         layers += [nn.Conv2d(d, s, 1), nn.PReLU(s)]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.models.edsr import MeanShift, PixelShuffleUpsampler, channel_mean
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -76,6 +77,7 @@ class RCAN(nn.Module):
     ):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.rgb_range = rgb_range
         mean = channel_mean(channels)
         self.sub_mean = MeanShift(mean, rgb_range=rgb_range, sign=-1)
