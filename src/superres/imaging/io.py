@@ -21,7 +21,6 @@ import contextlib
 import io
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy.typing as npt
 import tifffile
 from PIL import Image, ImageCms
 
+from superres.atomic import write_atomic
 from superres.errors import SuperresError
 
 __all__ = [
@@ -726,32 +726,6 @@ def encode_image(image: ImageData, format: str = "PNG", *, quality: int = 95) ->
         raise ImageWriteError(f"cannot encode image as {fmt}: {' '.join(str(e).split())}") from None
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once: os.umask can only be read by setting it, which is not safe while threads write files.
-_UMASK = _current_umask()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp creates the file private (0600); give it what a plain open() would have.
-        os.chmod(temp, 0o666 & ~_UMASK)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 def write_image(path: str | os.PathLike, image: ImageData, *, quality: int = 95) -> Path:
     """Write ``image`` atomically to ``path``, in the format its extension names; return the path.
 
@@ -779,7 +753,7 @@ def write_image(path: str | os.PathLike, image: ImageData, *, quality: int = 95)
     if not path.parent.is_dir():
         raise ImageWriteError(f"cannot write '{path}': folder '{path.parent}' does not exist")
     try:
-        _atomic_write(path, _encode(image, fmt, quality))
+        write_atomic(path, _encode(image, fmt, quality))
     except (ValueError, OSError, RuntimeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ImageWriteError(f"cannot write '{path}': {' '.join(reason.split())}") from None

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from superres.atomic import write_atomic
 from superres.errors import SuperresError
 from superres.models.contract import Contract, model_contract
 
@@ -110,7 +111,7 @@ def export_onnx(
             f"{_CHECK_SIZE[0]}x{_CHECK_SIZE[1]} input (it does not support dynamic sizes)"
         )
     if path is not None:
-        _write_atomic(Path(path), data)
+        _write(Path(path), data)
     return data
 
 
@@ -169,15 +170,10 @@ class OnnxRunner:
         return self.session.run(None, {self.input_name: x})[0]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes) -> None:
     if not path.parent.is_dir():
         raise SuperresError(f"cannot write '{path}': folder '{path.parent}' does not exist")
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
+        write_atomic(path, data)
     except OSError as exc:
         raise SuperresError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    finally:
-        if temp.exists():
-            temp.unlink()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from superres.atomic import atomic_path
 from superres.errors import SuperresError
 from superres.models.registry import create
 
@@ -40,7 +40,7 @@ def model_hyperparameters(model: nn.Module) -> dict:
 
 
 def save(model: nn.Module, path: str | os.PathLike, *, arch: str, scale: int, hyperparameters: dict, metadata: dict | None = None) -> Path:
-    """Write ``model``'s weights and metadata to ``path`` atomically (temp file, then rename)."""
+    """Write ``model``'s weights and metadata to ``path`` atomically (:mod:`superres.atomic`)."""
     path = Path(path)
     meta = {
         "superres.arch": arch,
@@ -51,17 +51,8 @@ def save(model: nn.Module, path: str | os.PathLike, *, arch: str, scale: int, hy
         meta[f"superres.{key}"] = json.dumps(value, sort_keys=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is ordinary data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as temp:
+        save_file(tensors, str(temp), metadata=meta)
     return path
 
 
