@@ -23,6 +23,7 @@ from superres.errors import SuperresError
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, check_state_dict, read_metadata
 from superres.models.contract import model_contract, rgb_to_luma_input
+from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
@@ -52,17 +53,8 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
         from safetensors.torch import load_file
 
         return load_file(str(path)), read_metadata(path).get("scale")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise CheckpointError(f"cannot read '{path}': {str(exc).splitlines()[0]}") from None
-    scale = ckpt.get("superres", {}).get("config", {}).get("model", {}).get("scale")
-    state = ckpt.get("state_dict", ckpt)
-    for prefix in (("ema_generator.", "generator.") if prefer_ema else ("generator.",)):
-        found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if found:
-            return found, scale
-    raise CheckpointError(f"'{path}' holds no generator weights")
+    ckpt = read_training_checkpoint(path)
+    return ckpt.generator_state(prefer_ema=prefer_ema), ckpt.scale
 
 
 def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:

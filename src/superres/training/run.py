@@ -21,7 +21,8 @@ from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
 from superres.training.config import TrainConfig
-from superres.training.module import SRModule, generator_state_from_checkpoint
+from superres.training.checkpoints import read_training_checkpoint
+from superres.training.module import SRModule
 
 __all__ = ["train", "export_run", "git_commit"]
 
@@ -200,7 +201,7 @@ def _lineage(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.suffix == ".safetensors":
         return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
-    return {"from": str(path), **_training_record(torch.load(path, map_location="cpu", weights_only=True).get("superres", {}))}
+    return {"from": str(path), **_training_record(read_training_checkpoint(path).record)}
 
 
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
@@ -210,12 +211,12 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
-    raw = torch.load(last, map_location="cpu", weights_only=True)
-    info = raw.get("superres", {})
+    checkpoint = read_training_checkpoint(last)
+    info = checkpoint.record
     config = TrainConfig.model_validate_json(json.dumps(info["config"]))
     m = config.model
     model = create(m.name, scale=m.scale, **m.hyperparameters)
-    model.load_state_dict(generator_state_from_checkpoint(last))
+    model.load_state_dict(checkpoint.generator_state())
     hyper = dict(model.superres_hyperparameters)
     if hasattr(model, "reparameterize"):
         model.reparameterize()  # ship the fused inference form
