@@ -1,7 +1,8 @@
 """Reading training checkpoints (Lightning ``.ckpt`` files): the one place they are opened.
 
 A checkpoint is loaded with ``torch.load(..., weights_only=True)`` only, never a free
-unpickling, and a file that cannot be read is a one-line :class:`CheckpointError`. What
+unpickling (:func:`superres.models.checkpoint.torch_load`), and a file that cannot be read
+is a one-line :class:`CheckpointError`. What
 ``SRModule.on_save_checkpoint`` wrote under ``superres`` (iteration, config, provenance) is
 :attr:`TrainingCheckpoint.record`; the generator's weights are read out of the state dict
 by :meth:`TrainingCheckpoint.generator_state`. Resuming is Lightning's own reading.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from superres.models.checkpoint import CheckpointError
+from superres.models.checkpoint import CheckpointError, torch_load
 
 __all__ = ["TrainingCheckpoint", "read_training_checkpoint"]
 
@@ -47,10 +48,7 @@ def read_training_checkpoint(path: str | os.PathLike) -> TrainingCheckpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: '{path}'")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise CheckpointError(f"cannot read '{path}': {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+    ckpt = torch_load(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"cannot read '{path}': it holds a {type(ckpt).__name__}, not a checkpoint")
     return TrainingCheckpoint(path, ckpt.get("state_dict", ckpt), ckpt.get("superres") or {})
