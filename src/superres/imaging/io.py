@@ -40,6 +40,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageData",
     "ImageReadError",
+    "ImageTooLargeError",
     "ImageWriteError",
     "encode_image",
     "from_float",
@@ -106,6 +107,19 @@ _DECODE_ERRORS = (
 
 class ImageReadError(SuperresError):
     """An image file could not be read; the message is ``cannot read 'NAME': reason``."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image over the pixel limit, refused from its header before it is decoded.
+
+    ``size`` is its (width, height) when the header states it (None when only Pillow's own
+    decompression-bomb check could tell), ``limit`` the number of pixels it went over.
+    """
+
+    def __init__(self, message: str, *, size: tuple[int, int] | None, limit: int):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class ImageWriteError(SuperresError):
@@ -358,7 +372,8 @@ def _check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
         pixels = f"{width}x{height} = {width * height:,} pixels"
-        raise _read_error(name, f"too large: {pixels}, over the limit of {max_pixels:,} (max_pixels)")
+        message = _read_error(name, f"too large: {pixels}, over the limit of {max_pixels:,} (max_pixels)")
+        raise ImageTooLargeError(str(message), size=(width, height), limit=max_pixels)
 
 
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -462,7 +477,8 @@ def _read_pillow(data: bytes, name: str, fmt: str, size, max_pixels: int):
     except Image.DecompressionBombError:
         # Only when the header could not be measured above; Pillow's limit then stands.
         limit = 2 * Image.MAX_IMAGE_PIXELS
-        raise _read_error(name, f"too large: over Pillow's decompression-bomb limit of {limit} pixels") from None
+        message = _read_error(name, f"too large: over Pillow's decompression-bomb limit of {limit} pixels")
+        raise ImageTooLargeError(str(message), size=None, limit=limit) from None
     except Image.UnidentifiedImageError:
         raise _read_error(name, f"damaged {fmt} file (header unreadable)") from None
     except _DECODE_ERRORS as e:
@@ -587,7 +603,8 @@ def read_image(
     ``name`` labels the image in error messages (default: the path; for bytes, "<upload>").
     Images of more than ``max_pixels`` pixels are refused from their header, before any
     decoding. Every failure (missing, empty, damaged, truncated, not an image, too large)
-    raises :class:`ImageReadError` with a one-line reason.
+    raises :class:`ImageReadError` with a one-line reason; too large is its subclass
+    :class:`ImageTooLargeError`.
     """
     data, label = _load_source(source, name)
     if not data:
