@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from superres.device import resolve_device
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
+from superres.inference import DEFAULT_MODEL
 from superres.serve.catalog import Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
@@ -194,13 +195,7 @@ def _default_loader(reference: str, *, scale: int, device: str, tile: int | None
 
 
 def _default_model_name(settings: Settings) -> str:
-    if settings.default_model is not None:
-        return settings.default_model
-    try:
-        from superres.inference import DEFAULT_MODEL
-    except ImportError:
-        return "bicubic"
-    return DEFAULT_MODEL
+    return settings.default_model if settings.default_model is not None else DEFAULT_MODEL
 
 
 def create_app(settings: Settings | None = None, *, loader: Callable | None = None) -> FastAPI:

@@ -21,7 +21,7 @@ from torch import nn
 from superres.data.degradations import Degradations, make_lr_batch
 from superres.errors import SuperresError
 from superres.models import create
-from superres.models.checkpoint import CheckpointError, check_state_dict, read_metadata
+from superres.models.checkpoint import CheckpointError, read_metadata
 from superres.models.contract import model_contract, rgb_to_luma_input
 from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
