@@ -57,10 +57,6 @@ def _run_upscale(args) -> int:
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
         upscaler = load(
             args.model, args.scale, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
             precision=args.precision, backend=args.backend, threads=args.threads,

@@ -23,9 +23,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from superres.data.datasets import BenchmarkImage, load_benchmark
+from superres.device import set_cpu_threads
 from superres.evaluate import predict_uint8, score_images
 from superres.inference.channels import adapt_channels
-from superres.inference.upscaler import TorchRunner
+from superres.inference.runners import TorchRunner
 from superres.models import create, list_specs, load, pretrained_path, read_metadata, save
 from superres.models.checkpoint import training_stages
 from superres.models.contract import input_channels
@@ -71,8 +72,7 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
     ``superres upscale`` runs a tile (fp32); for a luma model the YCbCr split and the bicubic
     chroma are timed too."""
     run = adapt_channels(TorchRunner(model, torch.device("cpu")), input_channels(model))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    previous = set_cpu_threads(threads)
     try:
         x = np.random.default_rng(0).random((1, 3, lr_side, lr_side), dtype=np.float32)
         run(x)  # warm-up
@@ -82,7 +82,7 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
             run(x)
             best = min(best, time.perf_counter() - t0)
     finally:
-        torch.set_num_threads(previous)
+        set_cpu_threads(previous)
     return (lr_side * scale) ** 2 / 1e6 / best
 
 

@@ -16,12 +16,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
+from superres.device import set_cpu_threads
 from superres.errors import SuperresError
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
-from superres.training.config import TrainConfig
 from superres.training.checkpoints import read_training_checkpoint
+from superres.training.config import TrainConfig
 from superres.training.module import SRModule
 
 __all__ = ["train", "export_run", "git_commit"]
@@ -106,11 +107,6 @@ def _strategy(config: TrainConfig, module: SRModule) -> str:
     return strategy
 
 
-def _threads(config: TrainConfig) -> None:
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
-
-
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
     """Train per ``config``; with ``resume`` continue from ``output_dir/checkpoints/last.ckpt``.
     Returns the exported weights file (``output_dir/model.safetensors``)."""
@@ -120,7 +116,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         raise SuperresError(f"nothing to resume: '{last}' does not exist")
     if not resume and last.is_file():
         raise SuperresError(f"'{out}' already holds a run; pass --resume to continue it or choose another output_dir")
-    _threads(config)
+    set_cpu_threads(config.trainer.threads)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # A shell starts background jobs with SIGINT ignored; `kill -INT` should still stop
         # (and checkpoint) a run the way Ctrl-C does.
