@@ -27,25 +27,13 @@ from superres.device import set_cpu_threads
 from superres.evaluate import predict_uint8, score_images
 from superres.inference.channels import adapt_channels
 from superres.inference.runners import TorchRunner
-from superres.models import create, list_specs, load, pretrained_path, read_metadata, save
+from superres.models import create, get_spec, list_specs, load, pretrained_path, read_metadata, save
 from superres.models.checkpoint import training_stages
 from superres.models.contract import input_channels
 from superres.models.summary import model_summary
 
-__all__ = ["PUBLISHED", "ZooRow", "measure_zoo", "write_report"]
+__all__ = ["ZooRow", "measure_zoo", "write_report"]
 
-# Set5 / Set14 PSNR published by each architecture's paper (REFERENCE.md; Y channel, bicubic
-# degradation). Keys are our registry names.
-PUBLISHED: dict[str, dict[int, tuple[float | None, float | None]]] = {
-    "srcnn": {2: (36.66, 32.42), 3: (32.75, 29.28), 4: (30.48, 27.49)},
-    "fsrcnn": {2: (37.00, 32.63), 3: (33.16, 29.43), 4: (30.71, 27.59)},
-    "espcn": {2: (36.83, 32.40), 3: (32.55, None), 4: (30.52, 27.42)},
-    "vdsr": {2: (37.53, 33.03), 3: (33.66, 29.77), 4: (31.35, 28.01)},
-    "imdn": {2: (38.00, 33.63), 3: (34.36, 30.32), 4: (32.21, 28.58)},
-    "edsr-baseline": {2: (37.99, 33.57), 3: (34.37, 30.28), 4: (32.09, 28.58)},
-    "edsr": {2: (38.11, 33.92), 3: (34.65, 30.52), 4: (32.46, 28.80)},
-    "rcan": {2: (38.27, 34.12), 3: (34.74, 30.65), 4: (32.63, 28.87)},
-}
 # What the flagship is measured against (issue: at least VDSR, with a fifth of its cost).
 FLAGSHIP_TARGET = "vdsr"
 
@@ -192,13 +180,13 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
     for row in rows:
         ours = " | ".join(f"{row.scores[d][0]:.2f} / {row.scores[d][1]:.4f}" for d in datasets)
         base = " | ".join(f"{row.bicubic[d][0]:.2f} / {row.bicubic[d][1]:.4f}" for d in datasets)
-        published = PUBLISHED.get(row.name, {}).get(row.scale)
+        published = get_spec(row.name).published.get(row.scale)
         pub = f"{_fmt(published[0])} / {_fmt(published[1])}" if published else "–"
         lines.append(
             f"| {row.name} | x{row.scale} | {ours} | {base} | {pub} | {row.parameters / 1e3:.1f}K | "
             f"{row.macs_per_output_pixel / 1e3:.1f}K | {row.output_mp_per_s:.1f} | {_recipe(row.stages)} |"
         )
-    target = PUBLISHED[FLAGSHIP_TARGET]
+    target = get_spec(FLAGSHIP_TARGET).published
     vdsr_macs = model_summary(FLAGSHIP_TARGET, 2).macs_per_output_pixel
     lines += [
         "",

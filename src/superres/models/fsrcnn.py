@@ -77,5 +77,10 @@ class FSRCNN(nn.Module):
         return self.deconv(features)  # (B, C, sH, sW)
 
 
-register(ModelSpec("fsrcnn", FSRCNN, scales=(2, 3, 4, 8), paper="Dong et al., ECCV 2016"))
+register(
+    ModelSpec(
+        "fsrcnn", FSRCNN, scales=(2, 3, 4, 8), paper="Dong et al., ECCV 2016",
+        published={2: (37.00, 32.63), 3: (33.16, 29.43), 4: (30.71, 27.59)},
+    )
+)
 register(ModelSpec("fsrcnn-s", FSRCNN, scales=(2, 3, 4, 8), paper="Dong et al., ECCV 2016", defaults={"d": 32, "s": 5, "m": 1}))

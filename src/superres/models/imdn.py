@@ -88,4 +88,9 @@ class IMDN(nn.Module):
         return self.shuffle(self.tail(deep))  # (B, C*s*s, H, W) -> (B, C, sH, sW)
 
 
-register(ModelSpec("imdn", IMDN, scales=(2, 3, 4, 8), paper="Hui et al., ACM MM 2019"))
+register(
+    ModelSpec(
+        "imdn", IMDN, scales=(2, 3, 4, 8), paper="Hui et al., ACM MM 2019",
+        published={2: (38.00, 33.63), 3: (34.36, 30.32), 4: (32.21, 28.58)},
+    )
+)
