@@ -3,7 +3,7 @@
 Every architecture sets ``self.contract`` in its constructor, so nobody has to guess a
 model's input from its layers (RRDBNet's first convolution sees 12 or 48 channels at x2 and
 x1, after its pixel-unshuffle, but the model takes 3). Inference, training, the model
-summary, ONNX export and the web catalog all read it through :func:`model_contract`.
+summary and ONNX export all read it through :func:`model_contract`.
 
 The convention of the luma models (``channels=1``, trained on Y as SRCNN, FSRCNN and ESPCN
 were in their papers) lives here too: Y of MATLAB's BT.601 YCbCr (16-235) divided by 255.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from superres.models._init import identity_through, interpolation_taps
+from superres.models._init import check_init, identity_through, interpolation_taps
 from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
@@ -31,8 +31,7 @@ class ESPCN(nn.Module):
 
     def __init__(self, *, scale: int, channels: int = 3, f1: int = 64, f2: int = 32, init: str = "bicubic"):
         super().__init__()
-        if init not in ("bicubic", "paper"):
-            raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
+        check_init(init)
         self.scale = scale
         self.contract = Contract(channels=channels)
         self.channels = channels

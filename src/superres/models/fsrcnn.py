@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from superres.models._init import identity_through, transposed_interpolation_kernel
+from superres.models._init import check_init, identity_through, transposed_interpolation_kernel
 from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
@@ -39,8 +39,7 @@ class FSRCNN(nn.Module):
 
     def __init__(self, *, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4, init: str = "bicubic"):
         super().__init__()
-        if init not in ("bicubic", "paper"):
-            raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
+        check_init(init)
         self.scale = scale
         self.contract = Contract(channels=channels)
         self.channels = channels
