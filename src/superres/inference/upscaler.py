@@ -104,8 +104,8 @@ class Upscaler:
     fp32 elsewhere), "fp32", "fp16" (CUDA) or "bf16" (autocast; falls back to fp32 when the
     output is not finite). ``backend``: "torch", or "onnx" (the model is exported to ONNX in
     memory and run by ONNX Runtime, fp32). ``threads``: CPU threads, for ONNX Runtime's
-    session and for PyTorch (set process-wide, as PyTorch's setting is; None leaves it). ``batch_size``:
-    tiles (or video frames) per model call; None chooses it from memory.
+    session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
+    ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     """
 
     def __init__(
