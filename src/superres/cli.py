@@ -57,10 +57,6 @@ def _run_upscale(args) -> int:
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
         upscaler = load(
             args.model, args.scale, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
             precision=args.precision, backend=args.backend, threads=args.threads,
@@ -85,17 +81,16 @@ def _add_export_onnx(sub) -> None:
 def _run_export_onnx(args) -> int:
     from pathlib import Path
 
-    from superres.inference.channels import model_channels
-    from superres.inference.onnx import INPUT_DESCRIPTIONS, export_onnx, max_abs_difference
-    from superres.models import load_for_scale
+    from superres.inference.onnx import export_onnx, max_abs_difference
+    from superres.models import load_for_scale, model_contract
 
     model = load_for_scale(args.model, args.scale)
     name = Path(args.model).stem if Path(args.model).suffix else args.model
     output = Path(args.output or f"{name}_x{args.scale}.onnx")
     data = export_onnx(model, output, scale=args.scale, name=name, opset=args.opset)
     print(f"wrote {output} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
-    channels = model_channels(model)
-    print(f"input: (B, {channels}, H, W), {INPUT_DESCRIPTIONS.get(channels, f'{channels} channels')}")
+    contract = model_contract(model)
+    print(f"input: (B, {contract.channels}, H, W), {contract.description or f'{contract.channels} channels'}")
     return 0
 
 

@@ -47,11 +47,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from superres.models.checkpoint import CheckpointError, _few, check_state_dict
+from superres.models.checkpoint import CheckpointError, _few, _first_line, check_state_dict, torch_load
+from superres.models.contract import Contract
 from superres.models.edsr import DIV2K_RGB_MEAN
 from superres.models.registry import create
 
-__all__ = ["Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
+__all__ = ["LAYOUTS", "Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
 
 StateDict = dict[str, torch.Tensor]
 # A rename rule: a regular expression and its replacement (a template or a function of the match).
@@ -89,31 +90,9 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
             obj = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"cannot read {str(path)!r}: not a valid safetensors file ({_first_line(exc)})") from None
-    elif path.stat().st_size == 0:
-        raise CheckpointError(f"cannot read {str(path)!r}: the file is empty")
     else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
-            raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
+        obj = torch_load(path)
     return _unwrap(obj, str(path))
-
-
-def _why_torch_load_failed(exc: Exception) -> str:
-    # torch's messages run to several lines and advise weights_only=False; keep the cause.
-    text = str(exc)
-    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-    if refused:
-        return (
-            f"it holds a pickled {refused[1]} object, which a safe load (weights_only=True) does not run; "
-            "re-save just the state dict (torch.save(model.state_dict(), ...)) where the file is trusted"
-        )
-    unpickler = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    if unpickler:
-        return f"not a PyTorch checkpoint (unpickling: {unpickler[1].strip()})"
-    if "central directory" in text or "PytorchStreamReader" in text:
-        return f"truncated or corrupted checkpoint ({_first_line(exc).split('. ')[0]})"
-    return f"not a PyTorch checkpoint ({_first_line(exc)})"
 
 
 def _unwrap(obj: object, source: str) -> StateDict:
@@ -130,11 +109,6 @@ def _unwrap(obj: object, source: str) -> StateDict:
         raise CheckpointError(f"{source!r} is not a state dict of tensors: entries {_few(not_tensors)} are not tensors")
     # DataParallel / DistributedDataParallel checkpoints prefix every key with "module.".
     return {(k.removeprefix("module.")): v for k, v in obj.items()}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 # --------------------------------------------------------------------------------------
@@ -382,6 +356,8 @@ _LAYOUTS: list[tuple[str, Callable[[StateDict], bool], Callable[[StateDict], Rec
     ("Real-ESRGAN SRVGGNetCompact", _is_srvggnet, _read_srvggnet),
     ("IMDN", _is_imdn, _read_imdn),
 ]
+#: The names of the layouts :func:`recognise` knows, in the order it tries them.
+LAYOUTS = tuple(name for name, _, _ in _LAYOUTS)
 
 
 def recognise(state: StateDict, source: str = "state dict") -> Recognised | None:
@@ -445,6 +421,8 @@ class SpandrelModel(nn.Module):
         self.net = descriptor.model  # registered, so .to() and .eval() reach it
         self.scale = descriptor.scale
         self.spandrel_architecture = descriptor.architecture.id
+        # spandrel's descriptors declare their input channels; the descriptor pads sizes itself.
+        self.contract = Contract(channels=getattr(descriptor, "input_channels", 3))
         self._descriptor = descriptor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

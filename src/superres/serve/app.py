@@ -14,11 +14,9 @@ decoding runs at most ``_DECODE_SLOTS`` at a time, and inference goes through a
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import re
 import time
-import warnings
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +27,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from superres.device import resolve_device
 from superres.errors import SuperresError
-from superres.imaging.io import ImageData, ImageReadError, encode_image, read_image
+from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
+from superres.inference import DEFAULT_MODEL
 from superres.serve.catalog import Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
@@ -167,37 +165,15 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-class _TooManyPixels(Exception):
-    pass
-
-
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) as the file's header states it, or None if Pillow cannot tell."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:  # reads the header only
-                return im.size
-    except Image.DecompressionBombError:
-        return (1 << 16, 1 << 16)  # over Pillow's own ceiling (~179 MP): over ours too
-    except Exception:  # not an image Pillow knows: read_image gives the reason
-        return None
-
-
-def _decode(data: bytes, label: str, max_pixels: int) -> ImageData:
-    """Decode an upload; over ``max_pixels`` raises :class:`_TooManyPixels` before decoding.
-
-    read_image checks the same limit, but its error is one ImageReadError among many (400);
-    the size is read here first so that "too large" gets its own status (413).
-    """
-    size = _header_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        width, height = size
-        raise _TooManyPixels(
-            f"cannot read '{label}': too large: {width}x{height} = {_pixels(width * height)}, over this "
-            f"server's limit of {_pixels(max_pixels)} (max_input_pixels)"
-        )
-    return read_image(data, name=label, max_pixels=max_pixels)
+def _too_large_message(exc: ImageTooLargeError, label: str) -> str:
+    """read_image's refusal in this server's words: its setting, and the size in megapixels."""
+    if exc.size is None:  # only Pillow's decompression-bomb check could tell
+        return str(exc)
+    width, height = exc.size
+    return (
+        f"cannot read '{label}': too large: {width}x{height} = {_pixels(width * height)}, over this "
+        f"server's limit of {_pixels(exc.limit)} (max_input_pixels)"
+    )
 
 
 def _safe_stem(filename: str | None) -> str:
@@ -219,13 +195,7 @@ def _default_loader(reference: str, *, scale: int, device: str, tile: int | None
 
 
 def _default_model_name(settings: Settings) -> str:
-    if settings.default_model is not None:
-        return settings.default_model
-    try:
-        from superres.inference import DEFAULT_MODEL
-    except ImportError:
-        return "bicubic"
-    return DEFAULT_MODEL
+    return settings.default_model if settings.default_model is not None else DEFAULT_MODEL
 
 
 def create_app(settings: Settings | None = None, *, loader: Callable | None = None) -> FastAPI:
@@ -394,9 +364,9 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         async with decode_slots:
             data = await image.read()
             try:
-                decoded = await run_in_threadpool(_decode, data, label, settings.max_input_pixels)
-            except _TooManyPixels as exc:
-                return _error(413, str(exc))
+                decoded = await run_in_threadpool(read_image, data, name=label, max_pixels=settings.max_input_pixels)
+            except ImageTooLargeError as exc:
+                return _error(413, _too_large_message(exc, label))
             except ImageReadError as exc:
                 return _error(400, str(exc))
             finally:

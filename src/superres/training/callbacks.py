@@ -4,8 +4,6 @@ validation under the paper protocol, a progress bar with an ETA, the stop at max
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm import tqdm
 
+from superres.atomic import atomic_path
 from superres.data.datasets import BenchmarkImage
 from superres.evaluate import score_images
 
@@ -23,20 +22,14 @@ __all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "Progre
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file beside it, then renames it into place, so a
-    crash mid-write never leaves a truncated ``last.ckpt``."""
+    """Writes a checkpoint atomically (:mod:`superres.atomic`), so a crash mid-write never
+    leaves a truncated ``last.ckpt``."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(path) as temp:
+            torch.save(checkpoint, temp)
 
 
 class StepCheckpoint(L.Callback):

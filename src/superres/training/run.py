@@ -16,12 +16,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
+from superres.device import set_cpu_threads
 from superres.errors import SuperresError
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
+from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import TrainConfig
-from superres.training.module import SRModule, generator_state_from_checkpoint
+from superres.training.module import SRModule
 
 __all__ = ["train", "export_run", "git_commit"]
 
@@ -105,11 +107,6 @@ def _strategy(config: TrainConfig, module: SRModule) -> str:
     return strategy
 
 
-def _threads(config: TrainConfig) -> None:
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
-
-
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
     """Train per ``config``; with ``resume`` continue from ``output_dir/checkpoints/last.ckpt``.
     Returns the exported weights file (``output_dir/model.safetensors``)."""
@@ -119,7 +116,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         raise SuperresError(f"nothing to resume: '{last}' does not exist")
     if not resume and last.is_file():
         raise SuperresError(f"'{out}' already holds a run; pass --resume to continue it or choose another output_dir")
-    _threads(config)
+    set_cpu_threads(config.trainer.threads)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # A shell starts background jobs with SIGINT ignored; `kill -INT` should still stop
         # (and checkpoint) a run the way Ctrl-C does.
@@ -201,7 +198,7 @@ def _lineage(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.suffix == ".safetensors":
         return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
-    return {"from": str(path), **_training_record(torch.load(path, map_location="cpu", weights_only=True).get("superres", {}))}
+    return {"from": str(path), **_training_record(read_training_checkpoint(path).record)}
 
 
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
@@ -211,12 +208,12 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
-    raw = torch.load(last, map_location="cpu", weights_only=True)
-    info = raw.get("superres", {})
+    checkpoint = read_training_checkpoint(last)
+    info = checkpoint.record
     config = TrainConfig.model_validate_json(json.dumps(info["config"]))
     m = config.model
     model = create(m.name, scale=m.scale, **m.hyperparameters)
-    model.load_state_dict(generator_state_from_checkpoint(last))
+    model.load_state_dict(checkpoint.generator_state())
     hyper = dict(model.superres_hyperparameters)
     if hasattr(model, "reparameterize"):
         model.reparameterize()  # ship the fused inference form
