@@ -282,7 +282,7 @@ def test_heatmap_overlay_marks_the_box():
     overlay = heatmap_overlay(image, result)
     assert overlay.shape == (16, 16, 3) and overlay.dtype == np.uint8
     x0, y0, x1, y1 = result.input_box
-    assert tuple(overlay[y0, x0]) == (0, 230, 255)  # the outline
+    assert tuple(overlay[y0 - 1, x0 - 1]) == tuple(overlay[y1, x1]) == (0, 230, 255)  # the outline, just outside
     far = overlay[0, 15].astype(int)
     near = overlay[(y0 + y1) // 2, (x0 + x1) // 2].astype(int)
     assert far[0] == far[1] == far[2]  # no attribution: plain grey

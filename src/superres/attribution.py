@@ -534,13 +534,14 @@ def explain(
 # --------------------------------------------------------------------------- the picture
 
 
-def heatmap_overlay(image, attribution: Attribution | np.ndarray, *, box: tuple[int, int, int, int] | None = None, gamma: float = 0.5) -> np.ndarray:
+def heatmap_overlay(image, attribution: Attribution | np.ndarray, *, box: tuple[int, int, int, int] | None = None, decades: float = 3.0) -> np.ndarray:
     """The attribution map over the input, as (H, W, 3) uint8 RGB.
 
-    The input is shown in grey, dimmed; ``|map|`` normalised by its maximum and raised to
-    ``gamma`` (0.5 shows the weak, wide tail that decides the Diffusion Index) is laid over
-    it in matplotlib's ``inferno`` colours, opaque where the attribution is strongest. The
-    box's own input area (``box`` or the Attribution's) is outlined in cyan.
+    The input is shown in grey, dimmed; ``|map|`` is laid over it in matplotlib's ``inferno``
+    colours on a log scale spanning ``decades`` powers of ten below its maximum (the weak,
+    wide tail is what the Diffusion Index measures, and a linear scale hides it), opaque where
+    the attribution is strongest and absent where it is zero. The box's own input area
+    (``box``, or the Attribution's) is outlined in cyan just outside it.
     """
     from matplotlib import colormaps
 
@@ -553,18 +554,29 @@ def heatmap_overlay(image, attribution: Attribution | np.ndarray, *, box: tuple[
     grey = planes.mean(axis=0) if planes.shape[0] == 1 else (0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2])
     magnitude = np.abs(lam)
     peak = magnitude.max()
-    heat = (magnitude / peak) ** gamma if peak > 0 else magnitude
-    colours = colormaps["inferno"](heat)[..., :3]
-    weight = np.clip(heat * 1.25, 0.0, 0.9)[..., None]
-    base = (0.15 + 0.45 * np.clip(grey, 0, 1))[..., None].repeat(3, axis=2)
+    heat = np.zeros_like(magnitude)
+    if peak > 0:
+        nonzero = magnitude > 0
+        heat[nonzero] = np.clip(1.0 + np.log10(magnitude[nonzero] / peak) / decades, 0.0, 1.0)
+    colours = colormaps["inferno"](0.15 + 0.85 * heat)[..., :3]
+    weight = np.where(heat > 0, 0.35 + 0.6 * heat, 0.0)[..., None]
+    base = (0.1 + 0.5 * np.clip(grey, 0, 1))[..., None].repeat(3, axis=2)
     out = (1 - weight) * base + weight * colours
     if box is not None:
-        x0, y0, x1, y1 = box
-        h, w = lam.shape
-        x1, y1 = min(x1, w) - 1, min(y1, h) - 1
-        cyan = np.array([0.0, 0.9, 1.0])
-        out[y0, x0 : x1 + 1] = cyan
-        out[y1, x0 : x1 + 1] = cyan
-        out[y0 : y1 + 1, x0] = cyan
-        out[y0 : y1 + 1, x1] = cyan
+        _outline(out, box, np.array([0.0, 0.9, 1.0]))
     return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def _outline(pixels: np.ndarray, box: tuple[int, int, int, int], colour: np.ndarray) -> None:
+    """Draw the one-pixel frame just outside (x0, y0, x1, y1) (exclusive ends), clipped to the image."""
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box
+    left, top, right, bottom = x0 - 1, y0 - 1, x1, y1
+    cols = slice(max(left, 0), min(right, w - 1) + 1)
+    rows = slice(max(top, 0), min(bottom, h - 1) + 1)
+    for y in (top, bottom):
+        if 0 <= y < h:
+            pixels[y, cols] = colour
+    for x in (left, right):
+        if 0 <= x < w:
+            pixels[rows, x] = colour
