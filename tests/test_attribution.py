@@ -207,6 +207,18 @@ def test_a_model_that_sees_the_whole_image_is_run_on_the_whole_image():
     assert result.map[35, 35] != 0
 
 
+def test_explaining_after_upscaling_in_inference_mode():
+    # The bicubic weights are cached per size; made first under inference_mode (as the
+    # Upscaler runs), they must still serve a computation that needs gradients.
+    from superres.imaging.resize import imresize_torch
+
+    with torch.inference_mode():
+        imresize_torch(torch.rand(1, 2, 13, 11), size=(39, 33))
+    x = torch.rand(1, 2, 13, 11, requires_grad=True)
+    imresize_torch(x, size=(39, 33)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_receptive_radius():
     assert receptive_radius(create("bicubic", scale=2)) is None  # a resampler, not layers
     assert receptive_radius(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1))) is None
