@@ -534,14 +534,17 @@ def explain(
 # --------------------------------------------------------------------------- the picture
 
 
-def heatmap_overlay(image, attribution: Attribution | np.ndarray, *, box: tuple[int, int, int, int] | None = None, decades: float = 3.0) -> np.ndarray:
+def heatmap_overlay(
+    image, attribution: Attribution | np.ndarray, *, box: tuple[int, int, int, int] | None = None, decades: float = 3.0, outline: bool = True
+) -> np.ndarray:
     """The attribution map over the input, as (H, W, 3) uint8 RGB.
 
     The input is shown in grey, dimmed; ``|map|`` is laid over it in matplotlib's ``inferno``
     colours on a log scale spanning ``decades`` powers of ten below its maximum (the weak,
     wide tail is what the Diffusion Index measures, and a linear scale hides it), opaque where
     the attribution is strongest and absent where it is zero. The box's own input area
-    (``box``, or the Attribution's) is outlined in cyan just outside it.
+    (``box``, or the Attribution's) is outlined in cyan just outside it, over the ring of
+    pixels next to it; ``outline=False`` leaves them visible (to draw the box another way).
     """
     from matplotlib import colormaps
 
@@ -562,7 +565,7 @@ def heatmap_overlay(image, attribution: Attribution | np.ndarray, *, box: tuple[
     weight = np.where(heat > 0, 0.35 + 0.6 * heat, 0.0)[..., None]
     base = (0.1 + 0.5 * np.clip(grey, 0, 1))[..., None].repeat(3, axis=2)
     out = (1 - weight) * base + weight * colours
-    if box is not None:
+    if box is not None and outline:
         _outline(out, box, np.array([0.0, 0.9, 1.0]))
     return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
