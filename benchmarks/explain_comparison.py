@@ -60,8 +60,8 @@ def compare(steps: int) -> tuple[list[dict], np.ndarray, np.ndarray, list]:
         rows.append(
             {
                 "model": name,
-                "diffusion_index": round(result.diffusion_index, 3),
-                "outside_share": round(result.outside_share, 4),
+                "diffusion_index": result.diffusion_index,
+                "outside_share": result.outside_share,
                 "completeness_error": result.completeness_error,
                 "region": list(result.region),
                 "seconds": round(result.seconds, 2),
