@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -144,7 +144,6 @@ class Attribution:
     region: tuple[int, int, int, int]  # the input window the model was run on (x0, y0, x1, y1)
     seconds: float = 0.0
     model: str = ""
-    extras: dict = field(default_factory=dict)
 
     @property
     def input_box(self) -> tuple[int, int, int, int]:
@@ -404,7 +403,7 @@ def _box_output(forward, image: torch.Tensor, region, box: Box, scale: int) -> t
 def _choose_region(forward, model, channels, image, box: Box, scale: int, crop: bool) -> tuple[int, int, int, int]:
     """The input window to run the model on: the box's footprint grown by the receptive
     radius, if the model is local there (checked against a window twice as wide); else all."""
-    _, c, height, width = image.shape
+    height, width = image.shape[-2:]
     whole = (0, 0, width, height)
     if not crop:
         return whole
@@ -452,7 +451,10 @@ def explain(
     if isinstance(box, str):
         box = parse_box(box)
     elif not isinstance(box, Box):
-        box = Box(*(int(v) for v in box))
+        values = list(box)
+        if len(values) != 4:
+            raise ExplainError(f"box must be (X, Y, W, H) in output pixels, not {box!r}")
+        box = Box(*(int(v) for v in values))
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 1000:
         raise ExplainError(f"steps must be an integer from 1 to 1000, not {steps!r}")
     if not (isinstance(sigma, (int, float)) and 0 < sigma <= 20):
