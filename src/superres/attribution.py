@@ -210,7 +210,7 @@ def _outside_share(attribution: np.ndarray, inside: tuple[int, int, int, int]) -
 # --------------------------------------------------------------------------- the path
 
 
-def _gaussian_taps(sigma: float, radius: int, dtype: torch.dtype) -> torch.Tensor:
+def _gaussian_taps(sigma: float, radius: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     if sigma <= 0:
         taps = torch.zeros(2 * radius + 1, dtype=torch.float64)
         taps[radius] = 1.0
@@ -218,7 +218,7 @@ def _gaussian_taps(sigma: float, radius: int, dtype: torch.dtype) -> torch.Tenso
         x = torch.arange(-radius, radius + 1, dtype=torch.float64)
         taps = torch.exp(-(x * x) / (2 * sigma * sigma))
         taps /= taps.sum()
-    return taps.to(dtype)
+    return taps.to(dtype=dtype, device=device)
 
 
 def _blur(image: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
@@ -226,7 +226,7 @@ def _blur(image: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
     if sigma <= 0:
         return image
     c = image.shape[1]
-    taps = _gaussian_taps(sigma, radius, image.dtype)
+    taps = _gaussian_taps(sigma, radius, image.dtype, image.device)
     x = F.pad(image, (radius, radius, radius, radius), mode="replicate")
     x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
