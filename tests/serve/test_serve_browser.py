@@ -213,3 +213,22 @@ def test_explain_a_region(page, server, tmp_path):
     assert page.is_hidden("#explain-error")
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
+
+
+def test_explain_screenshot_for_the_docs(page, server):
+    # docs/screenshots/web-ui-explain.png: the bundled demo at x4 with ESPCN (a shipped model
+    # whose map takes a second), its default box explained. Only on request: it is a picture.
+    if not os.environ.get("SUPERRES_UPDATE_DOCS"):
+        pytest.skip("set SUPERRES_UPDATE_DOCS=1 to refresh docs/screenshots/web-ui-explain.png")
+    page.goto(server + "/")
+    page.wait_for_selector("#model:not([disabled])")
+    page.set_input_files("#file", str(DEMO))
+    page.select_option("#model", "espcn")
+    page.select_option("#scale", "4")
+    page.click("#go")
+    page.wait_for_selector("#status-text:has-text('Done in')", timeout=60_000)
+    page.click("#explain-go")
+    page.wait_for_selector("#explain-figure:not([hidden])", timeout=60_000)
+    shot = SCREENSHOT.with_name("web-ui-explain.png")
+    page.locator("#result").screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
