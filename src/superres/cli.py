@@ -181,6 +181,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--lr-data", nargs="+", metavar="DIR", help="ready-made LR folders, one per --data folder (paired)")
     p.add_argument("--scale", "-s", nargs="+", type=int, default=[4], help="scales (default: 4)")
     p.add_argument("--per-image", action="store_true", help="a row per image as well")
+    p.add_argument("--ensemble", action="store_true", help="score the self-ensemble (8 flips and rotations averaged; about 8x the time), shown as x4+")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.set_defaults(run=_run_eval)
@@ -200,6 +201,7 @@ def _run_eval(args) -> int:
         lr_folders=args.lr_data,
         device=device,
         errors=errors,
+        ensemble=args.ensemble,
     )
     output = {"table": lambda: evaluate.format_table(results, per_image=args.per_image), "json": lambda: evaluate.to_json(results), "csv": lambda: evaluate.to_csv(results)}
     print(output[args.format]())

@@ -27,6 +27,7 @@ from torch import nn
 
 from superres.data.datasets import BenchmarkImage, load_benchmark, load_paired_benchmark
 from superres.inference.channels import adapt_channels
+from superres.inference.ensemble import self_ensemble
 from superres.metrics import psnr, ssim
 from superres.models.contract import input_channels
 
@@ -49,12 +50,15 @@ class DatasetScore:
     psnr: float
     ssim: float
     images: list[ImageScore] = field(default_factory=list)
+    #: Whether the scores are of the self-ensemble (the papers' "+" rows).
+    ensemble: bool = False
 
 
 @torch.no_grad()
-def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str = "cpu", *, ensemble: bool = False) -> np.ndarray:
     """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded.
-    Images with other channels than the model's go through :func:`adapt_channels`."""
+    Images with other channels than the model's go through :func:`adapt_channels`; with
+    ``ensemble`` the model is its self-ensemble (:func:`superres.inference.ensemble.self_ensemble`)."""
 
     # Not the Upscaler's TorchRunner: that moves the model to channels-last on CUDA, and here
     # the model may be training's live EMA generator, which must be left as it is.
@@ -62,7 +66,7 @@ def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str =
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 
     x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]  # (1, C, H, W)
-    y = adapt_channels(run, input_channels(model))(x)  # (1, C, sH, sW)
+    y = adapt_channels(self_ensemble(run) if ensemble else run, input_channels(model))(x)  # (1, C, sH, sW)
     return np.round(np.clip(y[0].transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
 
 
@@ -74,12 +78,14 @@ def score_images(
     dataset: str,
     device: torch.device | str = "cpu",
     outputs: list[np.ndarray] | None = None,
+    ensemble: bool = False,
 ) -> DatasetScore:
     """Score ``model`` on prepared benchmark images; the mean is over images, as the papers do.
-    The SR images are appended to ``outputs`` when it is given (for samples and figures)."""
+    The SR images are appended to ``outputs`` when it is given (for samples and figures).
+    ``ensemble`` scores the model's self-ensemble (the papers' "+")."""
     scores = []
     for item in items:
-        sr = predict_uint8(model, item.lr, device)
+        sr = predict_uint8(model, item.lr, device, ensemble=ensemble)
         if outputs is not None:
             outputs.append(sr)
         if sr.shape != item.hr.shape:
@@ -91,6 +97,7 @@ def score_images(
         float(np.mean([s.psnr for s in scores])) if scores else float("nan"),
         float(np.mean([s.ssim for s in scores])) if scores else float("nan"),
         scores,
+        ensemble,
     )
 
 
@@ -102,10 +109,12 @@ def evaluate(
     lr_folders: Sequence[str | os.PathLike] | None = None,
     device: torch.device | str = "cpu",
     errors: list[str] | None = None,
+    ensemble: bool = False,
 ) -> list[DatasetScore]:
     """Score a model on each HR folder at each scale. ``model_for_scale(s)`` returns the model
     for scale ``s``. With ``lr_folders`` (one per HR folder) the LR images are read from them
-    instead of made by bicubic. Unreadable images are skipped and reported in ``errors``."""
+    instead of made by bicubic. Unreadable images are skipped and reported in ``errors``.
+    ``ensemble`` scores the self-ensemble of the model (eight flips and rotations, averaged)."""
     if lr_folders is not None and len(lr_folders) != len(folders):
         raise ValueError(f"{len(folders)} HR folders but {len(lr_folders)} LR folders")
     results = []
@@ -117,17 +126,19 @@ def evaluate(
                 items = load_benchmark(folder, scale, errors=errors)
             else:
                 items = load_paired_benchmark(folder, lr_folders[i], scale, errors=errors)
-            results.append(score_images(model, items, scale=scale, dataset=name, device=device))
+            results.append(score_images(model, items, scale=scale, dataset=name, device=device, ensemble=ensemble))
     return results
 
 
 def format_table(results: Sequence[DatasetScore], *, per_image: bool = False) -> str:
-    """A text table: one row per dataset and scale (and per image with ``per_image``)."""
+    """A text table: one row per dataset and scale (and per image with ``per_image``); the
+    scale of a self-ensemble's scores is marked "+" (x4+), as the papers mark their rows."""
     rows = [("dataset", "scale", "image", "PSNR", "SSIM")]
     for r in results:
+        label = f"x{r.scale}{'+' if r.ensemble else ''}"
         if per_image:
-            rows += [(r.dataset, f"x{r.scale}", s.image, f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
-        rows.append((r.dataset, f"x{r.scale}", "(mean)" if per_image else f"{len(r.images)} images", f"{r.psnr:.2f}", f"{r.ssim:.4f}"))
+            rows += [(r.dataset, label, s.image, f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
+        rows.append((r.dataset, label, "(mean)" if per_image else f"{len(r.images)} images", f"{r.psnr:.2f}", f"{r.ssim:.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

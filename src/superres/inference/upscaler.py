@@ -27,6 +27,7 @@ from superres.imaging.io import ImageData, from_float, to_float
 from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
 from superres.inference.channels import adapt_channels
+from superres.inference.ensemble import self_ensemble
 from superres.inference.onnx import export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
@@ -106,6 +107,8 @@ class Upscaler:
     memory and run by ONNX Runtime, fp32). ``threads``: CPU threads, for ONNX Runtime's
     session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
     ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
+    ``ensemble``: run the self-ensemble (:mod:`.ensemble`: eight flips and rotations of each
+    tile, averaged; a little sharper, about 8x the time).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class Upscaler:
         backend: str = "torch",
         batch_size: int | None = None,
         threads: int | None = None,
+        ensemble: bool = False,
     ):
         if backend not in BACKENDS:
             raise SuperresError(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
@@ -142,6 +146,7 @@ class Upscaler:
         self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
         self.batch_size = batch_size
         self.threads = threads
+        self.ensemble = bool(ensemble)
         set_cpu_threads(threads)  # PyTorch's, whichever the backend: the colour split and bicubic run on it too
 
         model = prepare_for_inference(model)
@@ -151,11 +156,14 @@ class Upscaler:
             self.runner: Callable[[np.ndarray], np.ndarray] = TorchRunner(model, self.device, self.precision)
         else:
             self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
-        self._run = adapt_channels(self.runner, self.channels)
+        # Inside the channel adapter: a luma model ensembles its Y, and the bicubic chroma,
+        # which no flip changes, is made once.
+        self._run = adapt_channels(self_ensemble(self.runner) if self.ensemble else self.runner, self.channels)
 
     def __repr__(self) -> str:
         tile = "auto" if self.tile is None else self.tile
-        return f"Upscaler({self.name!r}, x{self.scale}, {self.device}, {self.backend}, {self.precision}, tile={tile})"
+        plus = "+" if self.ensemble else ""
+        return f"Upscaler({self.name!r}, x{self.scale}{plus}, {self.device}, {self.backend}, {self.precision}, tile={tile})"
 
     @property
     def fell_back_to_fp32(self) -> bool:
