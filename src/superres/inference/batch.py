@@ -158,7 +158,8 @@ def run_jobs(
                 upscaled = upscaler.upscale_image_data(image, progress=progress)
                 write_image(job.output, upscaled, quality=quality)
                 if job.compare is not None:
-                    write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=f"{upscaler.name} x{upscaler.scale}"))
+                    label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"
+                    write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
                 (h, w), (oh, ow) = image.size, upscaled.size
                 detail = f"{w}x{h} -> {ow}x{oh}"
         except SuperresError as exc:
@@ -190,10 +191,18 @@ def compare_image(original: ImageData, upscaled: ImageData, *, scale: int, label
     """``original`` upscaled by bicubic beside ``upscaled``, each under its label, as 8-bit RGB."""
     from PIL import Image, ImageDraw, ImageFont
 
+    import torch
+
+    from superres.imaging.resize import imresize_torch
     from superres.inference.tiling import bicubic_planes
 
     colour = bicubic_planes(to_float(original.pixels).transpose(2, 0, 1), scale)
     alpha = None if original.alpha is None else bicubic_planes(to_float(original.alpha)[None], scale)[0]
+    if colour.shape[1:] != upscaled.size:  # an output size that is not ``scale`` x: bicubic straight to it
+        colour = imresize_torch(torch.from_numpy(to_float(original.pixels).transpose(2, 0, 1).copy()), size=upscaled.size).numpy()
+        if alpha is not None:
+            alpha = imresize_torch(torch.from_numpy(to_float(original.alpha)[None].copy()), size=upscaled.size).numpy()[0]
+        colour, alpha = np.clip(colour, 0, 1), None if alpha is None else np.clip(alpha, 0, 1)
     bicubic = ImageData(
         pixels=from_float(colour.transpose(1, 2, 0), np.uint8),
         alpha=None if alpha is None else from_float(alpha, np.uint8),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from superres.inference.channels import adapt_channels
 from superres.inference.ensemble import self_ensemble
 from superres.inference.onnx import export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
+from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.contract import input_channels
 
@@ -109,6 +110,13 @@ class Upscaler:
     ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     ``ensemble``: run the self-ensemble (:mod:`.ensemble`: eight flips and rotations of each
     tile, averaged; a little sharper, about 8x the time).
+
+    ``output``: an :class:`~superres.inference.sizing.OutputSize` (a factor such as 1.5, or a
+    width and/or height) that every result is brought to exactly, instead of ``scale`` x the
+    input; per image, the model of the scale that :func:`~.sizing.choose_model_scale` picks
+    runs and MATLAB bicubic resizes its output (:mod:`.sizing` says why). ``scales`` are the
+    model scales to pick from and ``loader(scale)`` builds a model of another scale than
+    ``model``'s (with the same options); without them only ``model`` runs.
     """
 
     def __init__(
@@ -125,6 +133,9 @@ class Upscaler:
         batch_size: int | None = None,
         threads: int | None = None,
         ensemble: bool = False,
+        output: OutputSize | None = None,
+        scales: Sequence[int] | None = None,
+        loader: Callable[[int], nn.Module] | None = None,
     ):
         if backend not in BACKENDS:
             raise SuperresError(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
@@ -137,6 +148,8 @@ class Upscaler:
         model_scale = getattr(model, "scale", scale)
         if model_scale != scale:
             raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
+        if output is not None and not isinstance(output, OutputSize):
+            raise TypeError(f"output must be an OutputSize or None, not {type(output).__name__}")
         self.scale = int(scale)
         self.name = name
         self.backend = backend
@@ -147,6 +160,14 @@ class Upscaler:
         self.batch_size = batch_size
         self.threads = threads
         self.ensemble = bool(ensemble)
+        self.output = output
+        self.scales = tuple(sorted(set(scales or ()) | {self.scale})) if loader is not None else (self.scale,)
+        self._loader = loader
+        self._engines: dict[int, Upscaler] = {self.scale: self}
+        self._options = dict(
+            device=self.device, tile=tile, tile_overlap=tile_overlap, precision=precision, backend=backend,
+            batch_size=batch_size, threads=threads, ensemble=ensemble,
+        )
         set_cpu_threads(threads)  # PyTorch's, whichever the backend: the colour split and bicubic run on it too
 
         model = prepare_for_inference(model)
@@ -163,7 +184,21 @@ class Upscaler:
     def __repr__(self) -> str:
         tile = "auto" if self.tile is None else self.tile
         plus = "+" if self.ensemble else ""
-        return f"Upscaler({self.name!r}, x{self.scale}{plus}, {self.device}, {self.backend}, {self.precision}, tile={tile})"
+        size = "" if self.output is None else f" -> {self.output.label}"
+        return f"Upscaler({self.name!r}, x{self.scale}{plus}{size}, {self.device}, {self.backend}, {self.precision}, tile={tile})"
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) of the result for an input of ``height`` x ``width``."""
+        if self.output is None:
+            return height * self.scale, width * self.scale
+        return self.output.plan(height, width).size
+
+    def _engine_for(self, factor: float) -> Upscaler:
+        """The Upscaler (this one or a sibling of another model scale) that reaches ``factor``."""
+        scale = choose_model_scale(factor, self.scales)
+        if scale not in self._engines:
+            self._engines[scale] = Upscaler(self._loader(scale), scale=scale, name=self.name, **self._options)
+        return self._engines[scale]
 
     @property
     def fell_back_to_fp32(self) -> bool:
@@ -203,15 +238,28 @@ class Upscaler:
         self, colour: np.ndarray, alpha: np.ndarray | None = None, *, progress: bool | Callable[[int, int], object] = False
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Upscale float32 colour (C, H, W) in [0, 1] (C = 1 or 3) and optional alpha (H, W);
-        return (C, sH, sW) and (sH, sW) float32, clipped to [0, 1]."""
+        return (C, H', W') and (H', W') float32, clipped to [0, 1], where (H', W') is
+        :meth:`output_size` (sH, sW without ``output``)."""
         if alpha is not None:
             colour = bleed_colour(colour.transpose(1, 2, 0), alpha).transpose(2, 0, 1)
+        if self.output is None:
+            return self._model_planes(colour, progress), None if alpha is None else self.upscale_alpha(alpha)
+        plan = self.output.plan(*colour.shape[1:])
+        out = fit_planes(self._engine_for(plan.factor)._model_planes(colour, progress), plan)
+        np.clip(out, 0.0, 1.0, out=out)
+        if alpha is None:
+            return out, None
+        # Straight from the input to the size: one bicubic pass, not the model scale's then a second.
+        out_alpha = fit_planes(np.asarray(alpha, dtype=np.float32)[None], plan)[0]
+        return out, np.clip(out_alpha, 0.0, 1.0, out=out_alpha)
+
+    def _model_planes(self, colour: np.ndarray, progress) -> np.ndarray:
+        """(C, H, W) -> (C, sH, sW): the model on tiles, clipped to [0, 1]."""
         tile, batch = self.tiling_for(*colour.shape[1:])
         out = upscale_tiled(
             self._run, colour, scale=self.scale, tile=tile, overlap=self.tile_overlap, batch_size=batch, progress=progress
         )
-        np.clip(out, 0.0, 1.0, out=out)
-        return out, None if alpha is None else self.upscale_alpha(alpha)
+        return np.clip(out, 0.0, 1.0, out=out)
 
     def upscale_alpha(self, alpha: np.ndarray) -> np.ndarray:
         """An (H, W) float alpha plane upscaled with MATLAB bicubic, clipped to [0, 1].
@@ -227,10 +275,17 @@ class Upscaler:
 
     def upscale_frames(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale same-sized (H, W, C) uint8 frames (video), several per model call when
-        they fit; returns (sH, sW, C) uint8 frames."""
+        they fit; returns uint8 frames of :meth:`output_size`."""
         if not frames:
             return []
         height, width = frames[0].shape[:2]
+        if self.output is not None:
+            plan = self.output.plan(height, width)
+            out = []
+            for frame in self._engine_for(plan.factor).upscale_frames(frames):
+                planes = fit_planes(frame.transpose(2, 0, 1).astype(np.float32) / np.float32(255), plan)
+                out.append(_planes_to_pixels(np.clip(planes, 0.0, 1.0, out=planes), np.uint8))
+            return out
         tile, batch = self.tiling_for(height, width)
         if tile and max(height, width) > tile:
             return [self.upscale(frame) for frame in frames]
@@ -355,22 +410,72 @@ def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
     return pixels
 
 
-def load(model: str | os.PathLike = DEFAULT_MODEL, scale: int = 4, **upscaler_options) -> Upscaler:
+def load(
+    model: str | os.PathLike = DEFAULT_MODEL,
+    scale: float | None = None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    fit: str = "cover",
+    **upscaler_options,
+) -> Upscaler:
     """An :class:`Upscaler` for ``model``: a registry name (with its shipped weights) or a
-    checkpoint file, at ``scale``. ``upscaler_options`` are :class:`Upscaler`'s (device,
-    tile, tile_overlap, precision, backend, batch_size, threads)."""
-    from superres.models import get_spec, load_for_scale, pretrained_path
+    checkpoint file.
+
+    The result's size is ``scale`` x the input (default 4; any factor above 1, e.g. 1.5), or
+    ``width`` and/or ``height`` pixels (one alone keeps the aspect ratio; both are fitted
+    by ``fit``: "cover", "contain" or "stretch", see :mod:`superres.inference.sizing`).
+    A scale the model has runs that model alone, as always; any other size runs the model
+    of the next scale above and resizes its output down (or, above its largest, up).
+    ``upscaler_options`` are :class:`Upscaler`'s (device, tile, tile_overlap, precision,
+    backend, batch_size, threads, ensemble).
+    """
+    from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
+    from superres.models import load as load_checkpoint
+    from superres.models.registry import is_registered
 
     model = os.fspath(model)
-    if model == DEFAULT_MODEL and not pretrained_path(model, scale).is_file():
-        raise SuperresError(
-            f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale} yet "
-            f"(expected {pretrained_path(model, scale).name} in superres/models/weights); "
-            "choose another model (-m bicubic, or -m a checkpoint file)"
-        )
-    net = load_for_scale(model, scale)
-    try:
-        name = get_spec(model).name
-    except KeyError:
+    sized = width is not None or height is not None
+    if not sized and scale is None:
+        scale = 4
+    if not sized and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise SuperresError(f"scale must be a number above 1, got {scale!r}")
+    output = OutputSize(scale=scale, width=width, height=height, fit=fit) if sized else None
+
+    checkpoint = None  # a checkpoint file: one model, of its own scale
+    if is_registered(model):
+        spec = get_spec(model)
+        scales = spec.scales if not has_parameters(model) else spec.pretrained_scales()
+        name = spec.name
+    elif Path(model).exists():
+        checkpoint = load_checkpoint(model)
+        scales = (int(getattr(checkpoint, "scale", scale or 0)),)
         name = Path(model).stem
-    return Upscaler(net, scale=scale, name=name, **upscaler_options)
+    else:
+        raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")
+
+    if checkpoint is not None and output is None and float(scale).is_integer() and int(scale) not in scales:
+        # A whole scale that is not the file's is more likely the wrong file than a wish.
+        raise SuperresError(f"'{model}' is a x{scales[0]} model, not x{int(scale)}")
+    if output is None and float(scale).is_integer() and int(scale) in scales:
+        model_scale = int(scale)  # the model of the asked scale: exactly as before sizes existed
+    elif not scales:
+        if model == DEFAULT_MODEL:
+            raise SuperresError(
+                f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale or 4:g} yet "
+                f"(expected {pretrained_path(model, 4).name} in superres/models/weights); "
+                "choose another model (-m bicubic, or -m a checkpoint file)"
+            )
+        raise SuperresError(f"no pretrained weights for {model!r} (no shipped scales; pass a checkpoint file)")
+    else:
+        if output is None:
+            output = OutputSize(scale=float(scale))
+        # A width or height gives its factor only per image: start with the largest model,
+        # which covers every factor up to its scale; the others load when an image needs them.
+        model_scale = choose_model_scale(output.scale or max(scales), scales)
+    if checkpoint is not None:
+        return Upscaler(checkpoint, scale=model_scale, name=name, output=output, **upscaler_options)
+    net = load_for_scale(model, model_scale)
+    return Upscaler(
+        net, scale=model_scale, name=name, output=output, scales=scales, loader=lambda s: load_for_scale(model, s), **upscaler_options
+    )

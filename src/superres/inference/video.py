@@ -7,7 +7,8 @@ output container is of the source's kind, so it accepts their codecs). The video
 with H.264 (libx264, CRF 18) when PyAV's bundled FFmpeg has it, else MPEG-4 Part 2.
 
 Limits: the output is 8-bit 4:2:0 (the pixel format every player reads), so a frame with an
-odd upscaled width or height loses its last column or row; subtitle, data and attachment
+odd upscaled width or height loses its last column or row (an odd ``--width``/``--height``
+asked for a video is refused instead); subtitle, data and attachment
 streams and rotation metadata are not carried over; a WebM source is written as Matroska,
 since WebM allows neither H.264 nor MPEG-4.
 """
@@ -102,9 +103,13 @@ def _transcode(upscaler, container, output, source: Path, frames_per_batch: int,
 
     video_in = container.streams.video[0]
     video_in.thread_type = "AUTO"
-    scale = upscaler.scale
-    width = video_in.codec_context.width * scale // 2 * 2
-    height = video_in.codec_context.height * scale // 2 * 2
+    height, width = upscaler.output_size(video_in.codec_context.height, video_in.codec_context.width)
+    output_size = getattr(upscaler, "output", None)
+    asked = [] if output_size is None else [side for side in (output_size.width, output_size.height) if side is not None]
+    if any(side % 2 for side in asked):
+        # 4:2:0 halves the chroma both ways: an asked odd side could only come out one short.
+        raise SuperresError(f"cannot upscale '{source}': a video's width and height must be even (4:2:0), not {output_size.label}")
+    width, height = width // 2 * 2, height // 2 * 2
     rate = video_in.average_rate or video_in.guessed_rate or Fraction(25)
 
     codec = "libx264" if "libx264" in av.codecs_available and "h264" in output.supported_codecs else "mpeg4"
