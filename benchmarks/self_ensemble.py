@@ -4,10 +4,12 @@ Run: nice -n 10 python benchmarks/self_ensemble.py [--data DIR ...] [--threads 1
 
 For each shipped model and scale, each benchmark folder is scored twice as
 :func:`superres.evaluate.score_images` scores it: plain and with ``ensemble=True`` (the eight
-flips and rotations averaged, the papers' "+"). The time is that of
+flips and rotations averaged, the papers' "+"). The time is the CPU time (one thread) of
 :func:`superres.evaluate.predict_uint8` (the model, the transforms and the rounding) summed
-over the images; the LR and the metrics are outside the clock. The cost is the ensemble's
-time over the plain one.
+over the images; the LR and the metrics are outside the clock. CPU time, not wall time:
+the measuring machine is shared, and a first run's wall-clock ratios swung from 5x to 23x
+with the load of other jobs, while the work done does not. The cost is the ensemble's time
+over the plain one.
 Writes docs/benchmarks/self_ensemble.json and the table in docs/SELF_ENSEMBLE.md.
 """
 
@@ -39,9 +41,9 @@ def measure(model_name: str, scale: int, folder: str) -> dict:
     for key, ensemble in (("plain", False), ("ensemble", True)):
         seconds, psnrs, ssims = 0.0, [], []
         for item in items:
-            start = time.perf_counter()
+            start = time.process_time()
             sr = predict_uint8(model, item.lr, ensemble=ensemble)
-            seconds += time.perf_counter() - start
+            seconds += time.process_time() - start
             psnrs.append(psnr(sr, item.hr, shave=scale))
             ssims.append(ssim(sr, item.hr, shave=scale))
         per_image[key] = psnrs
@@ -60,8 +62,9 @@ def markdown(rows: list[dict], command: str, threads: int) -> str:
         "Every shipped model, plain and as its self-ensemble (the eight flips and rotations of the",
         'input, each output turned back, averaged; marked "+" as EDSR+ and RCAN+ are), under the',
         "paper protocol (LR by MATLAB bicubic, PSNR/SSIM on Y, `scale` pixels shaved).",
-        f"Time: the model's, summed over the images, on this CPU with {threads} thread(s), shared",
-        "with other work, so the ratio is the number to read, not the seconds.",
+        f"Time: the CPU time of the model, the transforms and the rounding, summed over the images, with {threads}",
+        "thread(s) on a machine shared with other work (CPU time, which the load of other jobs does not",
+        "inflate as it does wall time); the ratio is the number to read.",
         "",
         f"Made by `{command}`; raw numbers in `benchmarks/self_ensemble.json`.",
         "",
