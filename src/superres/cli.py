@@ -31,7 +31,7 @@ def _add_upscale(sub) -> None:
     _add_size_arguments(p)
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"registry name (its shipped weights) or a checkpoint file (default: {DEFAULT_MODEL})")
     p.add_argument("--suffix", help="added to each output's name (default: _x<scale>, or _<size>: _1920x1080, _w2000, _h1080)")
-    p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="image output format (default: the input's)")
+    p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp", "gif"], help="image output format (default: the input's; an animation stays animated as gif or webp)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95; WebP 100 is lossless)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist alone")
     p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: bicubic | model, labelled")

@@ -358,11 +358,9 @@ def test_missing_file_folder_and_other_formats(tmp_path):
         read_image(tmp_path / "nope.png")
     with pytest.raises(ImageReadError, match="is a folder"):
         read_image(tmp_path)
-    gif = io.BytesIO()
-    Image.new("P", (4, 4)).save(gif, "GIF")
-    with pytest.raises(ImageReadError) as excinfo:
-        read_image(gif.getvalue(), name="anim.gif")
-    assert "unsupported format GIF" in _one_line_error(excinfo, "anim.gif")
+    with pytest.raises(ImageReadError) as excinfo:  # GIF is read since issue 15: Photoshop stands in
+        read_image(b"8BPS\x00\x01" + bytes(40), name="layers.psd")
+    assert "unsupported format Photoshop (PSD)" in _one_line_error(excinfo, "layers.psd")
 
 
 @pytest.mark.parametrize(
@@ -476,14 +474,14 @@ def test_write_replaces_with_normal_permissions(tmp_path):
 
 def test_write_errors(tmp_path):
     image = ImageData(_random((H, W, 3), np.uint8))
-    with pytest.raises(ImageWriteError, match="unknown extension '.gif'"):
-        write_image(tmp_path / "a.gif", image)
+    with pytest.raises(ImageWriteError, match="unknown extension '.psd'"):
+        write_image(tmp_path / "a.psd", image)
     with pytest.raises(ImageWriteError, match="folder .* does not exist"):
         write_image(tmp_path / "missing" / "a.png", image)
     with pytest.raises(ImageWriteError, match="quality must be an integer from 1 to 100, got 0"):
         write_image(tmp_path / "a.jpg", image, quality=0)
     with pytest.raises(ImageWriteError, match="unsupported format"):
-        encode_image(image, "GIF")
+        encode_image(image, "PSD")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -492,7 +490,7 @@ def test_encode_format_names():
     assert encode_image(image, "jpg")[:3] == b"\xff\xd8\xff"
     assert encode_image(image, "tif")[:4] == b"II*\x00"
     assert encode_image(image)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert IMAGE_EXTENSIONS == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+    assert IMAGE_EXTENSIONS == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
 
 # --------------------------------------------------------------------------- data and conversions

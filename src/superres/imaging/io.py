@@ -1,8 +1,10 @@
-"""Reading and writing images: PNG, JPEG, WebP, TIFF and BMP, 8- and 16-bit, alpha kept apart.
+"""Reading and writing images: PNG, JPEG, WebP, TIFF, BMP and GIF, 8- and 16-bit, alpha kept
+apart, animated GIF and WebP kept animated.
 
 Every read returns an :class:`ImageData` (:mod:`.pixels`): colour as (H, W, 1) or
 (H, W, 3) uint8/uint16, alpha as a separate (H, W) plane, the ICC profile carried (not
-applied), and the EXIF orientation already applied to the pixels.
+applied), and the EXIF orientation already applied to the pixels; an animated GIF or WebP
+carries its other frames and their timing in ``ImageData.animation``.
 
 Reads are built for untrusted input (web uploads): only these five formats are tried, the
 pixel count is read from the file header and checked against ``max_pixels`` before anything
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superres.atomic import write_atomic
-from superres.imaging.pixels import ImageData, from_float, to_float
+from superres.imaging.pixels import Animation, ImageData, from_float, to_float
 from superres.imaging.reading import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -31,19 +33,32 @@ from superres.imaging.reading import (
     bmp_size,
     check_pixels,
     finish,
+    gif_size,
     jpeg_size,
     load_source,
     not_ours,
     png_size,
+    read_animated,
     read_error,
     read_pillow,
     read_png,
     read_tiff,
     webp_size,
 )
-from superres.imaging.writing import Encoder, ImageWriteError, encode, encode_bmp, encode_jpeg, encode_png, encode_tiff, encode_webp
+from superres.imaging.writing import (
+    Encoder,
+    ImageWriteError,
+    encode,
+    encode_bmp,
+    encode_gif,
+    encode_jpeg,
+    encode_png,
+    encode_tiff,
+    encode_webp,
+)
 
 __all__ = [
+    "Animation",
     "DEFAULT_MAX_PIXELS",
     "FORMATS",
     "IMAGE_EXTENSIONS",
@@ -60,7 +75,7 @@ __all__ = [
 ]
 
 #: A reader: (bytes, label for errors, format name, header size or None, max_pixels) ->
-#: (pixels, alpha, ICC profile, EXIF) for :func:`superres.imaging.reading.finish`.
+#: (pixels, alpha, ICC profile, EXIF[, Animation]) for :func:`superres.imaging.reading.finish`.
 Reader = Callable[[bytes, str, str, "tuple[int, int] | None", int], tuple]
 
 
@@ -80,10 +95,11 @@ class ImageFormat:
 FORMATS = (
     ImageFormat("PNG", "PNG", (".png",), lambda d: d.startswith(b"\x89PNG\r\n\x1a\n"), png_size, read_png, encode_png),
     ImageFormat("JPEG", "JPEG", (".jpg", ".jpeg"), lambda d: d.startswith(b"\xff\xd8\xff"), jpeg_size, read_pillow, encode_jpeg),
-    ImageFormat("WEBP", "WebP", (".webp",), lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", webp_size, read_pillow, encode_webp),
+    ImageFormat("WEBP", "WebP", (".webp",), lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", webp_size, read_animated, encode_webp),
     # Classic TIFF and BigTIFF; tifffile measures it (read_tiff), so no header_size here.
     ImageFormat("TIFF", "TIFF", (".tif", ".tiff"), lambda d: d[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), None, read_tiff, encode_tiff),
     ImageFormat("BMP", "BMP", (".bmp",), lambda d: d.startswith(b"BM"), bmp_size, read_pillow, encode_bmp),
+    ImageFormat("GIF", "GIF", (".gif",), lambda d: d[:6] in (b"GIF87a", b"GIF89a"), gif_size, read_animated, encode_gif),
 )
 
 #: Lower-case file extensions, with the dot, that :func:`read_image` and :func:`write_image` handle.
@@ -117,18 +133,20 @@ def read_image(
     name: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ImageData:
-    """Read a PNG, JPEG, WebP, TIFF or BMP file (a path, or its bytes for uploads).
+    """Read a PNG, JPEG, WebP, TIFF, BMP or GIF file (a path, or its bytes for uploads).
 
     The format is found from the content, not the name. 8- and 16-bit samples are kept as
     uint8 and uint16; grayscale stays (H, W, 1). Alpha (RGBA, LA, palette or key-colour
     transparency) is returned apart from the colour, straight (not premultiplied). Palette
     images become RGB; CMYK becomes RGB through its ICC profile (which is then replaced by
     sRGB's) or, without one, by Pillow's plain formula. The EXIF orientation is applied to
-    the pixels and removed from the EXIF. Multi-frame files give their first frame.
+    the pixels and removed from the EXIF. An animated GIF or WebP gives its first frame as the
+    pixels and the others, with their durations, loop count and (GIF) disposal methods, as
+    ``animation`` (:class:`Animation`); other multi-frame files give their first frame.
 
     ``name`` labels the image in error messages (default: the path; for bytes, "<upload>").
-    Images of more than ``max_pixels`` pixels are refused from their header, before any
-    decoding. Every failure (missing, empty, damaged, truncated, not an image, too large)
+    Images of more than ``max_pixels`` pixels (all frames together) are refused from their
+    header, before any decoding. Every failure (missing, empty, damaged, truncated, not an image, too large)
     raises :class:`ImageReadError` with a one-line reason; too large is its subclass
     :class:`ImageTooLargeError`.
     """
@@ -141,11 +159,12 @@ def read_image(
     size = _header_size(data, fmt.name)
     if size is not None:
         check_pixels(label, size, max_pixels)
-    return finish(*fmt.read(data, label, fmt.name, size, max_pixels), fmt.name)
+    pixels, alpha, icc, exif, *animation = fmt.read(data, label, fmt.name, size, max_pixels)
+    return finish(pixels, alpha, icc, exif, fmt.name, *animation)
 
 
 def encode_image(image: ImageData, format: str = "PNG", *, quality: int = 95) -> bytes:
-    """The file bytes of ``image`` as PNG, JPEG, WebP, TIFF or BMP (``format``, any case).
+    """The file bytes of ``image`` as PNG, JPEG, WebP, TIFF, BMP or GIF (``format``, any case).
 
     What each format keeps is as in :func:`write_image`. Raises :class:`ImageWriteError`
     for an unknown format, a quality outside 1-100, or an encoder failure.
@@ -173,6 +192,12 @@ def write_image(path: str | os.PathLike, image: ImageData, *, quality: int = 95)
       on white; ICC profile and EXIF kept; chroma not subsampled at quality 90 and above.
     - WebP: 8 bits, always RGB (grayscale is widened), with alpha; ICC (RGB only) and EXIF kept.
     - BMP: 8 bits; alpha composited on white; no metadata.
+    - GIF: 8 bits, at most 256 colours a frame (median cut, no dithering, which would
+      shimmer from frame to frame), alpha as on/off at half; no metadata.
+
+    An animated image (``image.animation``) is written animated as GIF and WebP, with its
+    frame durations and loop count (and, as GIF, its disposal methods); the other formats
+    hold one picture and get its first frame.
 
     An EXIF orientation tag is never written: pixels are always stored upright. An ICC
     profile whose colour space does not match the pixels (grey vs RGB) is left out.

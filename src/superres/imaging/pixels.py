@@ -6,12 +6,40 @@ compositing on white: what reading, writing, the upscaler and the datasets share
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ImageData", "composite_on_white", "from_float", "peak_value", "to_8bit", "to_float"]
+__all__ = ["Animation", "ImageData", "composite_on_white", "from_float", "peak_value", "to_8bit", "to_float"]
+
+
+@dataclass(eq=False)
+class Animation:
+    """How an animated image (GIF, WebP) plays, beside its first frame in :class:`ImageData`.
+
+    ``frames`` are the frames after the first, each a whole canvas as it shows on screen
+    (earlier frames and disposal already composited), of the first frame's size, dtype and
+    channels, with alpha exactly when the first frame has it. ``durations`` are the display
+    times of all the frames, the first included, in milliseconds. ``loop``: how many times
+    the animation repeats, 0 for ever, None where the file says nothing (GIF: it plays once).
+    ``disposals``: the GIF disposal method of every frame (0-3), [] where the source had none.
+    """
+
+    frames: list[ImageData]
+    durations: list[int]
+    loop: int | None = 0
+    disposals: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.durations) != len(self.frames) + 1:
+            raise ValueError(f"{len(self.frames) + 1} frames but {len(self.durations)} durations")
+        if self.disposals and len(self.disposals) != len(self.durations):
+            raise ValueError(f"{len(self.durations)} frames but {len(self.disposals)} disposal methods")
+
+    def replace_frames(self, frames: list[ImageData]) -> Animation:
+        """The same timing, loop and disposals with other frames (an upscaled copy)."""
+        return Animation(frames=list(frames), durations=list(self.durations), loop=self.loop, disposals=list(self.disposals))
 
 
 @dataclass(eq=False)  # field-wise == on arrays is ambiguous; compare .pixels explicitly
@@ -22,7 +50,9 @@ class ImageData:
     (H, W) of the same dtype, or None. ``exif`` is the EXIF block as Pillow's
     ``Exif.tobytes()`` writes it (``b"Exif\\0\\0"`` then a TIFF structure), without the
     orientation tag: the orientation has already been applied to the pixels. ``format`` is
-    the source's format ("PNG", "JPEG", "WEBP", "TIFF", "BMP"), None for an image made in memory.
+    the source's format ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF"), None for an image made
+    in memory. ``animation``: the other frames and the timing of an animated file (pixels and
+    alpha are its first frame), None for a still image.
     """
 
     pixels: np.ndarray
@@ -30,6 +60,7 @@ class ImageData:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     format: str | None = None
+    animation: Animation | None = None
 
     def __post_init__(self) -> None:
         pixels = self.pixels
@@ -50,12 +81,20 @@ class ImageData:
         parts = [f"{h}x{w}x{c} {self.pixels.dtype}", f"alpha={'yes' if self.alpha is not None else 'no'}"]
         parts += [f"icc={len(self.icc_profile) if self.icc_profile else 0} B"]
         parts += [f"exif={len(self.exif) if self.exif else 0} B", f"format={self.format!r}"]
+        if self.animation is not None:
+            parts.append(f"frames={len(self.animation.durations)}")
         return f"ImageData({', '.join(parts)})"
 
     @property
     def bit_depth(self) -> int:
         """Bits per sample: 8 or 16."""
         return 8 if self.pixels.dtype == np.uint8 else 16
+
+    @property
+    def frames(self) -> list[ImageData]:
+        """Every frame as a still ImageData (pixels and alpha only): one for a still image."""
+        first = ImageData(pixels=self.pixels, alpha=self.alpha)
+        return [first] + (self.animation.frames if self.animation is not None else [])
 
     @property
     def size(self) -> tuple[int, int]:

@@ -30,7 +30,7 @@ import tifffile
 from PIL import Image, ImageCms
 
 from superres.errors import SuperresError
-from superres.imaging.pixels import ImageData, peak_value
+from superres.imaging.pixels import Animation, ImageData, peak_value
 
 __all__ = [
     "DECODE_ERRORS",
@@ -42,11 +42,13 @@ __all__ = [
     "bmp_size",
     "check_pixels",
     "finish",
+    "gif_size",
     "jpeg_size",
     "load_source",
     "not_ours",
     "png_size",
     "read_error",
+    "read_animated",
     "read_pillow",
     "read_png",
     "read_tiff",
@@ -59,7 +61,6 @@ DEFAULT_MAX_PIXELS = 200_000_000
 
 # Magic numbers of formats people upload that we do not read, so the error can name them.
 _OTHER_FORMATS = (
-    (b"GIF8", "GIF"),
     (b"%PDF", "PDF"),
     (b"8BPS", "Photoshop (PSD)"),
     (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
@@ -197,6 +198,11 @@ def webp_size(data: bytes) -> tuple[int, int] | None:
         width, height = struct.unpack("<HH", data[26:30])
         return width & 0x3FFF, height & 0x3FFF
     return None
+
+
+def gif_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a GIF's logical screen, which every frame lies within."""
+    return struct.unpack("<HH", data[6:10]) if len(data) >= 10 else None
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:
@@ -340,6 +346,59 @@ def read_pillow(data: bytes, name: str, fmt: str, size: tuple[int, int] | None, 
     return pixels, alpha, icc, exif
 
 
+def read_animated(data: bytes, name: str, fmt: str, size: tuple[int, int] | None, max_pixels: int):
+    """Read a GIF or WebP, still or animated, with Pillow. A still one reads as
+    :func:`read_pillow` reads it; an animated one gives its first frame and, as a fifth
+    item, an :class:`Animation` of the others (each the whole canvas as it shows, Pillow
+    having applied the disposal and blending), their durations, loop count and, for GIF,
+    disposal methods. ``max_pixels`` bounds the pixels of all frames together, checked
+    frame by frame before each is decoded (a GIF of 10,000 frames is a bomb too).
+    """
+    try:
+        with _pillow_limit_lifted(size[0] * size[1] if size else 0):
+            im = Image.open(io.BytesIO(data), formats=[fmt])
+            frames = getattr(im, "n_frames", 1)
+    except Image.UnidentifiedImageError:
+        raise read_error(name, f"damaged {fmt} file (header unreadable)") from None
+    except DECODE_ERRORS as e:
+        raise read_error(name, f"damaged {fmt} file ({e})") from None
+    if frames <= 1:
+        im.close()
+        return read_pillow(data, name, fmt, size, max_pixels)
+    with im:
+        width, height = im.size
+        check_pixels(name, (width, height), max_pixels)
+        if width * height * frames > max_pixels:
+            message = read_error(
+                name, f"too large: {frames} frames of {width}x{height} = {width * height * frames:,} pixels, "
+                f"over the limit of {max_pixels:,} (max_pixels)",
+            )
+            raise ImageTooLargeError(str(message), size=(width, height), limit=max_pixels)
+        rgba, durations, disposals = [], [], []
+        try:
+            for index in range(frames):
+                im.seek(index)
+                im.load()
+                durations.append(int(im.info.get("duration") or 0))
+                if fmt == "GIF":
+                    disposals.append(int(getattr(im, "disposal_method", 0) or 0))
+                rgba.append(np.asarray(im.convert("RGBA")))
+            im.seek(0)
+            icc = im.info.get("icc_profile") or None
+            loop = im.info.get("loop")
+            exif = _exif_from_pillow(im, fmt)
+        except DECODE_ERRORS as e:
+            raise read_error(name, f"damaged or truncated {fmt} file ({e})") from None
+    # Alpha for every frame or none, so that all frames have one shape and one encoder path.
+    transparent = any(bool((frame[..., 3] < 255).any()) for frame in rgba)
+    stills = [
+        ImageData(pixels=np.ascontiguousarray(f[..., :3]), alpha=np.ascontiguousarray(f[..., 3]) if transparent else None)
+        for f in rgba
+    ]
+    animation = Animation(frames=stills[1:], durations=durations, loop=None if loop is None else int(loop), disposals=disposals)
+    return stills[0].pixels, stills[0].alpha, icc, exif, animation
+
+
 def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
     """(ICC profile, raw eXIf) from the chunk list of a PNG, without decoding pixels."""
     icc, exif = None, None
@@ -439,17 +498,24 @@ def read_tiff(data: bytes, name: str, fmt: str, size: tuple[int, int] | None, ma
     return read_pillow(data, name, fmt, size, max_pixels)
 
 
-def finish(pixels, alpha, icc, exif: Image.Exif | None, fmt: str) -> ImageData:
-    """A reader's result as an :class:`ImageData`, the EXIF orientation applied to the pixels."""
+def finish(pixels, alpha, icc, exif: Image.Exif | None, fmt: str, animation: Animation | None = None) -> ImageData:
+    """A reader's result as an :class:`ImageData`, the EXIF orientation applied to the pixels
+    (of every frame of an ``animation``)."""
     exif_bytes = None
     if exif is not None:
         orientation = exif.get(ORIENTATION_TAG, 1)
         if orientation in range(2, 9):
             pixels = _orient(pixels, orientation)
             alpha = None if alpha is None else _orient(alpha, orientation)
+            if animation is not None:
+                turned = [
+                    ImageData(pixels=_orient(f.pixels, orientation), alpha=None if f.alpha is None else _orient(f.alpha, orientation))
+                    for f in animation.frames
+                ]
+                animation = animation.replace_frames(turned)
         if ORIENTATION_TAG in exif:
             del exif[ORIENTATION_TAG]
         if len(exif):
             with contextlib.suppress(*DECODE_ERRORS, TypeError):
                 exif_bytes = exif.tobytes()
-    return ImageData(pixels=pixels, alpha=alpha, icc_profile=icc or None, exif=exif_bytes, format=fmt)
+    return ImageData(pixels=pixels, alpha=alpha, icc_profile=icc or None, exif=exif_bytes, format=fmt, animation=animation)

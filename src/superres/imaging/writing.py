@@ -22,7 +22,7 @@ from superres.errors import SuperresError
 from superres.imaging.pixels import ImageData, composite_on_white, to_8bit
 from superres.imaging.reading import DECODE_ERRORS, ICC_TAG, ORIENTATION_TAG
 
-__all__ = ["Encoder", "ImageWriteError", "encode", "encode_bmp", "encode_jpeg", "encode_png", "encode_tiff", "encode_webp"]
+__all__ = ["Encoder", "ImageWriteError", "encode", "encode_bmp", "encode_gif", "encode_jpeg", "encode_png", "encode_tiff", "encode_webp"]
 
 #: An encoder: (image, ICC profile or None, EXIF or None, quality) -> the file's bytes.
 Encoder = Callable[[ImageData, "bytes | None", "bytes | None", int], bytes]
@@ -102,16 +102,31 @@ def encode_jpeg(image: ImageData, icc, exif, quality: int) -> bytes:
     )
 
 
+def _rgb8(image: ImageData) -> np.ndarray:
+    pixels = image.pixels if image.pixels.shape[2] == 3 else np.repeat(image.pixels, 3, axis=2)
+    return to_8bit(pixels)
+
+
 def encode_webp(image: ImageData, icc, exif, quality: int) -> bytes:
-    """WebP: 8-bit RGB (grey widened) with alpha; lossless at quality 100."""
-    pixels = image.pixels if image.pixels.shape[2] == 3 else np.repeat(image.pixels, 3, axis=2)  # WebP has no grey
+    """WebP: 8-bit RGB (grey widened) with alpha; lossless at quality 100; an animation is
+    written animated with its durations and loop count (once where it had none), and
+    lossless if it has alpha: libwebp's lossy animation encoder (1.6, through Pillow 13)
+    dropped an on/off alpha, the GIF kind, from the whole file."""
+    extra = {}
+    lossless = quality == 100
+    if image.animation is not None:
+        lossless = lossless or image.alpha is not None
+        frames = [Image.fromarray(_samples(_rgb8(f), None if f.alpha is None else to_8bit(f.alpha))) for f in image.frames[1:]]
+        loop = image.animation.loop
+        extra = dict(save_all=True, append_images=frames, duration=image.animation.durations, loop=1 if loop is None else loop)
     alpha = None if image.alpha is None else to_8bit(image.alpha)
     return _pillow_save(
-        to_8bit(pixels),
+        _rgb8(image),  # WebP has no grey
         alpha,
         "WEBP",
+        **extra,
         quality=quality,
-        lossless=quality == 100,
+        lossless=lossless,
         exact=True,  # keep the colour under transparent pixels, which lossless WebP would otherwise zero
         icc_profile=_icc_matching(icc, 3),
         exif=exif.removeprefix(b"Exif\x00\x00") if exif else None,  # the WebP EXIF chunk holds bare TIFF data
@@ -140,6 +155,47 @@ def encode_bmp(image: ImageData, icc, exif, quality: int) -> bytes:
     # composited on white here rather than kept in a form nobody will see.
     pixels = image.pixels if image.alpha is None else composite_on_white(image.pixels, image.alpha)
     return _pillow_save(to_8bit(pixels), None, "BMP")
+
+
+def _gif_frame(frame: ImageData) -> Image.Image:
+    """One frame as a palette image: its colours cut to 256 (255 and index 255 transparent
+    where it has alpha, on where alpha is at least half) by median cut, without dithering,
+    whose noise would crawl from frame to frame."""
+    rgb = Image.fromarray(_rgb8(frame))
+    if frame.alpha is None:
+        return rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    paletted = rgb.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    indices = np.array(paletted)
+    indices[to_8bit(frame.alpha) < 128] = 255
+    palette = paletted.getpalette()[: 255 * 3]
+    out = Image.fromarray(indices, "P")
+    out.putpalette(palette + [0] * (256 * 3 - len(palette)))
+    out.info["transparency"] = 255
+    return out
+
+
+def encode_gif(image: ImageData, icc, exif, quality: int) -> bytes:
+    """GIF: 8 bits, 256 colours a frame, alpha on or off; an animation with its durations,
+    loop count and disposal methods (where the source had none: restore to background after
+    a frame with transparency, so earlier frames do not show through, else keep). No metadata.
+
+    Each frame is written whole, as it shows: under any of the source's disposal methods a
+    whole composited frame drawn over what the previous one left shows what the source
+    showed. Pillow merges a frame identical to the one before it, adding up their durations.
+    """
+    frames = [_gif_frame(f) for f in image.frames]
+    options = {}
+    if image.alpha is not None:
+        options["transparency"] = 255
+    animation = image.animation
+    if animation is not None:
+        disposals = animation.disposals or [2 if image.alpha is not None else 1] * len(frames)
+        options.update(save_all=True, append_images=frames[1:], duration=animation.durations, disposal=disposals)
+        if animation.loop is not None:
+            options["loop"] = animation.loop
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", optimize=False, **options)
+    return buffer.getvalue()
 
 
 def encode(image: ImageData, encoder: Encoder, quality: int) -> bytes:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Job", "collect_inputs", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
 
 #: ``--format`` choices and the extension each writes.
-OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp"}
+OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
 _KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
@@ -162,6 +162,8 @@ def run_jobs(
                     write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
                 (h, w), (oh, ow) = image.size, upscaled.size
                 detail = f"{w}x{h} -> {ow}x{oh}"
+                if upscaled.animation is not None:
+                    detail += f", {len(upscaled.animation.durations)} frames"
         except SuperresError as exc:
             failures.append(str(exc))
             continue

@@ -300,7 +300,18 @@ class Upscaler:
 
     def upscale_image_data(self, image: ImageData, *, progress: bool | Callable[[int, int], object] = False) -> ImageData:
         """Upscale a decoded image file: bit depth (8 or 16), grayscale or RGB, the alpha plane,
-        the ICC profile and EXIF are kept (the orientation was applied when it was read)."""
+        the ICC profile and EXIF are kept (the orientation was applied when it was read).
+        Every frame of an animation is upscaled; its durations, loop count and disposal
+        methods are kept."""
+        first = self._upscale_still(image, progress)
+        animation = None
+        if image.animation is not None:
+            animation = image.animation.replace_frames([self._upscale_still(frame, False) for frame in image.animation.frames])
+        return ImageData(
+            pixels=first.pixels, alpha=first.alpha, icc_profile=image.icc_profile, exif=image.exif, format=image.format, animation=animation
+        )
+
+    def _upscale_still(self, image: ImageData, progress) -> ImageData:
         colour = to_float(image.pixels).transpose(2, 0, 1)
         alpha = None if image.alpha is None else to_float(image.alpha)
         out, out_alpha = self.upscale_planes(colour, alpha, progress=progress)
@@ -308,9 +319,6 @@ class Upscaler:
         return ImageData(
             pixels=_planes_to_pixels(out, dtype),
             alpha=None if out_alpha is None else _planes_to_pixels(out_alpha[None], dtype)[..., 0],
-            icc_profile=image.icc_profile,
-            exif=image.exif,
-            format=image.format,
         )
 
     def upscale(self, image):
