@@ -92,7 +92,8 @@ def _run_upscale(args) -> int:
     demo = not args.inputs
     inputs = args.inputs or [str(Path(__file__).parent / "assets" / "demo.png")]
     output = args.output or (_DEMO_OUTPUT if demo else None)
-    found, failures = collect_inputs(inputs, exclude=output)
+    skipped: list[str] = []
+    found, failures = collect_inputs(inputs, exclude=output, skipped=skipped)
     scale, width, height, label = _output_size(args)
     suffix = f"_{label}" if args.suffix is None else args.suffix
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
@@ -106,9 +107,13 @@ def _run_upscale(args) -> int:
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
         failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing)
+    for message in skipped:
+        print(f"superres: skipped {message}", file=sys.stderr)
     for message in failures:
         print(f"superres: failed {message}", file=sys.stderr)
-    return 1 if failures or not jobs else 0
+    if skipped or failures:
+        print(f"superres: {len(skipped)} skipped, {len(failures)} failed (listed above)", file=sys.stderr)
+    return 1 if failures or skipped or not jobs else 0
 
 
 def _add_export_onnx(sub) -> None:

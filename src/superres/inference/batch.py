@@ -46,14 +46,25 @@ def _wanted(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in _KNOWN_EXTENSIONS and not path.name.startswith(".")
 
 
-def collect_inputs(arguments: Sequence[str], *, exclude: str | os.PathLike | None = None) -> tuple[list[tuple[Path, Path]], list[str]]:
+def _unsupported(path: Path) -> str | None:
+    """Why a file a folder search met is not taken (one line), or None if it is taken or is
+    hidden (system files such as .DS_Store, and our own interrupted writes, go unmentioned)."""
+    if path.name.startswith(".") or not path.is_file() or _wanted(path):
+        return None
+    return f"'{path}': unsupported type ({path.suffix.lower() or 'no extension'})"
+
+
+def collect_inputs(
+    arguments: Sequence[str], *, exclude: str | os.PathLike | None = None, skipped: list[str] | None = None
+) -> tuple[list[tuple[Path, Path]], list[str]]:
     """The files named by ``arguments`` (files, folders searched recursively, glob patterns),
     each with the path its output is named after (relative to the folder it was found in).
 
     Folders and globs yield only image and video files; a file named outright is taken
     whatever its extension (reading it will tell). Files under ``exclude`` (the output
     folder) are left out of folder searches, so that a second run does not upscale the first
-    run's outputs. Returns (inputs, errors), each error one line.
+    run's outputs. Returns (inputs, errors), each error one line. Files of other types that
+    a folder search meets are appended to ``skipped``, one line each saying why.
     """
     found: list[tuple[Path, Path]] = []
     errors: list[str] = []
@@ -69,8 +80,10 @@ def collect_inputs(arguments: Sequence[str], *, exclude: str | os.PathLike | Non
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _wanted(p))
-            files = [p for p in files if excluded is None or not p.resolve().is_relative_to(excluded)]
+            every = [p for p in sorted(path.rglob("*")) if excluded is None or not p.resolve().is_relative_to(excluded)]
+            files = [p for p in every if _wanted(p)]
+            if skipped is not None:
+                skipped += filter(None, map(_unsupported, every))
             if not files:
                 errors.append(f"'{argument}': no images or videos in this folder")
             for file in files:
