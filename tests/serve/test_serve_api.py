@@ -81,7 +81,7 @@ async def test_models_offer_bicubic_at_every_scale(client):
     by_name = {m["name"]: m for m in body["models"]}
     assert [s["scale"] for s in by_name["bicubic"]["scales"]] == [2, 3, 4, 8]
     assert by_name["bicubic"]["learned"] is False
-    assert body["formats"] == ["png", "jpeg", "webp"]
+    assert body["formats"] == ["png", "jpeg", "webp", "gif"]
     assert body["limits"] == {"max_upload_bytes": 25 << 20, "max_input_pixels": 8_000_000, "max_output_pixels": 64_000_000}
     # The default is the inference default when its weights exist, else bicubic.
     assert body["default"]["model"] in by_name
@@ -215,18 +215,21 @@ async def test_422_paths_are_never_models(client, tmp_path, name):
     assert_error(await post(client, model=name, scale=2), 422, "unknown model")
 
 
-async def test_422_scale_not_offered(tmp_path):
+async def test_a_scale_not_offered_is_reached_from_the_model_above_or_the_largest(tmp_path):
+    # Since issue 15 as everywhere else (superres.inference.sizing): not a 422 any more.
     write_test_checkpoint(tmp_path, scale=2)
     async with client_for(Settings(weights_dirs=(tmp_path,))) as client:
-        assert_error(await post(client, model="bicubic", scale=5), 422, r"not available at scale 5 .*scales: 2, 3, 4, 8")
-        assert_error(await post(client, model="fsrcnn-s", scale=3), 422, r"'fsrcnn-s' is not available at scale 3 .*scales: 2\)")
+        five = await post(client, model="bicubic", scale=5)
+        assert five.headers["x-superres-scale"] == "8" and decoded(five.content).size == (160, 160)
+        three = await post(client, model="fsrcnn-s", scale=3)
+        assert three.headers["x-superres-scale"] == "2" and decoded(three.content).size == (96, 96)
         # A learned model without weights is not offered at all.
         assert_error(await post(client, model="edsr", scale=2), 422, "unknown model 'edsr'")
 
 
 async def test_422_validation_errors_have_the_same_shape(client):
-    assert_error(await post(client, model="bicubic", scale="two"), 422, r"^scale: Input should be a valid integer")
-    assert_error(await post(client, model="bicubic", scale=2, format="gif"), 422, r"^format: Input should be 'png', 'jpeg' or 'webp'")
+    assert_error(await post(client, model="bicubic", scale="two"), 422, r"^scale: Input should be a valid number")
+    assert_error(await post(client, model="bicubic", scale=2, format="bmp"), 422, r"^format: Input should be 'png', 'jpeg', 'webp' or 'gif'")
     assert_error(await post(client, model="bicubic", scale=2, quality=0), 422, r"^quality: Input should be greater than or equal to 1")
     no_file = await client.post("/v1/upscale", data={"model": "bicubic"})
     assert_error(no_file, 422, r"^missing form field 'image'$")
@@ -359,11 +362,11 @@ async def test_openapi_is_complete(client):
     upscale = spec["paths"]["/v1/upscale"]["post"]
     body = upscale["requestBody"]["content"]["multipart/form-data"]["schema"]
     schema = spec["components"]["schemas"][body["$ref"].split("/")[-1]]
-    assert set(schema["properties"]) == {"image", "model", "scale", "format", "quality"}
+    assert set(schema["properties"]) == {"image", "model", "scale", "width", "height", "fit", "ensemble", "format", "quality"}
     assert schema["required"] == ["image"]
-    assert schema["properties"]["format"]["enum"] == ["png", "jpeg", "webp"]
+    assert schema["properties"]["format"]["enum"] == ["png", "jpeg", "webp", "gif"]
     assert set(upscale["responses"]) == {"200", "400", "413", "422", "503"}
-    assert set(upscale["responses"]["200"]["content"]) == {"image/png", "image/jpeg", "image/webp"}
+    assert set(upscale["responses"]["200"]["content"]) == {"image/png", "image/jpeg", "image/webp", "image/gif"}
     assert upscale["responses"]["503"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
 
 

@@ -187,11 +187,13 @@ class Upscaler:
         size = "" if self.output is None else f" -> {self.output.label}"
         return f"Upscaler({self.name!r}, x{self.scale}{plus}{size}, {self.device}, {self.backend}, {self.precision}, tile={tile})"
 
-    def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """The (height, width) of the result for an input of ``height`` x ``width``."""
-        if self.output is None:
+    def output_size(self, height: int, width: int, output: OutputSize | None = None) -> tuple[int, int]:
+        """The (height, width) of the result for an input of ``height`` x ``width`` (with
+        ``output`` in place of the Upscaler's own, if given)."""
+        output = self.output if output is None else output
+        if output is None:
             return height * self.scale, width * self.scale
-        return self.output.plan(height, width).size
+        return output.plan(height, width).size
 
     def _engine_for(self, factor: float) -> Upscaler:
         """The Upscaler (this one or a sibling of another model scale) that reaches ``factor``."""
@@ -235,16 +237,23 @@ class Upscaler:
     # ------------------------------------------------------------------ the float core
 
     def upscale_planes(
-        self, colour: np.ndarray, alpha: np.ndarray | None = None, *, progress: bool | Callable[[int, int], object] = False
+        self,
+        colour: np.ndarray,
+        alpha: np.ndarray | None = None,
+        *,
+        progress: bool | Callable[[int, int], object] = False,
+        output: OutputSize | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Upscale float32 colour (C, H, W) in [0, 1] (C = 1 or 3) and optional alpha (H, W);
         return (C, H', W') and (H', W') float32, clipped to [0, 1], where (H', W') is
-        :meth:`output_size` (sH, sW without ``output``)."""
+        :meth:`output_size` (sH, sW without ``output``). ``output`` replaces the Upscaler's
+        own for this call (a server that takes the size with each request)."""
+        output = self.output if output is None else output
         if alpha is not None:
             colour = bleed_colour(colour.transpose(1, 2, 0), alpha).transpose(2, 0, 1)
-        if self.output is None:
+        if output is None:
             return self._model_planes(colour, progress), None if alpha is None else self.upscale_alpha(alpha)
-        plan = self.output.plan(*colour.shape[1:])
+        plan = output.plan(*colour.shape[1:])
         out = fit_planes(self._engine_for(plan.factor)._model_planes(colour, progress), plan)
         np.clip(out, 0.0, 1.0, out=out)
         if alpha is None:
@@ -298,23 +307,25 @@ class Upscaler:
 
     # ------------------------------------------------------------------ kinds of image
 
-    def upscale_image_data(self, image: ImageData, *, progress: bool | Callable[[int, int], object] = False) -> ImageData:
+    def upscale_image_data(
+        self, image: ImageData, *, progress: bool | Callable[[int, int], object] = False, output: OutputSize | None = None
+    ) -> ImageData:
         """Upscale a decoded image file: bit depth (8 or 16), grayscale or RGB, the alpha plane,
         the ICC profile and EXIF are kept (the orientation was applied when it was read).
         Every frame of an animation is upscaled; its durations, loop count and disposal
-        methods are kept."""
-        first = self._upscale_still(image, progress)
+        methods are kept. ``output`` as in :meth:`upscale_planes`."""
+        first = self._upscale_still(image, progress, output)
         animation = None
         if image.animation is not None:
-            animation = image.animation.replace_frames([self._upscale_still(frame, False) for frame in image.animation.frames])
+            animation = image.animation.replace_frames([self._upscale_still(f, False, output) for f in image.animation.frames])
         return ImageData(
             pixels=first.pixels, alpha=first.alpha, icc_profile=image.icc_profile, exif=image.exif, format=image.format, animation=animation
         )
 
-    def _upscale_still(self, image: ImageData, progress) -> ImageData:
+    def _upscale_still(self, image: ImageData, progress, output: OutputSize | None) -> ImageData:
         colour = to_float(image.pixels).transpose(2, 0, 1)
         alpha = None if image.alpha is None else to_float(image.alpha)
-        out, out_alpha = self.upscale_planes(colour, alpha, progress=progress)
+        out, out_alpha = self.upscale_planes(colour, alpha, progress=progress, output=output)
         dtype = image.pixels.dtype
         return ImageData(
             pixels=_planes_to_pixels(out, dtype),

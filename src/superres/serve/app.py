@@ -37,6 +37,7 @@ from superres.device import resolve_device
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
 from superres.inference import DEFAULT_MODEL
+from superres.inference.sizing import FITS, OutputSize, choose_model_scale
 from superres.serve.catalog import Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
@@ -52,7 +53,7 @@ STATIC = Path(__file__).parent / "static"
 # time bounds that memory however many requests arrive together.
 _DECODE_SLOTS = 2
 
-_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 
 # Everything the page and the docs load comes from this server; images are shown from blob: URLs.
 _CSP = (
@@ -189,10 +190,10 @@ def _version() -> str:
         return "unknown"
 
 
-def _default_loader(reference: str, *, scale: int, device: str, tile: int | None):
+def _default_loader(reference: str, *, scale: int, device: str, tile: int | None, ensemble: bool = False):
     import superres  # the inference layer's entry point; imported late so the app module loads without it
 
-    return superres.load(reference, scale=scale, device=device, tile=tile)
+    return superres.load(reference, scale=scale, device=device, tile=tile, ensemble=ensemble)
 
 
 def _default_model_name(settings: Settings) -> str:
@@ -245,7 +246,9 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
-            expose_headers=["content-disposition", "x-superres-model", "x-superres-scale", "x-superres-seconds"],
+            expose_headers=[
+                "content-disposition", "x-superres-model", "x-superres-scale", "x-superres-size", "x-superres-ensemble", "x-superres-seconds",
+            ],
         )
 
     @app.exception_handler(HTTPException)
@@ -283,7 +286,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             "version": _version(),
             "device": device,
             "queue": {"workers": jobs.workers, "running": jobs.running, "waiting": jobs.waiting, "capacity": jobs.capacity},
-            "loaded_models": [f"{name} x{scale}" for name, scale in upscalers.keys()],
+            "loaded_models": [f"{name} x{scale}" for name, scale in upscalers.keys()],  # x4+: the self-ensemble
         }
 
     async def current_catalog() -> Catalog:
@@ -313,13 +316,17 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             "models": catalog.to_json(),
         }
 
-    def upscale_job(offer: Offer, image: ImageData, fmt: str, quality: int) -> tuple[bytes, float]:
+    def upscale_job(
+        offer: Offer, image: ImageData, fmt: str, quality: int, output: OutputSize | None = None, ensemble: bool = False
+    ) -> tuple[bytes, float]:
         start = time.perf_counter()
+        # The same library calls as the CLI's: load(..., ensemble=) and the output size per image.
+        options = {"ensemble": True} if ensemble else {}
         upscaler = upscalers.get(
-            (offer.name, offer.scale),
-            lambda: load(offer.load_reference, scale=offer.scale, device=device, tile=settings.tile),
+            (offer.name, f"{offer.scale}+" if ensemble else offer.scale),
+            lambda: load(offer.load_reference, scale=offer.scale, device=device, tile=settings.tile, **options),
         )
-        result = upscaler.upscale_image_data(image)
+        result = upscaler.upscale_image_data(image, output=output)
         return encode_image(result, fmt.upper(), quality=quality), time.perf_counter() - start
 
     error_responses = {
@@ -342,22 +349,47 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         },
     )
     async def upscale(
-        image: Annotated[UploadFile, File(description="PNG, JPEG, WebP, TIFF or BMP; alpha, 16-bit, grey and ICC are kept")],
+        image: Annotated[
+            UploadFile, File(description="PNG, JPEG, WebP, TIFF, BMP or GIF; alpha, 16-bit, grey, ICC and animation are kept")
+        ],
         model: Annotated[str | None, Form(description="a registry name from GET /v1/models (default: the server's default)")] = None,
-        scale: Annotated[int | None, Form(description="upscaling factor, one the model offers (default: the server's default)")] = None,
-        format: Annotated[Literal["png", "jpeg", "webp"], Form(description="format of the result")] = "png",
+        scale: Annotated[
+            float | None,
+            Form(
+                description="upscaling factor above 1: one the model offers runs that model; any other (1.5, 2.8) runs the "
+                "model of the next scale above and resizes its result (default: the server's default)"
+            ),
+        ] = None,
+        width: Annotated[int | None, Form(description="width of the result in pixels, instead of scale (alone: aspect kept)")] = None,
+        height: Annotated[int | None, Form(description="height of the result in pixels, instead of scale (alone: aspect kept)")] = None,
+        fit: Annotated[
+            Literal[FITS],
+            Form(description="width and height of another aspect ratio: cover (fill, trim the overflow), contain (fit inside), stretch"),
+        ] = "cover",
+        ensemble: Annotated[bool, Form(description="self-ensemble: 8 flips and rotations averaged; a little sharper, about 8x the time")] = False,
+        format: Annotated[Literal["png", "jpeg", "webp", "gif"], Form(description="format of the result")] = "png",
         quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality (WebP at 100 is lossless)")] = 95,
     ) -> Response:
-        """Upload an image as multipart form data; get the upscaled image back.
+        """Upload an image as multipart form data; get the upscaled image back, at ``scale`` or
+        exactly ``width`` x ``height``.
 
-        Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`
+        Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`;
+        `-F width=1920 -F height=1080` for a size, `-F ensemble=true` for the self-ensemble.
         """
         catalog = await current_catalog()
         default_name, default_scale = default_choice(catalog)
         name = model or default_name
-        scale = scale if scale is not None else default_scale
+        output = None
         try:
-            offer = catalog.find(name, scale)
+            offered = catalog.offers.get(name) or {}
+            exact = width is None and height is None and (scale is None or (float(scale).is_integer() and int(scale) in offered))
+            if exact:
+                offer = catalog.find(name, int(scale) if scale is not None else default_scale)
+            else:  # any other size: the model chosen per image below, as superres.load does
+                output = OutputSize(scale=scale, width=width, height=height, fit=fit)
+                offer = catalog.find(name, next(iter(offered), 0))  # an unknown name: its 422
+        except SuperresError as exc:
+            return _error(422, str(exc))
         except LookupError as exc:
             return _error(422, str(exc.args[0]))
 
@@ -372,17 +404,28 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 return _error(400, str(exc))
             finally:
                 del data
-        height, width = decoded.size
-        out_pixels = height * width * scale * scale
-        if out_pixels > settings.max_output_pixels:
+        in_height, in_width = decoded.size
+        if output is None:
+            out_height, out_width = in_height * offer.scale, in_width * offer.scale
+        else:
+            plan = output.plan(in_height, in_width)
+            offer = catalog.offers[offer.name][choose_model_scale(plan.factor, catalog.offers[offer.name])]
+            out_height, out_width = plan.size
+        # The model's own output is what memory holds, when it is larger than the result (x1.5 runs x2).
+        held = max(out_height * out_width, in_height * in_width * offer.scale * offer.scale) * len(decoded.frames)
+        if held > settings.max_output_pixels:
+            what = f"{out_width}x{out_height} = {_pixels(held)}"
+            if held != out_height * out_width:
+                frames = f" in {len(decoded.frames)} frames" if decoded.animation is not None else ""
+                what = f"{out_width}x{out_height}, {_pixels(held)} to compute with the x{offer.scale} model{frames}"
             return _error(
                 413,
-                f"the result would be {width * scale}x{height * scale} = {_pixels(out_pixels)}, over this "
+                f"the result would be {what}, over this "
                 f"server's limit of {_pixels(settings.max_output_pixels)} (max_output_pixels); use a smaller image or scale",
             )
 
         try:
-            content, seconds = await jobs.run(lambda: upscale_job(offer, decoded, format, quality))
+            content, seconds = await jobs.run(lambda: upscale_job(offer, decoded, format, quality, output, ensemble))
         except Busy:
             return _error(
                 503,
@@ -393,14 +436,17 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             log.error("upscale with %s x%s failed: %s", offer.name, offer.scale, exc)
             return _error(500, f"upscaling failed: {exc}")
 
-        filename = f"{_safe_stem(image.filename)}_{offer.name}_x{offer.scale}.{format}"
+        label = f"x{offer.scale}" if output is None else output.label
+        filename = f"{_safe_stem(image.filename)}_{offer.name}_{label}.{format}"
         return Response(
             content,
             media_type=_MEDIA_TYPES[format],
             headers={
                 "content-disposition": f'inline; filename="{filename}"',
                 "x-superres-model": offer.name,
-                "x-superres-scale": str(offer.scale),
+                "x-superres-scale": str(offer.scale),  # the model's, which ran
+                "x-superres-size": f"{out_width}x{out_height}",
+                "x-superres-ensemble": "true" if ensemble else "false",
                 "x-superres-seconds": f"{seconds:.3f}",
             },
         )
