@@ -51,7 +51,7 @@ from superres.models.checkpoint import CheckpointError, _few, check_state_dict
 from superres.models.edsr import DIV2K_RGB_MEAN
 from superres.models.registry import create
 
-__all__ = ["Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
+__all__ = ["Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise", "safe_torch_load"]
 
 StateDict = dict[str, torch.Tensor]
 # A rename rule: a regular expression and its replacement (a template or a function of the match).
@@ -89,30 +89,46 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
             obj = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"cannot read {str(path)!r}: not a valid safetensors file ({_first_line(exc)})") from None
-    elif path.stat().st_size == 0:
-        raise CheckpointError(f"cannot read {str(path)!r}: the file is empty")
     else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
-            raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
+        obj = safe_torch_load(path)
     return _unwrap(obj, str(path))
 
 
+def safe_torch_load(path: str | os.PathLike) -> object:
+    """What a ``.pth``/``.pt``/``.ckpt`` file holds, read with ``torch.load(weights_only=True)``:
+    tensors and plain containers only, never code. Said explicitly, so that neither an old
+    torch's default nor ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` (which only fills an unsaid
+    argument) can turn it into a free unpickling. Every pickled file superres reads comes
+    through here; a file it cannot read raises a one-line :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot read {str(path)!r}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read {str(path)!r}: the file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
+        raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
+
+
 def _why_torch_load_failed(exc: Exception) -> str:
-    # torch's messages run to several lines and advise weights_only=False; keep the cause.
+    # torch's messages run to several lines and advise weights_only=False, which would run
+    # whatever the file holds: keep only the cause, and say what superres reads instead.
     text = str(exc)
-    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    # torch < 2.6: "Unsupported global: GLOBAL mod.name"; later: "unsupported GLOBAL mod.name whose module ..."
+    refused = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", text, re.IGNORECASE)
     if refused:
         return (
-            f"it holds a pickled {refused[1]} object, which a safe load (weights_only=True) does not run; "
-            "re-save just the state dict (torch.save(model.state_dict(), ...)) where the file is trusted"
+            f"it holds a pickled {refused[1]} object, which superres never unpickles (that could run code); "
+            "superres reads safetensors files and PyTorch files of tensors (torch.save(model.state_dict(), ...))"
         )
     unpickler = re.search(r"WeightsUnpickler error:\s*(.+)", text)
     if unpickler:
         return f"not a PyTorch checkpoint (unpickling: {unpickler[1].strip()})"
     if "central directory" in text or "PytorchStreamReader" in text:
         return f"truncated or corrupted checkpoint ({_first_line(exc).split('. ')[0]})"
+    if "weights_only" in _first_line(exc):
+        return "not a PyTorch file of tensors that superres can read safely"
     return f"not a PyTorch checkpoint ({_first_line(exc)})"
 
 

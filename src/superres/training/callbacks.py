@@ -18,13 +18,30 @@ from tqdm import tqdm
 
 from superres.data.datasets import BenchmarkImage
 from superres.evaluate import score_images
+from superres.models.foreign import safe_torch_load
 
 __all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint to a temporary file beside it, then renames it into place, so a
-    crash mid-write never leaves a truncated ``last.ckpt``."""
+    crash mid-write never leaves a truncated ``last.ckpt``; and reads one only safely.
+
+    Lightning's own reader passes ``weights_only`` through from its caller, so under a torch
+    whose default unpickles freely (or with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) a
+    downloaded ``last.ckpt`` could run code on ``--resume``. Here every read is
+    :func:`~superres.models.foreign.safe_torch_load`, and a checkpoint the caller has already
+    read that way (``loaded``, by path) is handed over as it is rather than read again."""
+
+    def __init__(self, loaded: dict[Path, dict] | None = None):
+        super().__init__()
+        self.loaded = dict(loaded or {})
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        path = Path(path)
+        if path in self.loaded:
+            return self.loaded.pop(path)
+        return safe_torch_load(path)
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)

@@ -24,6 +24,7 @@ from superres.imaging.color import rgb_to_y_torch
 from superres.inference.channels import model_channels
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, check_state_dict, read_metadata
+from superres.models.foreign import safe_torch_load
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
@@ -54,10 +55,7 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
         from safetensors.torch import load_file
 
         return load_file(str(path)), read_metadata(path).get("scale")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise CheckpointError(f"cannot read '{path}': {str(exc).splitlines()[0]}") from None
+    ckpt = safe_torch_load(path)
     scale = ckpt.get("superres", {}).get("config", {}).get("model", {}).get("scale")
     state = ckpt.get("state_dict", ckpt)
     for prefix in (("ema_generator.", "generator.") if prefer_ema else ("generator.",)):

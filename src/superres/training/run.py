@@ -13,12 +13,15 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
+from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.errors import SuperresError
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
+from superres.models.checkpoint import CheckpointError
+from superres.models.foreign import safe_torch_load
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
 from superres.training.config import TrainConfig
 from superres.training.module import SRModule, generator_state_from_checkpoint
@@ -124,9 +127,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         # A shell starts background jobs with SIGINT ignored; `kill -INT` should still stop
         # (and checkpoint) a run the way Ctrl-C does.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Read (safely) and checked before anything is written, so a bad last.ckpt costs nothing.
+    resumed = {last: _resumable_checkpoint(last)} if resume else {}
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
     module = SRModule(config)
     data = _SRData(config, module)
@@ -166,8 +169,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         enable_progress_bar=False,
         enable_model_summary=False,
         use_distributed_sampler=False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(resumed)],
     )
+    # Written only now that the run can start: a mistake above leaves the run folder as it was.
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     with warnings.catch_warnings():
         # An endless stream has no length; Lightning says so at every start.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -180,6 +186,15 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     if not trainer.is_global_zero:
         return out / "model.safetensors"
     return export_run(out)
+
+
+def _resumable_checkpoint(last: Path) -> dict:
+    """The training checkpoint ``last``, read safely, or a one-line error saying why it cannot
+    be used (empty, truncated, not ours, holding code)."""
+    checkpoint = safe_torch_load(last)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("superres"), dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"'{last}' is not a superres training checkpoint (no 'superres' section)")
+    return checkpoint
 
 
 def _training_record(info: dict) -> dict:
@@ -201,7 +216,8 @@ def _lineage(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.suffix == ".safetensors":
         return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
-    return {"from": str(path), **_training_record(torch.load(path, map_location="cpu", weights_only=True).get("superres", {}))}
+    checkpoint = safe_torch_load(path)
+    return {"from": str(path), **_training_record(checkpoint.get("superres", {}) if isinstance(checkpoint, dict) else {})}
 
 
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
@@ -211,9 +227,11 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
-    raw = torch.load(last, map_location="cpu", weights_only=True)
-    info = raw.get("superres", {})
-    config = TrainConfig.model_validate_json(json.dumps(info["config"]))
+    info = _resumable_checkpoint(last)["superres"]
+    try:
+        config = TrainConfig.model_validate_json(json.dumps(info.get("config")))
+    except ValidationError:
+        raise CheckpointError(f"'{last}' holds no valid training config; it cannot be exported") from None
     m = config.model
     model = create(m.name, scale=m.scale, **m.hyperparameters)
     model.load_state_dict(generator_state_from_checkpoint(last))
