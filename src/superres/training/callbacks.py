@@ -121,12 +121,15 @@ def _triplet(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int, crop: i
 class ProtocolValidation(L.Callback):
     """Every ``every`` iterations (and at the end), PSNR/SSIM of the EMA model under the paper
     protocol on each benchmark folder, on rank 0; logged to TensorBoard with an LR/SR/HR
-    triplet, and appended to ``metrics.jsonl`` in the run folder."""
+    triplet, and appended to ``metrics.jsonl`` in the run folder. With ``at_start``, also
+    before the first step of a new run: a run started from trained weights shows there that
+    it starts where those weights were (the shipped score, for a shipped file)."""
 
-    def __init__(self, datasets: dict[str, list[BenchmarkImage]], scale: int, every: int, log_file: Path):
+    def __init__(self, datasets: dict[str, list[BenchmarkImage]], scale: int, every: int, log_file: Path, *, at_start: bool = False):
         self.datasets = datasets
         self.scale = scale
         self.every = every
+        self.at_start = at_start
         self.log_file = Path(log_file)
         self.last: dict[str, float] = {}
         self._done_at = -1
@@ -154,6 +157,10 @@ class ProtocolValidation(L.Callback):
         self.last = {k: v for k, v in record.items() if "/" in k}
         with open(self.log_file, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+
+    def on_train_start(self, trainer, module):
+        if self.at_start and module.iteration == 0:
+            self._validate(trainer, module)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if module.iteration % self.every == 0:

@@ -40,6 +40,9 @@ class ModelConfig(_Section):
     # Initialise from a checkpoint (e.g. the x2 model when training x4): every tensor whose
     # name and shape match is copied; the rest (the upsampler) keeps its initialisation.
     init_from: str | None = None
+    # Start even if init_from leaves some of its tensors unused or most of the model at its
+    # initialisation (refused by default: usually the wrong file or hyperparameters).
+    init_partial: bool = False
 
 
 class DataConfig(_Section):

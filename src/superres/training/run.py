@@ -136,6 +136,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     module.provenance = {"commit": git_commit(), "data": {"folders": config.data.train, "images": len(data.hr)}}
     if config.model.init_from:
         module.provenance["started_from"] = _lineage(config.model.init_from)
+        if module.reinitialised:
+            left = module.reinitialised
+            print(f"superres: {len(left)} tensors not in {config.model.init_from} start at their initialisation ({ckpt_format._few(left)})")
     for reason in data.hr.skipped:
         print(f"superres: skipped {reason}")
     val_sets = {}
@@ -144,7 +147,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         name = Path(folder).name + (f"-{config.val.degrade}" if config.val.degrade else "")
         val_sets[name] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
-    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl")
+    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from))
     callbacks = [
         StopAtMaxSteps(t.max_steps),
         validation,
