@@ -132,6 +132,7 @@ class ProtocolValidation(L.Callback):
         self.at_start = at_start
         self.log_file = Path(log_file)
         self.last: dict[str, float] = {}
+        self.reported: set[str] = set()  # images skipped, said once
         self._done_at = -1
 
     def _validate(self, trainer, module) -> None:
@@ -145,14 +146,19 @@ class ProtocolValidation(L.Callback):
         with torch.autocast(device_type=module.device.type, enabled=False):
             for name, items in self.datasets.items():
                 outputs: list[np.ndarray] = []
-                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs)
+                skipped: list[str] = []
+                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs, errors=skipped)
+                for reason in set(skipped) - self.reported:
+                    print(f"superres: validation skipped {reason}", flush=True)
+                self.reported.update(skipped)
                 record[f"{name}/psnr"] = round(score.psnr, 4)
                 record[f"{name}/ssim"] = round(score.ssim, 5)
                 if trainer.logger is not None:
                     trainer.logger.log_metrics({f"val/{name}/psnr": score.psnr, f"val/{name}/ssim": score.ssim}, step=module.iteration)
                     experiment = getattr(trainer.logger, "experiment", None)
-                    if hasattr(experiment, "add_image") and items:
-                        experiment.add_image(f"samples/{name}/lr_sr_hr", _triplet(items[0].lr, outputs[0], items[0].hr, self.scale), module.iteration)
+                    if hasattr(experiment, "add_image") and score.images:
+                        first = next(item for item in items if item.name == score.images[0].image)
+                        experiment.add_image(f"samples/{name}/lr_sr_hr", _triplet(first.lr, outputs[0], first.hr, self.scale), module.iteration)
         model.train(was_training)
         self.last = {k: v for k, v in record.items() if "/" in k}
         with open(self.log_file, "a") as fh:
