@@ -47,24 +47,26 @@ def _run_upscale(args) -> int:
     from pathlib import Path
 
     from superres.inference import load
-    from superres.inference.batch import collect_inputs, plan_jobs, run_jobs
+    from superres.inference.batch import check_output_folder, collect_inputs, plan_jobs, run_jobs
 
     demo = not args.inputs
     inputs = args.inputs or [str(Path(__file__).parent / "assets" / "demo.png")]
     output = args.output or (_DEMO_OUTPUT if demo else None)
+    if output is not None:
+        check_output_folder(output)
     found, failures = collect_inputs(inputs, exclude=output)
     suffix = f"_x{args.scale}" if args.suffix is None else args.suffix
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
+        upscaler = load(  # checks the options before it loads the model
+            args.model, args.scale, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
+            precision=args.precision, backend=args.backend, threads=args.threads,
+        )
         if args.threads:
             import torch
 
             torch.set_num_threads(args.threads)
-        upscaler = load(
-            args.model, args.scale, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
-            precision=args.precision, backend=args.backend, threads=args.threads,
-        )
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
         failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing)
@@ -195,8 +197,9 @@ def _add_serve(sub) -> None:
 def _run_serve(args) -> int:
     from pydantic import ValidationError
 
-    from superres.serve import Settings, run
+    from superres.serve import Settings, check_port, run
 
+    check_port(args.port)
     try:
         settings = Settings(
             device=args.device,

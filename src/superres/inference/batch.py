@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
-__all__ = ["Job", "collect_inputs", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
+__all__ = ["Job", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
 
 #: ``--format`` choices and the extension each writes.
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp"}
@@ -86,6 +87,24 @@ def collect_inputs(arguments: Sequence[str], *, exclude: str | os.PathLike | Non
         else:
             errors.append(f"'{argument}': no such file or folder")
     return found, errors
+
+
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """Refuse, before any model loads, an output folder that is a file or that cannot be made
+    or written in; tried for real, by making (and removing) a hidden folder where it will be,
+    which also answers for read-only mounts and for root."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise SuperresError(f"output '{folder}' is a file, not a folder")
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SuperresError(f"cannot make output folder '{folder}': '{existing}' is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".superres-", dir=existing))
+    except OSError as exc:
+        raise SuperresError(f"cannot write output folder '{folder}': {exc.strerror} in '{existing}'") from None
 
 
 def plan_jobs(

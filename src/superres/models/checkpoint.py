@@ -80,6 +80,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         if name in ("arch",):
             out[name] = value
         elif name == "scale":
+            if not value.isdigit():
+                raise CheckpointError(f"{str(path)!r}: its metadata superres.scale is {value!r}, not a whole number")
             out[name] = int(value)
         else:
             try:
@@ -127,15 +129,37 @@ def _few(items: list[str], n: int = 4) -> str:
     return shown + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
+def _tensor_shapes(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file as empty tensors of their shapes (read from its
+    header; nothing is allocated), for :func:`check_state_dict`."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {str(path)!r}: {exc}") from None
+
+
 def load_superres(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load a superres safetensors checkpoint into its registered architecture."""
     meta = read_metadata(path)
     if "arch" not in meta or "scale" not in meta:
         raise CheckpointError(f"{str(path)!r} has no superres metadata (superres.arch, superres.scale)")
+    hyperparameters = meta.get("hyperparameters", {})
+    if not isinstance(hyperparameters, dict):
+        raise CheckpointError(f"{str(path)!r}: its metadata superres.hyperparameters is not a mapping")
     try:
-        model = create(meta["arch"], scale=meta["scale"], **meta.get("hyperparameters", {}))
+        # First without memory (the meta device): the metadata is the file's word, and a
+        # 100-byte file must not make us allocate what its hyperparameters ask for. Only a
+        # model whose every tensor the file holds, shape for shape, is then built for real,
+        # so what is allocated is bounded by the file's size.
+        with torch.device("meta"):
+            shape_only = create(meta["arch"], scale=meta["scale"], **hyperparameters)
+        check_state_dict(shape_only, _tensor_shapes(path), str(path))
+        model = create(meta["arch"], scale=meta["scale"], **hyperparameters)
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{str(path)!r}: {exc}") from None
+        raise CheckpointError(f"{str(path)!r}: {exc.args[0] if isinstance(exc, KeyError) else exc}") from None
     try:
         state = load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError) as exc:

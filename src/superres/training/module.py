@@ -23,6 +23,7 @@ from superres.errors import SuperresError
 from superres.imaging.color import rgb_to_y_torch
 from superres.inference.channels import model_channels
 from superres.models import create
+from superres.models.registry import HyperparameterError
 from superres.models.checkpoint import CheckpointError, _few, check_state_dict, read_metadata
 from superres.models.foreign import safe_torch_load
 from superres.training.config import ConfigError, TrainConfig
@@ -112,6 +113,8 @@ def _create(name: str, keys: tuple[str, str], **kwargs) -> nn.Module:
     key: ``keys[0]`` for an unknown name or scale, ``keys[1]`` for a wrong hyperparameter."""
     try:
         return create(name, **kwargs)
+    except HyperparameterError as exc:
+        raise ConfigError(f"'{keys[1]}': {exc}") from None
     except (KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)  # str() of a KeyError adds quotes
         raise ConfigError(f"'{keys[0]}': {message}") from None
