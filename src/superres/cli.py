@@ -191,6 +191,10 @@ def _add_serve(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=25, help="largest upload in MiB (default: 25)")
     p.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="extra folder of NAME_xSCALE.safetensors")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin to call the API")
+    p.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a name of this machine clients may address (IP addresses and localhost always work; --host NAME is added)",
+    )
     p.set_defaults(run=_run_serve)
 
 
@@ -208,6 +212,7 @@ def _run_serve(args) -> int:
             max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
             weights_dirs=tuple(args.weights_dir),
             cors_origins=tuple(args.cors_origin),
+            allowed_hosts=(*args.allowed_host, args.host),
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from superres.errors import SuperresError
 from superres.serve.app import create_app
+from superres.serve.protocol import with_header_deadline
 from superres.serve.settings import Settings
 
 __all__ = ["Settings", "check_port", "create_app", "run"]
@@ -28,7 +29,7 @@ def run(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int 
     import uvicorn
 
     check_port(port)
-
+    settings = settings or Settings()
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -36,4 +37,5 @@ def run(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int 
         log_level=log_level,
         limit_concurrency=_MAX_CONNECTIONS,
         server_header=False,
+        http=with_header_deadline(settings.header_timeout),
     )
