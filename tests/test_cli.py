@@ -105,3 +105,22 @@ def test_a_weight_file_whose_metadata_lies_is_one_line(tmp_path, capsys, image):
 def test_a_port_out_of_range_is_one_line_in_a_real_process():
     done = subprocess.run([sys.executable, "-m", "superres", "serve", "--port", "99999"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.strip() == "superres: error: port must be 0-65535, got 99999"
+
+
+def test_file_names_are_printed_escaped(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    evil = "evil\n\x1b[31mred\u202e"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{evil}.png")
+    (folder / f"{evil}broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "-m", "bicubic", "-s", "2"]) == 1
+    captured = capsys.readouterr()
+    for stream in (captured.out, captured.err):
+        assert "\x1b" not in stream and "\u202e" not in stream
+        assert len(stream.strip().splitlines()) == 1, stream  # one "wrote", one "failed": no forged lines
+    assert "evil\\n\\x1b[31mred\\u202e_x2.png" in captured.out
+    assert captured.err.startswith("superres: failed ") and "evil\\n\\x1b[31mred\\u202ebroken.png" in captured.err
+    # eval's table too
+    assert main(["eval", "--data", str(folder), "-s", "2", "--per-image"]) == 1
+    table = capsys.readouterr().out
+    assert "\x1b" not in table and "evil\\n\\x1b[31mred\\u202e" in table

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from superres.errors import SuperresError
+from superres.errors import SuperresError, printable
 
 
 _DEMO_OUTPUT = "superres-demo"
@@ -54,8 +54,8 @@ def _run_upscale(args) -> int:
     output = args.output or (_DEMO_OUTPUT if demo else None)
     if output is not None:
         check_output_folder(output)
-    found, failures = collect_inputs(inputs, exclude=output)
     suffix = f"_x{args.scale}" if args.suffix is None else args.suffix
+    found, failures = collect_inputs(inputs, exclude=output, suffix=suffix)
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
@@ -69,9 +69,9 @@ def _run_upscale(args) -> int:
             torch.set_num_threads(args.threads)
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
-        failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing)
+        failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing, log=lambda line: print(printable(line)))
     for message in failures:
-        print(f"superres: failed {message}", file=sys.stderr)
+        print(f"superres: failed {printable(message)}", file=sys.stderr)
     return 1 if failures or not jobs else 0
 
 
@@ -95,7 +95,7 @@ def _run_export_onnx(args) -> int:
     name = Path(args.model).stem if Path(args.model).suffix else args.model
     output = Path(args.output or f"{name}_x{args.scale}.onnx")
     data = export_onnx(model, output, scale=args.scale, name=name, opset=args.opset)
-    print(f"wrote {output} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
+    print(f"wrote {printable(str(output))} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
     channels = model_channels(model)
     print(f"input: (B, {channels}, H, W), {INPUT_DESCRIPTIONS.get(channels, f'{channels} channels')}")
     return 0
@@ -143,7 +143,7 @@ def _run_eval(args) -> int:
     output = {"table": lambda: evaluate.format_table(results, per_image=args.per_image), "json": lambda: evaluate.to_json(results), "csv": lambda: evaluate.to_csv(results)}
     print(output[args.format]())
     for message in errors:
-        print(f"superres: skipped {message}", file=sys.stderr)
+        print(f"superres: skipped {printable(message)}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -163,7 +163,7 @@ def _run_train(args) -> int:
 
     config = load_config(args.config, args.overrides)
     weights = train(config, resume=args.resume)
-    print(f"wrote {weights}")
+    print(f"wrote {printable(str(weights))}")
     return 0
 
 
@@ -177,7 +177,7 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from superres.training import export_run
 
-    print(f"wrote {export_run(args.run_dir, args.output)}")
+    print(f"wrote {printable(str(export_run(args.run_dir, args.output)))}")
     return 0
 
 
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SuperresError as exc:
-        print(f"superres: error: {exc}", file=sys.stderr)
+        print(f"superres: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("superres: interrupted", file=sys.stderr)

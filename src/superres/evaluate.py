@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from superres.data.datasets import BenchmarkImage, load_benchmark, load_paired_benchmark
+from superres.errors import printable
 from superres.inference.channels import adapt_channels, model_channels
 from superres.metrics import SSIM_WINDOW, psnr, ssim
 
@@ -150,8 +151,8 @@ def format_table(results: Sequence[DatasetScore], *, per_image: bool = False) ->
     """A text table: one row per dataset and scale (and per image with ``per_image``)."""
     rows = [("dataset", "scale", "image", "PSNR", "SSIM")]
     for r in results:
-        if per_image:
-            rows += [(r.dataset, f"x{r.scale}", s.image, f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
+        if per_image:  # an image's name is the user's file name: escaped, so one row stays one line
+            rows += [(r.dataset, f"x{r.scale}", printable(s.image), f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
         rows.append((r.dataset, f"x{r.scale}", "(mean)" if per_image else f"{len(r.images)} images", f"{r.psnr:.2f}", f"{r.ssim:.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]

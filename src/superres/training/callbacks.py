@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm import tqdm
 
 from superres.data.datasets import BenchmarkImage
+from superres.errors import printable
 from superres.evaluate import score_images
 from superres.models.foreign import safe_torch_load
 
@@ -149,7 +150,7 @@ class ProtocolValidation(L.Callback):
                 skipped: list[str] = []
                 score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs, errors=skipped)
                 for reason in set(skipped) - self.reported:
-                    print(f"superres: validation skipped {reason}", flush=True)
+                    print(f"superres: validation skipped {printable(reason)}", flush=True)
                 self.reported.update(skipped)
                 record[f"{name}/psnr"] = round(score.psnr, 4)
                 record[f"{name}/ssim"] = round(score.ssim, 5)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
-from superres.errors import SuperresError
+from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.models.checkpoint import CheckpointError
@@ -140,7 +140,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             left = module.reinitialised
             print(f"superres: {len(left)} tensors not in {config.model.init_from} start at their initialisation ({ckpt_format._few(left)})")
     for reason in data.hr.skipped:
-        print(f"superres: skipped {reason}")
+        print(f"superres: skipped {printable(reason)}")
     val_sets = {}
     for folder in config.val.folders:
         items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
