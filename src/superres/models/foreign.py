@@ -108,7 +108,19 @@ def safe_torch_load(path: str | os.PathLike) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
+        if path.suffix.lower() == ".onnx":
+            raise CheckpointError(_ONNX_REFUSED.format(path=str(path))) from None
         raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
+
+
+# An exported graph is not accepted where a model is: superres plans tiles and memory, adapts
+# channels, and exports for --backend onnx from the network itself, which a graph does not
+# carry (only its scale and input, as metadata).
+_ONNX_REFUSED = (
+    "{path!r} is an ONNX graph (what export-onnx writes), not model weights; superres takes the weights it was "
+    "exported from (.safetensors, or a registry name) and runs them with --backend onnx itself; "
+    "run an .onnx file with ONNX Runtime directly"
+)
 
 
 def _why_torch_load_failed(exc: Exception) -> str:
