@@ -23,9 +23,9 @@ from superres.errors import SuperresError
 from superres.imaging.color import rgb_to_y_torch
 from superres.inference.channels import model_channels
 from superres.models import create
-from superres.models.registry import HyperparameterError
 from superres.models.checkpoint import CheckpointError, _few, check_state_dict, read_metadata
 from superres.models.foreign import safe_torch_load
+from superres.models.registry import HyperparameterError
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
