@@ -2,8 +2,10 @@
 
 Endpoints: ``GET /`` (the page), ``GET /docs`` (API reference, no external resources),
 ``GET /openapi.json``, ``GET /healthz``, ``GET /v1/models``, ``POST /v1/upscale``. Every
-error is JSON ``{"error": "<one line>"}``: 400 unreadable image, 413 too large (bytes or
-pixels), 422 bad parameters, 503 busy, 404/405 unknown route.
+error is JSON ``{"error": "<one line>"}``: 400 unreadable image or a Host this server does
+not answer to, 403 a browser's POST from another site, 408 a stalled body, 413 too large
+(bytes or pixels), 422 bad parameters (or a result the format cannot hold), 503 busy,
+404/405 unknown route.
 
 What a request costs is bounded before it is paid for: the body is counted as it streams
 (see :class:`BodyLimit`), the pixel count is read from the image header before decoding,
@@ -179,7 +181,7 @@ class AddressedHere:
             return
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
         if scope["method"] not in self._SAFE_METHODS and origin is not None:
-            own = urlsplit(origin).netloc == hosts[0] and origin != "null"
+            own = urlsplit(origin).netloc == hosts[0]  # "null" (a sandboxed or file: page) has none
             if not own and origin not in self.cors_origins:
                 message = f"cross-origin request from {origin!r} refused (start the server with --cors-origin {origin} to allow it)"
                 await _error(403, message, {"connection": "close"})(scope, receive, send)

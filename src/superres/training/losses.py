@@ -86,8 +86,8 @@ class VGG19Features(nn.Module):
                 state = load_file(str(path))
             else:
                 state = safe_torch_load(path)
-        except CheckpointError as exc:
-            raise SuperresError(f"{exc} (loss.perceptual.vgg_weights)") from None
+        except CheckpointError as exc:  # names the file and says why
+            raise SuperresError(f"cannot read VGG19 weights (loss.perceptual.vgg_weights): {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
             raise SuperresError(f"cannot read VGG19 weights '{path}' (loss.perceptual.vgg_weights): {str(exc).splitlines()[0]}") from None
         if not isinstance(state, dict):
