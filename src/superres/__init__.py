@@ -4,14 +4,22 @@
     >>> up = superres.load("swiftrep", scale=4)     # an Upscaler
     >>> big = up.upscale(image)                      # PIL, numpy or torch; the same kind back
 
-``load`` and ``Upscaler`` come from :mod:`superres.inference` and are imported on first use,
-so ``import superres`` stays cheap (no PyTorch until a model is needed).
+    >>> lam = superres.explain("swiftrep", image, (120, 80, 16, 16), scale=4)  # which inputs made that box
+
+``load`` and ``Upscaler`` come from :mod:`superres.inference`, ``explain`` from
+:mod:`superres.attribution` (a module of its own name, so that ``superres.explain`` stays this
+function), all imported on first use, so ``import superres`` stays cheap (no PyTorch until a
+model is needed).
 """
 
-__all__ = ["Upscaler", "load"]
+__all__ = ["Upscaler", "load", "explain"]
 
 
 def __getattr__(name: str):
+    if name == "explain":
+        from superres.attribution import explain
+
+        return explain
     if name in __all__:
         from superres import inference
 

@@ -6,7 +6,7 @@ import torch
 
 from superres.errors import SuperresError
 
-__all__ = ["available_memory", "resolve_device", "supports_bf16"]
+__all__ = ["available_memory", "resolve_device", "set_cpu_threads", "supports_bf16"]
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -28,6 +28,15 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise SuperresError("device 'mps' requested but it is not available")
     return device
+
+
+def set_cpu_threads(threads: int | None) -> int:
+    """Set PyTorch's intra-op CPU threads to ``threads`` (None or 0: leave them as they are)
+    and return the number before. The setting is the whole process's, as PyTorch's is."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    return previous
 
 
 def supports_bf16(device: torch.device) -> bool:

@@ -28,8 +28,9 @@ from torch import nn
 
 from superres.data.datasets import BenchmarkImage, load_benchmark, load_paired_benchmark
 from superres.errors import printable
-from superres.inference.channels import adapt_channels, model_channels
+from superres.inference.channels import adapt_channels
 from superres.metrics import SSIM_WINDOW, psnr, ssim
+from superres.models.contract import input_channels
 
 __all__ = ["ImageScore", "DatasetScore", "predict_uint8", "score_images", "evaluate", "format_table", "to_json", "to_csv"]
 
@@ -63,7 +64,7 @@ def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str =
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 
     x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]  # (1, C, H, W)
-    y = adapt_channels(run, model_channels(model))(x)  # (1, C, sH, sW)
+    y = adapt_channels(run, input_channels(model))(x)  # (1, C, sH, sW)
     return np.round(np.clip(y[0].transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
 
 

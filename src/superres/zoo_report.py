@@ -23,27 +23,17 @@ import torch
 from PIL import Image, ImageDraw
 
 from superres.data.datasets import BenchmarkImage, load_benchmark
+from superres.device import set_cpu_threads
 from superres.evaluate import predict_uint8, score_images
-from superres.inference.channels import adapt_channels, model_channels
-from superres.inference.upscaler import TorchRunner
-from superres.models import create, list_specs, load, pretrained_path, read_metadata, save
+from superres.inference.channels import adapt_channels
+from superres.inference.runners import TorchRunner
+from superres.models import create, get_spec, list_specs, load, pretrained_path, read_metadata, save
 from superres.models.checkpoint import training_stages
+from superres.models.contract import input_channels
 from superres.models.summary import model_summary
 
-__all__ = ["PUBLISHED", "ZooRow", "measure_zoo", "write_report"]
+__all__ = ["ZooRow", "measure_zoo", "write_report"]
 
-# Set5 / Set14 PSNR published by each architecture's paper (REFERENCE.md; Y channel, bicubic
-# degradation). Keys are our registry names.
-PUBLISHED: dict[str, dict[int, tuple[float | None, float | None]]] = {
-    "srcnn": {2: (36.66, 32.42), 3: (32.75, 29.28), 4: (30.48, 27.49)},
-    "fsrcnn": {2: (37.00, 32.63), 3: (33.16, 29.43), 4: (30.71, 27.59)},
-    "espcn": {2: (36.83, 32.40), 3: (32.55, None), 4: (30.52, 27.42)},
-    "vdsr": {2: (37.53, 33.03), 3: (33.66, 29.77), 4: (31.35, 28.01)},
-    "imdn": {2: (38.00, 33.63), 3: (34.36, 30.32), 4: (32.21, 28.58)},
-    "edsr-baseline": {2: (37.99, 33.57), 3: (34.37, 30.28), 4: (32.09, 28.58)},
-    "edsr": {2: (38.11, 33.92), 3: (34.65, 30.52), 4: (32.46, 28.80)},
-    "rcan": {2: (38.27, 34.12), 3: (34.74, 30.65), 4: (32.63, 28.87)},
-}
 # What the flagship is measured against (issue: at least VDSR, with a fifth of its cost).
 FLAGSHIP_TARGET = "vdsr"
 
@@ -69,9 +59,8 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
     """Output megapixels per second on a ``lr_side`` square RGB image, untiled, run as
     ``superres upscale`` runs a tile (fp32); for a luma model the YCbCr split and the bicubic
     chroma are timed too."""
-    run = adapt_channels(TorchRunner(model, torch.device("cpu")), model_channels(model))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    run = adapt_channels(TorchRunner(model, torch.device("cpu")), input_channels(model))
+    previous = set_cpu_threads(threads)
     try:
         x = np.random.default_rng(0).random((1, 3, lr_side, lr_side), dtype=np.float32)
         run(x)  # warm-up
@@ -81,7 +70,7 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
             run(x)
             best = min(best, time.perf_counter() - t0)
     finally:
-        torch.set_num_threads(previous)
+        set_cpu_threads(previous)
     return (lr_side * scale) ** 2 / 1e6 / best
 
 
@@ -191,13 +180,13 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
     for row in rows:
         ours = " | ".join(f"{row.scores[d][0]:.2f} / {row.scores[d][1]:.4f}" for d in datasets)
         base = " | ".join(f"{row.bicubic[d][0]:.2f} / {row.bicubic[d][1]:.4f}" for d in datasets)
-        published = PUBLISHED.get(row.name, {}).get(row.scale)
+        published = get_spec(row.name).published.get(row.scale)
         pub = f"{_fmt(published[0])} / {_fmt(published[1])}" if published else "–"
         lines.append(
             f"| {row.name} | x{row.scale} | {ours} | {base} | {pub} | {row.parameters / 1e3:.1f}K | "
             f"{row.macs_per_output_pixel / 1e3:.1f}K | {row.output_mp_per_s:.1f} | {_recipe(row.stages)} |"
         )
-    target = PUBLISHED[FLAGSHIP_TARGET]
+    target = get_spec(FLAGSHIP_TARGET).published
     vdsr_macs = model_summary(FLAGSHIP_TARGET, 2).macs_per_output_pixel
     lines += [
         "",

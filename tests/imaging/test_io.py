@@ -22,6 +22,7 @@ from superres.imaging import (
     IMAGE_EXTENSIONS,
     ImageData,
     ImageReadError,
+    ImageTooLargeError,
     ImageWriteError,
     encode_image,
     from_float,
@@ -387,6 +388,20 @@ def test_decompression_bomb_refused_from_header(fmt, mode, options):
         read_image(data, name="bomb", max_pixels=64 * 48 - 1)
     message = _one_line_error(excinfo, "bomb")
     assert "too large: 64x48 = 3,072 pixels, over the limit of 3,071 (max_pixels)" in message
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "TIFF", "WEBP"])
+def test_too_large_is_its_own_error_type_with_the_size_and_limit(fmt):
+    # So that a caller (the web app's 413) tells it from every other unreadable file.
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buffer, fmt)
+    with pytest.raises(ImageTooLargeError) as excinfo:
+        read_image(buffer.getvalue(), name="big", max_pixels=1000)
+    assert isinstance(excinfo.value, ImageReadError)
+    assert (excinfo.value.size, excinfo.value.limit) == ((64, 48), 1000)
+    with pytest.raises(ImageReadError) as other:
+        read_image(b"not an image", name="text")
+    assert not isinstance(other.value, ImageTooLargeError)
 
 
 def test_bomb_refused_before_decoding():

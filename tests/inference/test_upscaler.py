@@ -232,3 +232,15 @@ def test_the_callers_model_is_left_as_it_was():
     Upscaler(model, scale=2, name="espcn", backend="onnx")
     Upscaler(model, scale=2, name="espcn")
     assert model.training and all(p.requires_grad for p in model.parameters())
+
+
+def test_threads_apply_to_pytorch_too():
+    # One place sets PyTorch's CPU threads for inference: the CLI and the zoo report pass them here.
+    before = torch.get_num_threads()
+    try:
+        Upscaler(create("bicubic", scale=2), scale=2, name="bicubic", threads=before + 1)
+        assert torch.get_num_threads() == before + 1
+        Upscaler(create("bicubic", scale=2), scale=2, name="bicubic")  # None leaves them
+        assert torch.get_num_threads() == before + 1
+    finally:
+        torch.set_num_threads(before)

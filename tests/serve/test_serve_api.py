@@ -446,7 +446,7 @@ async def test_docs_render_offline_from_openapi(client):
 
 async def test_openapi_is_complete(client):
     spec = (await client.get("/openapi.json")).json()
-    assert set(spec["paths"]) == {"/healthz", "/v1/models", "/v1/upscale"}
+    assert set(spec["paths"]) == {"/healthz", "/v1/models", "/v1/upscale", "/v1/explain"}
     upscale = spec["paths"]["/v1/upscale"]["post"]
     body = upscale["requestBody"]["content"]["multipart/form-data"]["schema"]
     schema = spec["components"]["schemas"][body["$ref"].split("/")[-1]]

@@ -119,9 +119,9 @@ def test_resume_or_export_from_a_broken_checkpoint_is_one_line(tmp_path, photos,
 
 def test_a_pickle_of_plain_data_still_loads(tmp_path):
     # The safe loader is not a refusal of every pickle: a state dict of tensors is what it reads.
-    from superres.models.foreign import safe_torch_load
+    from superres.models.checkpoint import torch_load
 
     path = tmp_path / "plain.pth"
     torch.save({"w": torch.ones(2), "meta": {"epoch": 3, "name": "x"}}, path)
-    loaded = safe_torch_load(path)
+    loaded = torch_load(path)
     assert torch.equal(loaded["w"], torch.ones(2)) and loaded["meta"] == {"epoch": 3, "name": "x"}

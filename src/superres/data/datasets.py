@@ -10,7 +10,8 @@ cross the DataLoader; the LR images are made on the batch with the MATLAB bicubi
 Decoding a large PNG costs 50-100 ms, far more than a training step needs its data, so the
 images are decoded once (``ImageStore``): held in memory, or, for datasets larger than the
 memory budget, cut once into 480 px sub-images saved as ``.npy`` files that are memory-mapped
-(BasicSR's sub-image trick without the re-encoding). See ``benchmarks/data_pipeline.py``.
+(BasicSR's sub-image trick without the re-encoding). ``benchmarks/training_throughput.py``
+times the pipeline with each cache.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from superres.data.degradations.presets import degrade as degrade_preset
 from superres.errors import SuperresError
 from superres.imaging.color import modcrop
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageReadError, read_image
+from superres.imaging.pixels import to_8bit
 from superres.imaging.resize import imresize
 
 __all__ = [
@@ -61,16 +63,9 @@ def list_images(root: str | os.PathLike) -> list[Path]:
     return files
 
 
-def _as_uint8(pixels: np.ndarray) -> np.ndarray:
-    """16-bit pixels reduced to 8 bits (v / 257, rounded); 8-bit ones unchanged."""
-    if pixels.dtype == np.uint16:
-        return np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
-    return pixels
-
-
 def _rgb(pixels: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 from an ImageData's pixels (grayscale repeated, 16-bit reduced)."""
-    pixels = _as_uint8(pixels)
+    pixels = to_8bit(pixels)
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     return np.ascontiguousarray(pixels)
@@ -332,7 +327,7 @@ def load_benchmark(
     items = []
     for path in list_images(folder):
         try:
-            hr = _modcropped(path, _as_uint8(read_image(path).pixels), scale)
+            hr = _modcropped(path, to_8bit(read_image(path).pixels), scale)
         except ImageReadError as exc:
             if errors is None:
                 raise
@@ -359,8 +354,8 @@ def load_paired_benchmark(hr_folder, lr_folder, scale: int, *, errors: list[str]
         try:
             if path.stem not in lr_by_stem:
                 raise ImageReadError(f"cannot score '{path.name}': no LR image with its name in '{lr_folder}'")
-            hr = _modcropped(path, _as_uint8(read_image(path).pixels), scale)
-            lr = _as_uint8(read_image(lr_by_stem[path.stem]).pixels)
+            hr = _modcropped(path, to_8bit(read_image(path).pixels), scale)
+            lr = to_8bit(read_image(lr_by_stem[path.stem]).pixels)
             if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
                 raise ImageReadError(f"cannot score '{path.name}': LR is {lr.shape[1]}x{lr.shape[0]}, HR {hr.shape[1]}x{hr.shape[0]} at x{scale}")
         except ImageReadError as exc:

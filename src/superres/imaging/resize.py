@@ -147,11 +147,14 @@ def _torch_bands(in_length, out_length, scale, antialiasing, device, dtype) -> l
     matrix = resize_weights(in_length, out_length, scale, antialiasing)
     rows_per_band = max(8, -(-out_length // 16))
     bands = []
-    for start in range(0, out_length, rows_per_band):
-        block = matrix[start : start + rows_per_band]
-        cols = np.flatnonzero(np.any(block != 0, axis=0))
-        lo, hi = int(cols.min()), int(cols.max()) + 1
-        bands.append((torch.from_numpy(np.array(block[:, lo:hi])).to(device=device, dtype=dtype), lo, hi))
+    # Cached tensors must never be inference tensors: a first call under inference_mode (the
+    # Upscaler) would otherwise break every later caller that needs gradients (explanations).
+    with torch.inference_mode(False):
+        for start in range(0, out_length, rows_per_band):
+            block = matrix[start : start + rows_per_band]
+            cols = np.flatnonzero(np.any(block != 0, axis=0))
+            lo, hi = int(cols.min()), int(cols.max()) + 1
+            bands.append((torch.from_numpy(np.array(block[:, lo:hi])).to(device=device, dtype=dtype), lo, hi))
     return bands
 
 

@@ -271,7 +271,7 @@ def compare_image(original: ImageData, upscaled: ImageData, *, scale: int, label
     """``original`` upscaled by bicubic beside ``upscaled``, each under its label, as 8-bit RGB."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from superres.inference.upscaler import bicubic_planes
+    from superres.inference.tiling import bicubic_planes
 
     colour = bicubic_planes(to_float(original.pixels).transpose(2, 0, 1), scale)
     alpha = None if original.alpha is None else bicubic_planes(to_float(original.alpha)[None], scale)[0]

@@ -6,33 +6,25 @@ The one place where this is decided, for the inference API and the paper protoco
 - an RGB image on a luma model (``channels=1``, trained on Y as SRCNN, FSRCNN and ESPCN
   were in their papers) is split into YCbCr (MATLAB's BT.601): the model upscales Y, MATLAB
   bicubic upscales Cb and Cr, and the three are joined back to RGB. Y goes in on the
-  scale the model was trained on, Y / 255 with Y in [16, 235].
+  scale the model was trained on (:mod:`superres.models.contract`).
+
+How many channels a model takes is what it declares (:func:`superres.models.model_contract`);
+this module only adapts images to it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from superres.errors import SuperresError
 from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
 from superres.imaging.resize import imresize_torch
 from superres.inference.tiling import Runner
+from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
+from superres.models.contract import luma_from_model, luma_to_model
 
-__all__ = ["adapt_channels", "model_channels"]
-
-
-def model_channels(model: nn.Module) -> int:
-    """The colour channels ``model`` takes: its ``channels`` attribute, else its first
-    convolution's input channels, else 3."""
-    channels = getattr(model, "channels", None)
-    if isinstance(channels, int):
-        return channels
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            return module.in_channels
-    return 3
+__all__ = ["adapt_channels"]
 
 
 def adapt_channels(run: Runner, channels: int) -> Runner:
@@ -56,6 +48,6 @@ def _luma_then_bicubic_chroma(run: Runner, batch: np.ndarray) -> np.ndarray:
     # split and join took nearly as long as ESPCN's network and held the Upscaler to 13 MP/s
     # (21 now; python benchmarks/inference_speed.py).
     ycbcr = rgb_to_ycbcr_torch(torch.from_numpy(batch))  # (B, 3, h, w) on 0-255
-    y = torch.from_numpy(run((ycbcr[:, :1] / 255.0).numpy()))  # (B, 1, sh, sw), Y / 255
+    y = torch.from_numpy(run(luma_to_model(ycbcr[:, :1]).numpy()))  # (B, 1, sh, sw), as the model takes Y
     cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[2:]))  # (B, 2, sh, sw)
-    return ycbcr_to_rgb_torch(torch.cat([y * 255.0, cbcr], dim=1)).numpy()
+    return ycbcr_to_rgb_torch(torch.cat([luma_from_model(y), cbcr], dim=1)).numpy()

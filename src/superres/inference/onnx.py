@@ -1,4 +1,4 @@
-"""ONNX export and the ONNX Runtime backend.
+"""ONNX export, checked against PyTorch under ONNX Runtime.
 
 ``export_onnx`` writes a model with a dynamic batch, height and width (opset 17 by default)
 through PyTorch's TorchScript-based exporter (the dynamo exporter needs onnxscript, which is
@@ -6,8 +6,8 @@ not a dependency), then checks it: ONNX Runtime and PyTorch must agree on an inp
 other than the one traced, so a model whose graph froze its input size (bicubic, whose
 resize matrices are computed from the shape in numpy) is refused instead of written.
 
-``OnnxRunner`` is a tile runner for :mod:`superres.inference.tiling`: float32 numpy
-(B, C, h, w) in, (B, C, s*h, s*w) out, like the PyTorch runner.
+The exported graph runs as a tile runner like the PyTorch one
+(:class:`superres.inference.runners.OnnxRunner`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from superres.atomic import write_atomic
 from superres.errors import SuperresError
-from superres.inference.channels import model_channels
+from superres.inference.runners import OnnxRunner
+from superres.models.contract import Contract, model_contract
 
-__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "OnnxRunner", "export_onnx", "max_abs_difference", "prepare_for_inference"]
+__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "export_onnx", "max_abs_difference", "prepare_for_inference"]
 
 DEFAULT_OPSET = 17
 
@@ -35,11 +37,9 @@ _TRACE_SIZE = (32, 32)
 _CHECK_SIZE = (23, 37)
 _PARITY_TOLERANCE = 1e-4
 
-#: What an exported graph takes, by channel count; a luma model's users must split YCbCr themselves.
-INPUT_DESCRIPTIONS = {
-    1: "Y / 255 of BT.601 YCbCr (Y in 16-235, MATLAB rgb2ycbcr); upscale Cb and Cr with bicubic",
-    3: "RGB in [0, 1]",
-}
+#: What an exported graph takes, by channel count (the models' own words,
+#: :class:`superres.models.contract.Contract`); a luma model's users must split YCbCr themselves.
+INPUT_DESCRIPTIONS = {channels: Contract(channels).description for channels in (1, 3)}
 
 
 def prepare_for_inference(model: nn.Module) -> nn.Module:
@@ -75,8 +75,8 @@ def export_onnx(
     import onnx
 
     model = prepare_for_inference(model).cpu()
-    channels = model_channels(model)
-    dummy = torch.rand(1, channels, *_TRACE_SIZE)
+    contract = model_contract(model)
+    dummy = torch.rand(1, contract.channels, *_TRACE_SIZE)
     buffer = io.BytesIO()
     label = name or type(model).__name__
     try:
@@ -98,7 +98,7 @@ def export_onnx(
     described = (
         ("superres.arch", getattr(model, "superres_arch", name)),
         ("superres.scale", scale or getattr(model, "scale", None)),
-        ("superres.input", INPUT_DESCRIPTIONS.get(channels)),
+        ("superres.input", contract.description),
     )
     for key, value in described:
         if value is not None:
@@ -112,7 +112,7 @@ def export_onnx(
             f"{_CHECK_SIZE[0]}x{_CHECK_SIZE[1]} input (it does not support dynamic sizes)"
         )
     if path is not None:
-        _write_atomic(Path(path), data)
+        _write(Path(path), data)
     return data
 
 
@@ -121,7 +121,7 @@ def max_abs_difference(model: nn.Module, onnx_model: bytes | str | os.PathLike, 
     (2, C, *size) input in [0, 1] (inf if the shapes differ)."""
     model = prepare_for_inference(model).cpu()
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(2, model_channels(model), *size, generator=generator)
+    x = torch.rand(2, model_contract(model).channels, *size, generator=generator)
     with torch.inference_mode():
         expected = model(x).float().numpy()
     try:
@@ -133,53 +133,10 @@ def max_abs_difference(model: nn.Module, onnx_model: bytes | str | os.PathLike, 
     return float(np.max(np.abs(got - expected)))
 
 
-class OnnxRunner:
-    """An ONNX Runtime session as a tile runner: float32 (B, C, h, w) -> (B, C, s*h, s*w).
-
-    ``threads`` is ONNX Runtime's intra-op thread count (None: its default, one per core);
-    ``device`` "cpu" or "cuda" picks the execution provider.
-    """
-
-    def __init__(self, onnx_model: bytes | str | os.PathLike, *, threads: int | None = None, device: str | torch.device = "cpu"):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or 0)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 4  # fatal only: failures arrive as exceptions, not log lines
-        device_type = torch.device(device).type
-        if device_type == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise SuperresError("the ONNX backend on CUDA needs onnxruntime-gpu (CUDAExecutionProvider is not available)")
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        elif device_type == "cpu":
-            providers = ["CPUExecutionProvider"]
-        else:
-            raise SuperresError(f"the ONNX backend runs on cpu or cuda, not {device_type}")
-        source = onnx_model if isinstance(onnx_model, bytes) else os.fspath(onnx_model)
-        try:
-            self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise SuperresError(f"cannot load the ONNX model: {' '.join(str(exc).split())[:300]}") from None
-        self.input_name = self.session.get_inputs()[0].name
-        self.threads = threads
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.session.run(None, {self.input_name: x})[0]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes) -> None:
     if not path.parent.is_dir():
         raise SuperresError(f"cannot write '{path}': folder '{path.parent}' does not exist")
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
+        write_atomic(path, data)
     except OSError as exc:
         raise SuperresError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    finally:
-        if temp.exists():
-            temp.unlink()

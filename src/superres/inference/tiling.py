@@ -29,11 +29,17 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Runner", "choose_tiling", "plan_axis", "axis_weights", "upscale_tiled"]
+from superres.imaging.resize import imresize
+
+__all__ = ["Runner", "axis_weights", "bicubic_planes", "choose_tiling", "plan_axis", "upscale_tiled"]
 
 #: (B, C, h, w) float32 -> (B, C', scale*h, scale*w) float32.
 Runner = Callable[[np.ndarray], np.ndarray]
 
+# Bicubic (for alpha and comparisons) runs in tiles of this size: exact for any overlap of
+# 6 or more (the kernel reaches 2 LR pixels), independent of the model's tiling.
+_BICUBIC_TILE = 256
+_BICUBIC_OVERLAP = 8
 # Below this a tile is mostly overlap; memory permitting, tiles are never chosen smaller.
 _MIN_TILE = 64
 
@@ -184,3 +190,24 @@ def _check_output(output: np.ndarray, in_size: tuple[int, int], scale: int) -> N
     expected = (in_size[0] * scale, in_size[1] * scale)
     if output.ndim != 4 or tuple(output.shape[2:]) != expected:
         raise ValueError(f"the model turned a {in_size[0]}x{in_size[1]} tile into {tuple(output.shape)}, not x{scale} {expected}")
+
+
+def _bicubic_run(scale: int) -> Runner:
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.stack([imresize(image.transpose(1, 2, 0), scale).transpose(2, 0, 1) for image in batch]).astype(np.float32)
+
+    return run
+
+
+def bicubic_planes(planes: np.ndarray, scale: int) -> np.ndarray:
+    """(C, H, W) float planes upscaled with MATLAB bicubic (:func:`superres.imaging.resize.imresize`),
+    in tiles so that memory stays small for any size; float32, not clipped."""
+    planes = np.asarray(planes, dtype=np.float32)
+    return upscale_tiled(_bicubic_run(scale), planes, scale=scale, tile=_BICUBIC_TILE, overlap=_BICUBIC_OVERLAP)
+
+
+def bicubic_planes(planes: np.ndarray, scale: int) -> np.ndarray:
+    """(C, H, W) float planes upscaled with MATLAB bicubic (:func:`superres.imaging.resize.imresize`),
+    in tiles so that memory stays small for any size; float32, not clipped."""
+    planes = np.asarray(planes, dtype=np.float32)
+    return upscale_tiled(_bicubic_run(scale), planes, scale=scale, tile=_BICUBIC_TILE, overlap=_BICUBIC_OVERLAP)

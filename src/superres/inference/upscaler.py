@@ -14,7 +14,6 @@ under fully transparent pixels has been filled from its neighbours (:mod:`.alpha
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -22,17 +21,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from superres.device import available_memory, resolve_device
+from superres.device import available_memory, resolve_device, set_cpu_threads
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, from_float, to_float
-from superres.imaging.resize import imresize
 from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels, model_channels
-from superres.inference.onnx import OnnxRunner, export_onnx, prepare_for_inference
-from superres.inference.tiling import Runner, choose_tiling, upscale_tiled
+from superres.inference.channels import adapt_channels
+from superres.inference.onnx import export_onnx, prepare_for_inference
+from superres.inference.runners import OnnxRunner, TorchRunner
+from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
+from superres.models.contract import input_channels
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "TorchRunner", "bicubic_planes", "check_options", "load"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
 
 #: LR pixels shared by neighbouring tiles. Outputs within a third of it (10 px) of a cut are
 #: discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
@@ -47,60 +47,7 @@ BACKENDS = ("torch", "onnx")
 # activations stay in cache, which outweighs the extra overlap), 256 px at 2357 MB.
 _CPU_MAX_TILE = 512
 _GPU_MAX_TILE = 2048
-# Bicubic (for alpha and comparisons) runs in tiles of this size: exact for any overlap of
-# 6 or more (the kernel reaches 2 LR pixels), independent of the model's tiling.
-_BICUBIC_TILE = 256
-_BICUBIC_OVERLAP = 8
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 _ROWS_PER_CHUNK = 256
-
-
-class TorchRunner:
-    """A PyTorch model as a tile runner: float32 numpy (B, C, h, w) in and out.
-
-    In fp16 or bf16 it runs under autocast; an output that is not finite (fp16 overflows on
-    some models) is recomputed in fp32, and the runner stays in fp32 from then on
-    (``fell_back`` tells). On CUDA the model and its inputs are channels-last, the layout
-    cuDNN's fastest convolutions use.
-    """
-
-    def __init__(self, model: nn.Module, device: torch.device, precision: str = "fp32"):
-        self.device = device
-        self.channels_last = device.type == "cuda"
-        self.model = model.to(device)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.dtype = _DTYPES.get(precision)
-        self.fell_back = False
-
-    @torch.inference_mode()
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(batch, dtype=np.float32)).to(self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        if self.dtype is not None:
-            with torch.autocast(self.device.type, dtype=self.dtype):
-                y = self.model(x)
-            if bool(torch.isfinite(y).all()):
-                return y.float().cpu().numpy()
-            warnings.warn(f"{self.dtype} output was not finite; running in float32 from now on", RuntimeWarning, stacklevel=2)
-            self.dtype = None
-            self.fell_back = True
-        return self.model(x).float().cpu().numpy()
-
-
-def _bicubic_run(scale: int) -> Runner:
-    def run(batch: np.ndarray) -> np.ndarray:
-        return np.stack([imresize(image.transpose(1, 2, 0), scale).transpose(2, 0, 1) for image in batch]).astype(np.float32)
-
-    return run
-
-
-def bicubic_planes(planes: np.ndarray, scale: int) -> np.ndarray:
-    """(C, H, W) float planes upscaled with MATLAB bicubic (:func:`superres.imaging.resize.imresize`),
-    in tiles so that memory stays small for any size; float32, not clipped."""
-    planes = np.asarray(planes, dtype=np.float32)
-    return upscale_tiled(_bicubic_run(scale), planes, scale=scale, tile=_BICUBIC_TILE, overlap=_BICUBIC_OVERLAP)
 
 
 def _bytes_per_pixel(model: nn.Module, channels: int, scale: int) -> float:
@@ -148,15 +95,17 @@ def _resolve_precision(precision: str, device: torch.device, backend: str) -> st
 class Upscaler:
     """A model ready for inference on images of any size and kind.
 
-    ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW);
+    ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW), C as
+    its ``contract`` declares (:mod:`superres.models.contract`; RGB when it declares none);
     a model with ``reparameterize()`` is folded into its inference form (on a copy).
     ``device``: "auto", "cpu", "cuda", "cuda:N" or "mps". ``tile``: the tile side in LR
     pixels; None chooses it from the available memory, 0 never tiles. ``tile_overlap``: LR
     pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA,
     fp32 elsewhere), "fp32", "fp16" (CUDA) or "bf16" (autocast; falls back to fp32 when the
     output is not finite). ``backend``: "torch", or "onnx" (the model is exported to ONNX in
-    memory and run by ONNX Runtime, fp32, with ``threads`` intra-op threads). ``batch_size``:
-    tiles (or video frames) per model call; None chooses it from memory.
+    memory and run by ONNX Runtime, fp32). ``threads``: CPU threads, for ONNX Runtime's
+    session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
+    ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     """
 
     def __init__(
@@ -186,9 +135,10 @@ class Upscaler:
         self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
         self.batch_size = batch_size
         self.threads = threads
+        set_cpu_threads(threads)  # PyTorch's, whichever the backend: the colour split and bicubic run on it too
 
         model = prepare_for_inference(model)
-        self.channels = model_channels(model)
+        self.channels = input_channels(model)
         self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
         if backend == "torch":
             self.runner: Callable[[np.ndarray], np.ndarray] = TorchRunner(model, self.device, self.precision)

@@ -14,7 +14,6 @@ since WebM allows neither H.264 nor MPEG-4.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from superres.atomic import atomic_path
 from superres.errors import SuperresError
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ def upscale_video(
     crf: int = _CRF,
     progress: bool = True,
 ) -> VideoResult:
-    """Upscale the first video stream of ``source`` into ``destination`` (written atomically:
-    a temporary file in the same folder, renamed when complete), copying the audio.
+    """Upscale the first video stream of ``source`` into ``destination`` (written atomically,
+    :mod:`superres.atomic`), copying the audio.
 
     ``frames_per_batch`` frames are upscaled together; ``progress`` shows a tqdm bar in
     frames per second. Raises :class:`SuperresError` for a file that cannot be decoded or
@@ -81,21 +81,18 @@ def upscale_video(
     source, destination = Path(source), Path(destination)
     if not destination.parent.is_dir():
         raise SuperresError(f"cannot write '{destination}': folder '{destination.parent}' does not exist")
-    temp = destination.with_name(f".{destination.stem}.{os.getpid()}.tmp{destination.suffix}")
     try:
-        with av.open(str(source)) as container:
-            if not container.streams.video:
-                raise SuperresError(f"cannot read '{source}': no video stream")
-            with av.open(str(temp), "w") as output:
-                result = _transcode(upscaler, container, output, source, frames_per_batch, crf, progress)
-        os.replace(temp, destination)
+        # The temporary name keeps the extension: PyAV picks the container format from it.
+        with atomic_path(destination, suffix=f".tmp{destination.suffix}") as temp:
+            with av.open(str(source)) as container:
+                if not container.streams.video:
+                    raise SuperresError(f"cannot read '{source}': no video stream")
+                with av.open(str(temp), "w") as output:
+                    result = _transcode(upscaler, container, output, source, frames_per_batch, crf, progress)
     except av.error.FFmpegError as exc:
         raise SuperresError(f"cannot upscale '{source}': {' '.join(str(exc).split())}") from None
     except OSError as exc:
         raise SuperresError(f"cannot upscale '{source}': {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
     result.path = destination
     return result
 

@@ -13,6 +13,15 @@ from torch import nn
 from superres.imaging.resize import _cubic
 
 
+INITS = ("bicubic", "paper")  # a classic network starting as bicubic, or from PyTorch's defaults
+
+
+def check_init(init: str) -> None:
+    """Raise ``ValueError`` unless ``init`` is one of :data:`INITS`."""
+    if init not in INITS:
+        raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
+
+
 def interpolation_taps(scale: int, size: int, centre: int) -> torch.Tensor:
     """A (scale, size) table: for each output phase p, the bicubic weight of the LR pixel at
     offset ``t - centre`` (t = 0..size-1), renormalised to sum to 1 over the taps that fit.

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from superres.imaging.resize import imresize_torch
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -15,6 +16,7 @@ class Bicubic(nn.Module):
     def __init__(self, *, scale: int, channels: int = 3):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
 from pathlib import Path
 
 import torch
@@ -24,10 +24,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from superres.atomic import atomic_path
 from superres.errors import SuperresError
 from superres.models.registry import create
 
-__all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "check_state_dict", "model_hyperparameters", "training_stages"]
+__all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "check_state_dict", "model_hyperparameters", "torch_load", "training_stages"]
 
 
 class CheckpointError(SuperresError, ValueError):
@@ -40,7 +41,7 @@ def model_hyperparameters(model: nn.Module) -> dict:
 
 
 def save(model: nn.Module, path: str | os.PathLike, *, arch: str, scale: int, hyperparameters: dict, metadata: dict | None = None) -> Path:
-    """Write ``model``'s weights and metadata to ``path`` atomically (temp file, then rename)."""
+    """Write ``model``'s weights and metadata to ``path`` atomically (:mod:`superres.atomic`)."""
     path = Path(path)
     meta = {
         "superres.arch": arch,
@@ -51,17 +52,8 @@ def save(model: nn.Module, path: str | os.PathLike, *, arch: str, scale: int, hy
         meta[f"superres.{key}"] = json.dumps(value, sort_keys=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is ordinary data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as temp:
+        save_file(tensors, str(temp), metadata=meta)
     return path
 
 
@@ -122,6 +114,62 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
         problems.append(f"shape mismatch {_few(shapes)}")
     if problems:
         raise CheckpointError(f"{source!r} does not fit {type(model).__name__}: " + "; ".join(problems))
+
+
+def torch_load(path: str | os.PathLike) -> object:
+    """What a PyTorch file holds, read on the CPU with ``torch.load(..., weights_only=True)``:
+    tensors and plain containers only, never code. Said explicitly, so that neither an old
+    torch's default nor ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` (which only fills an unsaid
+    argument) can turn it into a free unpickling. Every pickled file superres reads comes
+    through here; a file that cannot be read raises :class:`CheckpointError` with a
+    one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot read {str(path)!r}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read {str(path)!r}: the file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
+        if path.suffix.lower() == ".onnx":
+            raise CheckpointError(_ONNX_REFUSED.format(path=str(path))) from None
+        raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
+
+
+# An exported graph is not accepted where a model is: superres plans tiles and memory, adapts
+# channels, and exports for --backend onnx from the network itself, which a graph does not
+# carry (only its scale and input, as metadata).
+_ONNX_REFUSED = (
+    "{path!r} is an ONNX graph (what export-onnx writes), not model weights; superres takes the weights it was "
+    "exported from (.safetensors, or a registry name) and runs them with --backend onnx itself; "
+    "run an .onnx file with ONNX Runtime directly"
+)
+
+
+def _why_torch_load_failed(exc: Exception) -> str:
+    # torch's messages run to several lines and advise weights_only=False, which would run
+    # whatever the file holds: keep only the cause, and say what superres reads instead.
+    text = str(exc)
+    # torch < 2.6: "Unsupported global: GLOBAL mod.name"; later: "unsupported GLOBAL mod.name whose module ..."
+    refused = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", text, re.IGNORECASE)
+    if refused:
+        return (
+            f"it holds a pickled {refused[1]} object, which superres never unpickles (that could run code); "
+            "superres reads safetensors files and PyTorch files of tensors (torch.save(model.state_dict(), ...))"
+        )
+    unpickler = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    if unpickler:
+        return f"not a PyTorch checkpoint (unpickling: {unpickler[1].strip()})"
+    if "central directory" in text or "PytorchStreamReader" in text:
+        return f"truncated or corrupted checkpoint ({_first_line(exc).split('. ')[0]})"
+    if "weights_only" in _first_line(exc):
+        return "not a PyTorch file of tensors that superres can read safely"
+    return f"not a PyTorch checkpoint ({_first_line(exc)})"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def _few(items: list[str], n: int = 4) -> str:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -41,6 +42,7 @@ class VGGDiscriminator(nn.Module):
 
     def __init__(self, *, channels: int = 3, features: int = 64, input_size: int = 128):
         super().__init__()
+        self.contract = Contract(channels=channels)
         stages = input_size.bit_length() - 3  # input_size = 4 * 2**stages
         if input_size < 8 or input_size != 4 << stages:
             raise ValueError(f"the VGG discriminator halves its input down to 4x4: input_size must be 4 * 2^k (e.g. 128), got {input_size}")
@@ -95,6 +97,7 @@ class UNetDiscriminator(nn.Module):
 
     def __init__(self, *, channels: int = 3, features: int = 64, skip_connection: bool = True):
         super().__init__()
+        self.contract = Contract(channels=channels)
         self.skip_connection = skip_connection
         f = features
         self.conv0 = nn.Conv2d(channels, f, 3, padding=1)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 # Mean of the 800 DIV2K training images, per RGB channel (the value of the authors' code).
@@ -98,6 +99,7 @@ class EDSR(nn.Module):
     ):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.rgb_range = rgb_range
         mean = channel_mean(channels)
         self.sub_mean = MeanShift(mean, rgb_range=rgb_range, sign=-1)
@@ -119,5 +121,16 @@ class EDSR(nn.Module):
 SCALES = (2, 3, 4, 8)
 PAPER = "Lim et al., CVPRW 2017"
 
-register(ModelSpec("edsr-baseline", EDSR, scales=SCALES, paper=PAPER))
-register(ModelSpec("edsr", EDSR, scales=SCALES, paper=PAPER, defaults={"features": 256, "blocks": 32, "res_scale": 0.1}))
+register(
+    ModelSpec(
+        "edsr-baseline", EDSR, scales=SCALES, paper=PAPER,
+        published={2: (37.99, 33.57), 3: (34.37, 30.28), 4: (32.09, 28.58)},
+    )
+)
+register(
+    ModelSpec(
+        "edsr", EDSR, scales=SCALES, paper=PAPER,
+        published={2: (38.11, 33.92), 3: (34.65, 30.52), 4: (32.46, 28.80)},
+        defaults={"features": 256, "blocks": 32, "res_scale": 0.1},
+    )
+)

@@ -47,11 +47,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from superres.models.checkpoint import CheckpointError, _few, check_state_dict
+from superres.models.checkpoint import CheckpointError, _few, _first_line, check_state_dict, torch_load
+from superres.models.contract import Contract
 from superres.models.edsr import DIV2K_RGB_MEAN
 from superres.models.registry import create
 
-__all__ = ["Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise", "safe_torch_load"]
+__all__ = ["LAYOUTS", "Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
 
 StateDict = dict[str, torch.Tensor]
 # A rename rule: a regular expression and its replacement (a template or a function of the match).
@@ -90,58 +91,8 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"cannot read {str(path)!r}: not a valid safetensors file ({_first_line(exc)})") from None
     else:
-        obj = safe_torch_load(path)
+        obj = torch_load(path)
     return _unwrap(obj, str(path))
-
-
-def safe_torch_load(path: str | os.PathLike) -> object:
-    """What a ``.pth``/``.pt``/``.ckpt`` file holds, read with ``torch.load(weights_only=True)``:
-    tensors and plain containers only, never code. Said explicitly, so that neither an old
-    torch's default nor ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` (which only fills an unsaid
-    argument) can turn it into a free unpickling. Every pickled file superres reads comes
-    through here; a file it cannot read raises a one-line :class:`CheckpointError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"cannot read {str(path)!r}: no such file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"cannot read {str(path)!r}: the file is empty")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
-        if path.suffix.lower() == ".onnx":
-            raise CheckpointError(_ONNX_REFUSED.format(path=str(path))) from None
-        raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
-
-
-# An exported graph is not accepted where a model is: superres plans tiles and memory, adapts
-# channels, and exports for --backend onnx from the network itself, which a graph does not
-# carry (only its scale and input, as metadata).
-_ONNX_REFUSED = (
-    "{path!r} is an ONNX graph (what export-onnx writes), not model weights; superres takes the weights it was "
-    "exported from (.safetensors, or a registry name) and runs them with --backend onnx itself; "
-    "run an .onnx file with ONNX Runtime directly"
-)
-
-
-def _why_torch_load_failed(exc: Exception) -> str:
-    # torch's messages run to several lines and advise weights_only=False, which would run
-    # whatever the file holds: keep only the cause, and say what superres reads instead.
-    text = str(exc)
-    # torch < 2.6: "Unsupported global: GLOBAL mod.name"; later: "unsupported GLOBAL mod.name whose module ..."
-    refused = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", text, re.IGNORECASE)
-    if refused:
-        return (
-            f"it holds a pickled {refused[1]} object, which superres never unpickles (that could run code); "
-            "superres reads safetensors files and PyTorch files of tensors (torch.save(model.state_dict(), ...))"
-        )
-    unpickler = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    if unpickler:
-        return f"not a PyTorch checkpoint (unpickling: {unpickler[1].strip()})"
-    if "central directory" in text or "PytorchStreamReader" in text:
-        return f"truncated or corrupted checkpoint ({_first_line(exc).split('. ')[0]})"
-    if "weights_only" in _first_line(exc):
-        return "not a PyTorch file of tensors that superres can read safely"
-    return f"not a PyTorch checkpoint ({_first_line(exc)})"
 
 
 def _unwrap(obj: object, source: str) -> StateDict:
@@ -158,11 +109,6 @@ def _unwrap(obj: object, source: str) -> StateDict:
         raise CheckpointError(f"{source!r} is not a state dict of tensors: entries {_few(not_tensors)} are not tensors")
     # DataParallel / DistributedDataParallel checkpoints prefix every key with "module.".
     return {(k.removeprefix("module.")): v for k, v in obj.items()}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 # --------------------------------------------------------------------------------------
@@ -410,6 +356,8 @@ _LAYOUTS: list[tuple[str, Callable[[StateDict], bool], Callable[[StateDict], Rec
     ("Real-ESRGAN SRVGGNetCompact", _is_srvggnet, _read_srvggnet),
     ("IMDN", _is_imdn, _read_imdn),
 ]
+#: The names of the layouts :func:`recognise` knows, in the order it tries them.
+LAYOUTS = tuple(name for name, _, _ in _LAYOUTS)
 
 
 def recognise(state: StateDict, source: str = "state dict") -> Recognised | None:
@@ -473,6 +421,8 @@ class SpandrelModel(nn.Module):
         self.net = descriptor.model  # registered, so .to() and .eval() reach it
         self.scale = descriptor.scale
         self.spandrel_architecture = descriptor.architecture.id
+        # spandrel's descriptors declare their input channels; the descriptor pads sizes itself.
+        self.contract = Contract(channels=getattr(descriptor, "input_channels", 3))
         self._descriptor = descriptor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

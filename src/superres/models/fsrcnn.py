@@ -25,7 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from superres.models._init import identity_through, transposed_interpolation_kernel
+from superres.models._init import check_init, identity_through, transposed_interpolation_kernel
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -38,9 +39,9 @@ class FSRCNN(nn.Module):
 
     def __init__(self, *, scale: int, channels: int = 3, d: int = 56, s: int = 12, m: int = 4, init: str = "bicubic"):
         super().__init__()
-        if init not in ("bicubic", "paper"):
-            raise ValueError(f"init must be 'bicubic' or 'paper', not {init!r}")
+        check_init(init)
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.channels = channels
         layers: list[nn.Module] = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d)]
         layers += [nn.Conv2d(d, s, 1), nn.PReLU(s)]
@@ -75,5 +76,10 @@ class FSRCNN(nn.Module):
         return self.deconv(features)  # (B, C, sH, sW)
 
 
-register(ModelSpec("fsrcnn", FSRCNN, scales=(2, 3, 4, 8), paper="Dong et al., ECCV 2016"))
+register(
+    ModelSpec(
+        "fsrcnn", FSRCNN, scales=(2, 3, 4, 8), paper="Dong et al., ECCV 2016",
+        published={2: (37.00, 32.63), 3: (33.16, 29.43), 4: (30.71, 27.59)},
+    )
+)
 register(ModelSpec("fsrcnn-s", FSRCNN, scales=(2, 3, 4, 8), paper="Dong et al., ECCV 2016", defaults={"d": 32, "s": 5, "m": 1}))

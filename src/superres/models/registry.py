@@ -1,10 +1,10 @@
 """The registry of named SR architectures: ``create("edsr-baseline", scale=4)``.
 
 Each entry is a :class:`ModelSpec`: the builder (an ``nn.Module`` class with a keyword-only
-constructor taking ``scale``), the scales it supports and its paper. Pretrained weights are
-files ``weights/<name>_x<scale>.safetensors`` beside this module; the weight file itself
-carries its measured quality and recipe in its metadata (see ``checkpoint.py``), so the
-registry never holds numbers that could drift from the weights.
+constructor taking ``scale``), the scales it supports, its paper and the numbers the paper
+published. Pretrained weights are files ``weights/<name>_x<scale>.safetensors`` beside this
+module; the weight file itself carries its measured quality and recipe in its metadata (see
+``checkpoint.py``), so the registry never holds numbers that could drift from the weights.
 
 Registration is explicit (``superres/models/__init__.py`` imports each architecture file),
 and registering a name twice raises.
@@ -19,7 +19,7 @@ from typing import Callable
 
 from torch import nn
 
-__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "list_specs", "pretrained_path", "WEIGHTS_DIR"]
+__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "weights_file_name", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -33,6 +33,8 @@ class ModelSpec:
     scales: tuple[int, ...]
     paper: str
     defaults: dict = field(default_factory=dict)  # hyperparameters that define this named variant
+    # Set5 / Set14 PSNR its paper reports, by scale (Y channel, bicubic degradation; REFERENCE.md)
+    published: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
     is_generator: bool = True  # discriminators are registered too, but do not upscale
 
     def pretrained_scales(self) -> tuple[int, ...]:
@@ -62,6 +64,11 @@ def get_spec(name: str) -> ModelSpec:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise KeyError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def is_registered(name: str) -> bool:
+    """Whether a model is registered under ``name``."""
+    return name in _REGISTRY
 
 
 def list_specs(*, generators_only: bool = False) -> list[ModelSpec]:
@@ -98,6 +105,11 @@ def create(name: str, scale: int | None = None, **hyperparameters) -> nn.Module:
     return model
 
 
+def weights_file_name(name: str, scale: int) -> str:
+    """The file name of the weights of ``name`` at ``scale``, shipped or in a server's weights folder."""
+    return f"{name}_x{scale}.safetensors"
+
+
 def pretrained_path(name: str, scale: int) -> Path:
     """Where the shipped weights of ``name`` at ``scale`` live (the file may not exist)."""
-    return WEIGHTS_DIR / f"{name}_x{scale}.safetensors"
+    return WEIGHTS_DIR / weights_file_name(name, scale)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 # How much the input is pixel-unshuffled, and how many x2 stages follow, per scale.
@@ -70,6 +71,8 @@ class RRDBNet(nn.Module):
             raise ValueError(f"RRDBNet supports scales {tuple(_UNSHUFFLE)}, not {scale}")
         self.scale = scale
         self.unshuffle = _UNSHUFFLE[scale]
+        # Takes ``channels``, whatever its first conv sees after the pixel-unshuffle.
+        self.contract = Contract(channels=channels, size_multiple=self.unshuffle)
         self.conv_first = nn.Conv2d(channels * self.unshuffle**2, features, 3, padding=1)
         self.body = nn.Sequential(*(RRDB(features, growth) for _ in range(blocks)))
         self.conv_body = nn.Conv2d(features, features, 3, padding=1)

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from superres.imaging.resize import imresize_torch
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -52,6 +53,7 @@ class SRCNN(nn.Module):
             if f % 2 == 0:
                 raise ValueError(f"SRCNN kernel sizes must be odd for 'same' padding, got {name}={f}")
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.extract = nn.Conv2d(channels, n1, f1, padding=f1 // 2)
         self.map = nn.Conv2d(n1, n2, f2, padding=f2 // 2)
         self.reconstruct = nn.Conv2d(n2, channels, f3, padding=f3 // 2)
@@ -70,5 +72,10 @@ class SRCNN(nn.Module):
 
 
 _PAPER = "Dong et al., ECCV 2014 / TPAMI 2016"
-register(ModelSpec("srcnn", SRCNN, scales=(2, 3, 4, 8), paper=_PAPER))
+register(
+    ModelSpec(
+        "srcnn", SRCNN, scales=(2, 3, 4, 8), paper=_PAPER,
+        published={2: (36.66, 32.42), 3: (32.75, 29.28), 4: (30.48, 27.49)},
+    )
+)
 register(ModelSpec("srcnn-915", SRCNN, scales=(2, 3, 4, 8), paper=_PAPER, defaults={"f2": 1}))

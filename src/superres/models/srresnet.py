@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -64,6 +65,7 @@ class SRResNet(nn.Module):
     def __init__(self, *, scale: int, channels: int = 3, features: int = 64, blocks: int = 16):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.head = nn.Sequential(nn.Conv2d(channels, features, 9, padding=4), nn.PReLU(features))
         self.body = nn.Sequential(*(_ResidualBlock(features) for _ in range(blocks)))
         self.body_tail = nn.Sequential(nn.Conv2d(features, features, 3, padding=1, bias=False), nn.BatchNorm2d(features))
@@ -82,6 +84,7 @@ class SRGANDiscriminator(nn.Module):
 
     def __init__(self, *, channels: int = 3, features: int = 64, input_size: int = 96):
         super().__init__()
+        self.contract = Contract(channels=channels)
         if input_size % 16 != 0:
             raise ValueError(f"the SRGAN discriminator halves its input 4 times: input_size must be a multiple of 16, got {input_size}")
         self.input_size = input_size

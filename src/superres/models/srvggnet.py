@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -29,6 +30,7 @@ class SRVGGNetCompact(nn.Module):
     def __init__(self, *, scale: int, channels: int = 3, features: int = 64, convs: int = 16):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 3, padding=1), nn.PReLU(features)]
         for _ in range(convs):
             layers += [nn.Conv2d(features, features, 3, padding=1), nn.PReLU(features)]

@@ -32,13 +32,13 @@ How multiply-adds (MACs) are counted, and why it is exact:
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from functools import cache
 
 import torch
 from torch import nn
 
+from superres.models.contract import model_contract
 from superres.models.registry import create, get_spec, list_specs
 
 __all__ = ["ModelSummary", "count_macs", "format_models_table", "model_summary"]
@@ -125,7 +125,7 @@ def _measure(name: str, scale: int | None, device: torch.device, hyperparameters
         if hasattr(model, "reparameterize"):
             model.reparameterize()  # count what inference runs (SwiftRep's fused form)
     parameters = sum(p.numel() for p in model.parameters())
-    channels = _input_channels(name, model)
+    channels = model_contract(model).channels
     if scale is None:
         side = getattr(model, "input_size", None) or _PATCH_SIZE
         macs = count_macs(model, torch.zeros(1, channels, side, side, device=device))
@@ -133,15 +133,6 @@ def _measure(name: str, scale: int | None, device: torch.device, hyperparameters
     small, large = (count_macs(model, torch.zeros(1, channels, n, n, device=device)) for n in _LR_SIZES)
     per_lr_pixel = (large - small) / (_LR_SIZES[1] ** 2 - _LR_SIZES[0] ** 2)
     return ModelSummary(name, scale, parameters, macs_per_output_pixel=per_lr_pixel / scale**2)
-
-
-def _input_channels(name: str, model: nn.Module) -> int:
-    # Every registered model takes ``channels`` (RGB, 3, by default). Not the first conv's
-    # in_channels: RRDBNet at x1/x2 pixel-unshuffles its input before its first conv.
-    if "channels" in model.superres_hyperparameters:
-        return model.superres_hyperparameters["channels"]
-    parameter = inspect.signature(get_spec(name).builder).parameters.get("channels")
-    return 3 if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
 
 
 def _si(value: float) -> str:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -99,6 +100,7 @@ class SwiftRep(nn.Module):
     ):
         super().__init__()
         self.scale = scale
+        self.contract = Contract(channels=channels)
         self.channels = channels
         self.head = nn.Conv2d(channels, features, 3, padding=1)
         self.body = nn.ModuleList(RepConv3x3(features, reparameterized=reparameterized) for _ in range(blocks))

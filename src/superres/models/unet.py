@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -73,6 +74,7 @@ class UNetSR(nn.Module):
         if levels < 1:
             raise ValueError(f"UNetSR needs at least one encoder level, got levels={levels}")
         self.scale = scale
+        self.contract = Contract(channels=channels, size_multiple=2**levels)  # it pads to this itself
         self.levels = levels
         widths = [features * 2**i for i in range(levels + 1)]  # F, 2F, 4F, ...
         self.head = nn.Conv2d(channels, features, 3, padding=1)

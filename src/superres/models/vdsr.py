@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from superres.imaging.resize import imresize_torch
+from superres.models.contract import Contract
 from superres.models.registry import ModelSpec, register
 
 
@@ -36,6 +37,7 @@ class VDSR(nn.Module):
         if depth < 2:
             raise ValueError(f"VDSR needs depth >= 2 (an input and an output layer), got {depth}")
         self.scale = scale
+        self.contract = Contract(channels=channels)
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(features, features, 3, padding=1), nn.ReLU(inplace=True)]
@@ -54,4 +56,9 @@ class VDSR(nn.Module):
         return upscaled + residual  # (B, C, sH, sW)
 
 
-register(ModelSpec("vdsr", VDSR, scales=(2, 3, 4, 8), paper="Kim et al., CVPR 2016"))
+register(
+    ModelSpec(
+        "vdsr", VDSR, scales=(2, 3, 4, 8), paper="Kim et al., CVPR 2016",
+        published={2: (37.53, 33.03), 3: (33.66, 29.77), 4: (31.35, 28.01)},
+    )
+)

@@ -1,7 +1,8 @@
 """The web app: one static page, offline API docs and a small REST API over :func:`superres.load`.
 
 Endpoints: ``GET /`` (the page), ``GET /docs`` (API reference, no external resources),
-``GET /openapi.json``, ``GET /healthz``, ``GET /v1/models``, ``POST /v1/upscale``. Every
+``GET /openapi.json``, ``GET /healthz``, ``GET /v1/models``, ``POST /v1/upscale``,
+``POST /v1/explain`` (a Local Attribution Map of a box of the result, as JSON). Every
 error is JSON ``{"error": "<one line>"}``: 400 unreadable image or a Host this server does
 not answer to, 403 a browser's POST from another site, 408 a stalled body, 413 too large
 (bytes or pixels), 422 bad parameters (or a result the format cannot hold), 503 busy,
@@ -16,12 +17,10 @@ decoding runs at most ``_DECODE_SLOTS`` at a time, and inference goes through a
 from __future__ import annotations
 
 import asyncio
-import io
 import ipaddress
 import logging
 import re
 import time
-import warnings
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +32,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -41,7 +39,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from superres.device import resolve_device
 from superres.errors import SuperresError
-from superres.imaging.io import ImageData, ImageReadError, encode_image, read_image
+from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
+from superres.inference import DEFAULT_MODEL
 from superres.serve.catalog import Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
@@ -238,57 +237,15 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-class _TooManyPixels(Exception):
-    pass
-
-
-# What read_image reads: no other Pillow plugin (GIF, PSD, ...) ever parses an upload.
-_UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
-
-
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) as the file's header states it, or None if Pillow cannot tell."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=_UPLOAD_FORMATS) as im:  # reads the header only
-                return im.size
-    except Image.DecompressionBombError:
-        return _bomb_size(data)
-    except Exception:  # not an image we read: read_image gives the reason
-        return None
-
-
-def _bomb_size(data: bytes) -> tuple[int, int] | None:
-    """The size of an image Pillow refused to open (over its decompression-bomb ceiling),
-    from its format's plugin called directly: that parses the header, without the check."""
-    Image.init()  # every plugin registered, WebP and TIFF included
-    for fmt in _UPLOAD_FORMATS:
-        factory, accept = Image.OPEN[fmt]
-        if accept is not None and not accept(data[:16]):
-            continue
-        try:
-            with factory(io.BytesIO(data)) as im:
-                return im.size
-        except Exception:  # noqa: BLE001 - not this format after all
-            continue
-    return None
-
-
-def _decode(data: bytes, label: str, max_pixels: int) -> ImageData:
-    """Decode an upload; over ``max_pixels`` raises :class:`_TooManyPixels` before decoding.
-
-    read_image checks the same limit, but its error is one ImageReadError among many (400);
-    the size is read here first so that "too large" gets its own status (413).
-    """
-    size = _header_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        width, height = size
-        raise _TooManyPixels(
-            f"cannot read '{label}': too large: {width}x{height} = {_pixels(width * height)}, over this "
-            f"server's limit of {_pixels(max_pixels)} (max_input_pixels)"
-        )
-    return read_image(data, name=label, max_pixels=max_pixels)
+def _too_large_message(exc: ImageTooLargeError, label: str) -> str:
+    """read_image's refusal in this server's words: its setting, and the size in megapixels."""
+    if exc.size is None:  # only Pillow's decompression-bomb check could tell
+        return str(exc)
+    width, height = exc.size
+    return (
+        f"cannot read '{label}': too large: {width}x{height} = {_pixels(width * height)}, over this "
+        f"server's limit of {_pixels(exc.limit)} (max_input_pixels)"
+    )
 
 
 def _safe_stem(filename: str | None) -> str:
@@ -310,13 +267,7 @@ def _default_loader(reference: str, *, scale: int, device: str, tile: int | None
 
 
 def _default_model_name(settings: Settings) -> str:
-    if settings.default_model is not None:
-        return settings.default_model
-    try:
-        from superres.inference import DEFAULT_MODEL
-    except ImportError:
-        return "bicubic"
-    return DEFAULT_MODEL
+    return settings.default_model if settings.default_model is not None else DEFAULT_MODEL
 
 
 def create_app(settings: Settings | None = None, *, loader: Callable | None = None) -> FastAPI:
@@ -492,9 +443,9 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         async with decode_slots:
             data = await image.read()
             try:
-                decoded = await run_in_threadpool(_decode, data, label, settings.max_input_pixels)
-            except _TooManyPixels as exc:
-                return _error(413, str(exc))
+                decoded = await run_in_threadpool(read_image, data, name=label, max_pixels=settings.max_input_pixels)
+            except ImageTooLargeError as exc:
+                return _error(413, _too_large_message(exc, label))
             except ImageReadError as exc:
                 return _error(400, str(exc))
             finally:
@@ -540,5 +491,124 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             },
         )
 
+    _add_explain_route(app, settings, jobs, decode_slots, current_catalog, default_choice, error_responses, device)
     return app
+
+
+# An explanation costs `steps` forward and backward passes. Convolutional models run only on the
+# window that reaches the box, whatever the image's size; a model that sees the whole image
+# runs on all of it, so the input is capped apart from upscaling's limit.
+_EXPLAIN_MAX_INPUT_PIXELS = 1 << 20
+_EXPLAIN_MAX_STEPS = 100
+
+
+class ExplainValues(BaseModel):
+    """The raw attribution map: little-endian float32, row-major, base64."""
+
+    dtype: str
+    shape: list[int]
+    data: str
+
+
+class ExplainResult(BaseModel):
+    """A Local Attribution Map of one box of the result (see ``superres.attribution``)."""
+
+    model: str
+    scale: int
+    box: dict[str, int]
+    input_box: dict[str, int]
+    region: dict[str, int]
+    steps: int
+    sigma: float
+    diffusion_index: float
+    outside_share: float
+    feature: float
+    baseline_feature: float
+    completeness_error: float
+    seconds: float
+    heatmap: str
+    values: ExplainValues | None = None
+
+
+def _explain_job(offer: Offer, image: ImageData, box, steps: int, device: str, include_values: bool) -> dict:
+    import base64
+
+    import numpy as np
+
+    from superres.attribution import explain, heatmap_overlay
+    from superres.models import load_for_scale
+
+    model = load_for_scale(offer.load_reference, offer.scale)
+    result = explain(model, image, box, steps=steps, device=device)
+    result.model = offer.name  # a weights file's stem would name the path, which stays on the server
+    png = encode_image(ImageData(pixels=heatmap_overlay(image, result)), "PNG")
+    body = {**result.to_json(), "heatmap": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+    if include_values:
+        values = result.map.astype("<f4")
+        body["values"] = {"dtype": "float32", "shape": list(values.shape), "data": base64.b64encode(np.ascontiguousarray(values).tobytes()).decode("ascii")}
+    return body
+
+
+def _add_explain_route(app: FastAPI, settings: Settings, jobs: JobQueue, decode_slots, current_catalog, default_choice, error_responses, device: str) -> None:
+    """``POST /v1/explain``: the Local Attribution Map of a box of the result, as JSON."""
+
+    @app.post(
+        "/v1/explain",
+        summary="Which input pixels a box of the result came from (Local Attribution Map)",
+        response_model=ExplainResult,
+        response_model_exclude_none=True,
+        responses=error_responses,
+    )
+    async def explain_box(
+        image: Annotated[UploadFile, File(description="the input image, as for /v1/upscale")],
+        box: Annotated[str, Form(description="X,Y,W,H of the box to explain, in pixels of the upscaled result")],
+        model: Annotated[str | None, Form(description="a registry name from GET /v1/models (default: the server's default)")] = None,
+        scale: Annotated[int | None, Form(description="upscaling factor (default: the server's default)")] = None,
+        steps: Annotated[int, Form(ge=1, le=_EXPLAIN_MAX_STEPS, description="path steps, one forward and backward pass each (the paper's 50)")] = 50,
+        include_values: Annotated[bool, Form(description="also return the raw map (float32, base64)")] = False,
+    ) -> JSONResponse:
+        """Upload the input image and a box of its upscaled result; get the attribution map over
+        the input as a PNG heatmap (a `data:` URL), the Diffusion Index (how widely the model
+        draws on the input, 0-100), the share of attribution outside the box's own input area
+        and, on request, the raw values.
+
+        Example: `curl -F image=@photo.png -F model=espcn -F scale=4 -F box=120,80,16,16 http://127.0.0.1:8000/v1/explain`
+        """
+        from superres.attribution import ExplainError, parse_box
+
+        catalog = await current_catalog()
+        default_name, default_scale = default_choice(catalog)
+        name = model or default_name
+        scale = scale if scale is not None else default_scale
+        try:
+            offer = catalog.find(name, scale)
+            parsed = parse_box(box)
+        except LookupError as exc:
+            return _error(422, str(exc.args[0]))
+        except ExplainError as exc:
+            return _error(422, str(exc))
+
+        label = image.filename or "<upload>"
+        limit = min(settings.max_input_pixels, _EXPLAIN_MAX_INPUT_PIXELS)
+        async with decode_slots:
+            data = await image.read()
+            try:
+                decoded = await run_in_threadpool(read_image, data, name=label, max_pixels=limit)
+            except ImageTooLargeError as exc:
+                return _error(413, f"{_too_large_message(exc, label)}; explanations take at most {_pixels(limit)}")
+            except ImageReadError as exc:
+                return _error(400, str(exc))
+            finally:
+                del data
+
+        try:
+            body = await jobs.run(lambda: _explain_job(offer, decoded, parsed, steps, device, include_values))
+        except Busy:
+            return _error(503, f"server busy: {jobs.capacity} jobs already running or waiting; try again in a moment", {"retry-after": "2"})
+        except ExplainError as exc:
+            return _error(422, str(exc))
+        except SuperresError as exc:
+            log.error("explain with %s x%s failed: %s", offer.name, offer.scale, exc)
+            return _error(500, f"explaining failed: {exc}")
+        return JSONResponse(body)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from superres.models import CheckpointError, has_parameters, list_specs, pretrained_path, read_metadata
+from superres.models import CheckpointError, has_parameters, list_specs, pretrained_path, read_metadata, weights_file_name
 
 __all__ = ["Offer", "Catalog", "build_catalog"]
 
@@ -124,7 +124,7 @@ def build_catalog(weights_dirs: tuple[Path, ...] = ()) -> Catalog:
             found = {s: Offer(spec.name, s, 0, None) for s in spec.scales}
         else:
             for scale in spec.scales:
-                candidates = [Path(d) / f"{spec.name}_x{scale}.safetensors" for d in weights_dirs]
+                candidates = [Path(d) / weights_file_name(spec.name, scale) for d in weights_dirs]
                 candidates.append(pretrained_path(spec.name, scale))
                 for path in candidates:
                     if path.is_file() and (offer := _weights_offer(spec.name, scale, path)) is not None:

@@ -4,8 +4,6 @@ validation under the paper protocol, a progress bar with an ETA, the stop at max
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,23 +14,24 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm import tqdm
 
+from superres.atomic import atomic_path
 from superres.data.datasets import BenchmarkImage
 from superres.errors import printable
 from superres.evaluate import score_images
-from superres.models.foreign import safe_torch_load
+from superres.training.checkpoints import read_for_resume
 
 __all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file beside it, then renames it into place, so a
-    crash mid-write never leaves a truncated ``last.ckpt``; and reads one only safely.
+    """Writes a checkpoint atomically (:mod:`superres.atomic`), so a crash mid-write never
+    leaves a truncated ``last.ckpt``; and reads one only safely.
 
     Lightning's own reader passes ``weights_only`` through from its caller, so under a torch
     whose default unpickles freely (or with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) a
     downloaded ``last.ckpt`` could run code on ``--resume``. Here every read is
-    :func:`~superres.models.foreign.safe_torch_load`, and a checkpoint the caller has already
-    read that way (``loaded``, by path) is handed over as it is rather than read again."""
+    :func:`~superres.training.checkpoints.read_for_resume`, and a checkpoint the caller has
+    already read that way (``loaded``, by path) is handed over as it is, not read again."""
 
     def __init__(self, loaded: dict[Path, dict] | None = None):
         super().__init__()
@@ -42,19 +41,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         if path in self.loaded:
             return self.loaded.pop(path)
-        return safe_torch_load(path)
+        return read_for_resume(path)
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(path) as temp:
+            torch.save(checkpoint, temp)
 
 
 class StepCheckpoint(L.Callback):

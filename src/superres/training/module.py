@@ -20,12 +20,11 @@ from torch import nn
 
 from superres.data.degradations import make_lr_batch
 from superres.errors import SuperresError
-from superres.imaging.color import rgb_to_y_torch
-from superres.inference.channels import model_channels
 from superres.models import create
-from superres.models.checkpoint import CheckpointError, _few, check_state_dict, read_metadata
-from superres.models.foreign import safe_torch_load
+from superres.models.checkpoint import CheckpointError, _few, read_metadata
+from superres.models.contract import model_contract, rgb_to_luma_input
 from superres.models.registry import HyperparameterError
+from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
     PerceptualLoss,
@@ -56,14 +55,8 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
         from safetensors.torch import load_file
 
         return load_file(str(path)), read_metadata(path).get("scale")
-    ckpt = safe_torch_load(path)
-    scale = ckpt.get("superres", {}).get("config", {}).get("model", {}).get("scale")
-    state = ckpt.get("state_dict", ckpt)
-    for prefix in (("ema_generator.", "generator.") if prefer_ema else ("generator.",)):
-        found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if found:
-            return found, scale
-    raise CheckpointError(f"'{path}' holds no generator weights")
+    ckpt = read_training_checkpoint(path)
+    return ckpt.generator_state(prefer_ema=prefer_ema), ckpt.scale
 
 
 def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = False) -> list[str]:
@@ -132,7 +125,7 @@ class SRModule(L.LightningModule):
         m = config.model
         self.generator = _create(m.name, ("model", "model.hyperparameters"), scale=m.scale, **m.hyperparameters)
         # A one-channel model learns Y, as SRCNN, FSRCNN and ESPCN did in their papers.
-        self.luma = model_channels(self.generator) == 1
+        self.luma = model_contract(self.generator).colour_space == "Y"
         if self.luma and (config.loss.gan.weight > 0 or config.loss.perceptual.weight > 0):
             raise ConfigError("a one-channel (luma) model trains on Y only; the perceptual and adversarial losses need RGB")
         self.reinitialised: list[str] = []
@@ -196,7 +189,7 @@ class SRModule(L.LightningModule):
 
     def make_pair(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Float (lr, hr) in [0, 1] from a batch of HR patches (or paired LR/HR patches); for a
-        luma model, their Y / 255 (see :mod:`superres.inference.channels`)."""
+        luma model, their Y as the model takes it (:func:`superres.models.contract.rgb_to_luma_input`)."""
         # LR synthesis must be exact (the protocol's rounding), so never under autocast.
         with torch.autocast(device_type=self.device.type, enabled=False):
             if isinstance(batch, (list, tuple)):
@@ -205,7 +198,7 @@ class SRModule(L.LightningModule):
                 generator = torch.Generator().manual_seed(self.config.trainer.seed * 1_000_003 + self.iteration)
                 lr, hr = make_lr_batch(batch, self.config.model.scale, self.degradations, generator)
             if self.luma and lr.shape[1] == 3:
-                lr, hr = rgb_to_y_torch(lr) / 255.0, rgb_to_y_torch(hr) / 255.0
+                lr, hr = rgb_to_luma_input(lr), rgb_to_luma_input(hr)
             return lr, hr
 
     def training_step(self, batch, batch_idx):

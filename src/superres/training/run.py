@@ -17,14 +17,15 @@ from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
+from superres.device import set_cpu_threads
 from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.models.checkpoint import CheckpointError
-from superres.models.foreign import safe_torch_load
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
+from superres.training.checkpoints import read_for_resume, read_training_checkpoint
 from superres.training.config import TrainConfig
-from superres.training.module import SRModule, generator_state_from_checkpoint
+from superres.training.module import SRModule
 
 __all__ = ["train", "export_run", "git_commit"]
 
@@ -108,11 +109,6 @@ def _strategy(config: TrainConfig, module: SRModule) -> str:
     return strategy
 
 
-def _threads(config: TrainConfig) -> None:
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
-
-
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
     """Train per ``config``; with ``resume`` continue from ``output_dir/checkpoints/last.ckpt``.
     Returns the exported weights file (``output_dir/model.safetensors``)."""
@@ -122,13 +118,13 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         raise SuperresError(f"nothing to resume: '{last}' does not exist")
     if not resume and last.is_file():
         raise SuperresError(f"'{out}' already holds a run; pass --resume to continue it or choose another output_dir")
-    _threads(config)
+    set_cpu_threads(config.trainer.threads)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # A shell starts background jobs with SIGINT ignored; `kill -INT` should still stop
         # (and checkpoint) a run the way Ctrl-C does.
         signal.signal(signal.SIGINT, signal.default_int_handler)
     # Read (safely) and checked before anything is written, so a bad last.ckpt costs nothing.
-    resumed = {last: _resumable_checkpoint(last)} if resume else {}
+    resumed = {last: read_for_resume(last)} if resume else {}
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
 
     module = SRModule(config)
@@ -191,15 +187,6 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     return export_run(out)
 
 
-def _resumable_checkpoint(last: Path) -> dict:
-    """The training checkpoint ``last``, read safely, or a one-line error saying why it cannot
-    be used (empty, truncated, not ours, holding code)."""
-    checkpoint = safe_torch_load(last)
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("superres"), dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(f"'{last}' is not a superres training checkpoint (no 'superres' section)")
-    return checkpoint
-
-
 def _training_record(info: dict) -> dict:
     """A checkpoint's ``superres`` section as a weight file's ``training`` metadata: config,
     commit, iterations, data and, for a run started from another, that run's record."""
@@ -219,8 +206,7 @@ def _lineage(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.suffix == ".safetensors":
         return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
-    checkpoint = safe_torch_load(path)
-    return {"from": str(path), **_training_record(checkpoint.get("superres", {}) if isinstance(checkpoint, dict) else {})}
+    return {"from": str(path), **_training_record(read_training_checkpoint(path).record)}
 
 
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
@@ -230,14 +216,15 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
-    info = _resumable_checkpoint(last)["superres"]
+    checkpoint = read_training_checkpoint(last)
+    info = checkpoint.record
     try:
         config = TrainConfig.model_validate_json(json.dumps(info.get("config")))
     except ValidationError:
         raise CheckpointError(f"'{last}' holds no valid training config; it cannot be exported") from None
     m = config.model
     model = create(m.name, scale=m.scale, **m.hyperparameters)
-    model.load_state_dict(generator_state_from_checkpoint(last))
+    model.load_state_dict(checkpoint.generator_state())
     hyper = dict(model.superres_hyperparameters)
     if hasattr(model, "reparameterize"):
         model.reparameterize()  # ship the fused inference form

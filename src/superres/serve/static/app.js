@@ -488,5 +488,153 @@
   }
   window.addEventListener("resize", () => { if (!el.result.hidden && state.zoom === "fit") applyZoom("fit"); });
 
+  // ------------------------------------------------------------------ explaining a region
+
+  // A rectangle on the result (in its pixels) goes to POST /v1/explain with the image, model and
+  // scale that made the result; the answer's heatmap over the input is shown beside it.
+  const ex = {
+    mode: $("explain-mode"), go: $("explain-go"), selection: $("selection"),
+    x: $("explain-x"), y: $("explain-y"), w: $("explain-w"), h: $("explain-h"),
+    progress: $("explain-progress"), status: $("explain-status"), error: $("explain-error"),
+    figure: $("explain-figure"), heatmap: $("explain-heatmap"), info: $("explain-info"),
+  };
+  const explainState = { selecting: false, drag: null, source: null, busy: false };
+
+  function resultSize() {
+    return { width: el.after.naturalWidth, height: el.after.naturalHeight };
+  }
+
+  function readBox() {
+    const box = [ex.x, ex.y, ex.w, ex.h].map((input) => Number.parseInt(input.value, 10));
+    if (box.some((v) => !Number.isFinite(v))) return null;
+    const [x, y, w, h] = box;
+    const size = resultSize();
+    if (x < 0 || y < 0 || w < 2 || h < 2 || x + w > size.width || y + h > size.height) return null;
+    return { x, y, w, h };
+  }
+
+  function drawSelection() {
+    const box = readBox();
+    const size = resultSize();
+    ex.selection.hidden = !box;
+    if (box) {
+      ex.selection.style.left = (100 * box.x) / size.width + "%";
+      ex.selection.style.top = (100 * box.y) / size.height + "%";
+      ex.selection.style.width = (100 * box.w) / size.width + "%";
+      ex.selection.style.height = (100 * box.h) / size.height + "%";
+    }
+    ex.go.disabled = explainState.busy || !box || !explainState.source;
+  }
+
+  function setBox(x, y, w, h) {
+    [ex.x.value, ex.y.value, ex.w.value, ex.h.value] = [x, y, w, h].map(String);
+    drawSelection();
+  }
+
+  function setSelecting(on) {
+    explainState.selecting = on;
+    ex.mode.setAttribute("aria-pressed", String(on));
+    el.stage.classList.toggle("selecting", on);
+  }
+
+  function resultPixel(event) {
+    const rect = el.stage.getBoundingClientRect();
+    const size = resultSize();
+    const fx = Math.max(0, Math.min(1, (event.clientX - rect.left) / rect.width));
+    const fy = Math.max(0, Math.min(1, (event.clientY - rect.top) / rect.height));
+    return { x: Math.round(fx * size.width), y: Math.round(fy * size.height) };
+  }
+
+  function dragTo(event) {
+    const a = explainState.drag;
+    const b = resultPixel(event);
+    setBox(Math.min(a.x, b.x), Math.min(a.y, b.y), Math.abs(b.x - a.x), Math.abs(b.y - a.y));
+  }
+
+  // Capturing listeners run before the comparison slider's own: while selecting, a drag draws
+  // the rectangle and the slider never sees it.
+  el.stage.addEventListener("pointerdown", (event) => {
+    if (!explainState.selecting || event.button !== 0) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    el.stage.setPointerCapture(event.pointerId);
+    explainState.drag = resultPixel(event);
+    dragTo(event);
+  }, true);
+  el.stage.addEventListener("pointermove", (event) => {
+    if (!explainState.drag) return;
+    event.stopImmediatePropagation();
+    dragTo(event);
+  }, true);
+  el.stage.addEventListener("pointerup", (event) => {
+    if (!explainState.drag) return;
+    event.stopImmediatePropagation();
+    dragTo(event);
+    explainState.drag = null;
+    if (el.stage.hasPointerCapture(event.pointerId)) el.stage.releasePointerCapture(event.pointerId);
+  }, true);
+
+  ex.mode.addEventListener("click", () => setSelecting(!explainState.selecting));
+  for (const input of [ex.x, ex.y, ex.w, ex.h]) input.addEventListener("input", drawSelection);
+
+  // A new result: remember what made it (the controls may change before the next explanation).
+  el.after.addEventListener("load", () => {
+    explainState.source = { file: state.file, model: el.model.value, scale: Number(el.scale.value) };
+    ex.figure.hidden = true;
+    ex.error.hidden = true;
+    const size = resultSize();
+    const side = Math.max(2, Math.min(16 * explainState.source.scale, size.width, size.height));
+    setBox(Math.floor((size.width - side) / 2), Math.floor((size.height - side) / 2), side, side);
+  });
+
+  async function explainBox() {
+    const box = readBox();
+    const source = explainState.source;
+    if (!box || !source || explainState.busy) return;
+    explainState.busy = true;
+    ex.error.hidden = true;
+    drawSelection();
+    const body = new FormData();
+    body.append("image", source.file, source.file.name || "image.png");
+    body.append("model", source.model);
+    body.append("scale", String(source.scale));
+    body.append("box", [box.x, box.y, box.w, box.h].join(","));
+    const t0 = performance.now();
+    const tick = () => {
+      ex.status.textContent = "Explaining with " + source.model + " ×" + source.scale + "… " +
+        Math.round((performance.now() - t0) / 1000) + " s";
+    };
+    ex.progress.hidden = false;
+    ex.progress.removeAttribute("value");
+    tick();
+    const ticker = setInterval(tick, 1000);
+    try {
+      const response = await fetch("/v1/explain", { method: "POST", body });
+      if (!response.ok) throw new Error(await errorText(response));
+      const result = await response.json();
+      ex.heatmap.src = result.heatmap;
+      ex.heatmap.alt = "Attribution of the result's box " + [box.x, box.y, box.w, box.h].join(",") +
+        " over the input image, brighter where an input pixel mattered more";
+      const ib = result.input_box;
+      ex.info.textContent = "Diffusion Index " + result.diffusion_index.toFixed(2) + " (0-100, how widely the model draws on the input) · " +
+        (100 * result.outside_share).toFixed(1) + "% of the attribution lies outside the box's own input area (" +
+        ib.width + "×" + ib.height + " px at " + ib.x + "," + ib.y + ", outlined in cyan) · " +
+        result.steps + " steps, " + result.seconds.toFixed(1) + " s on the server";
+      ex.figure.hidden = false;
+      ex.status.textContent = "Explained.";
+    } catch (err) {
+      ex.status.textContent = "";
+      ex.error.textContent = "Explaining failed: " + err.message;
+      ex.error.hidden = false;
+    } finally {
+      clearInterval(ticker);
+      ex.progress.hidden = true;
+      explainState.busy = false;
+      drawSelection();
+    }
+  }
+
+  ex.go.addEventListener("click", explainBox);
+
   loadModels();
 })();

@@ -1,0 +1,152 @@
+"""Encoding images, one encoder per format, for :func:`superres.imaging.io.encode_image` and
+:func:`~superres.imaging.io.write_image`.
+
+An encoder takes an :class:`ImageData`, the ICC profile and EXIF that fit it (a profile of
+another colour space is left out, the EXIF orientation is removed: pixels are stored
+upright) and a quality of 1-100, and returns the file's bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+
+import imagecodecs
+import numpy as np
+import tifffile
+from PIL import Image
+
+from superres.errors import SuperresError
+from superres.imaging.pixels import ImageData, composite_on_white, to_8bit
+from superres.imaging.reading import DECODE_ERRORS, ICC_TAG, ORIENTATION_TAG
+
+__all__ = ["Encoder", "ImageWriteError", "encode", "encode_bmp", "encode_jpeg", "encode_png", "encode_tiff", "encode_webp"]
+
+#: An encoder: (image, ICC profile or None, EXIF or None, quality) -> the file's bytes.
+Encoder = Callable[[ImageData, "bytes | None", "bytes | None", int], bytes]
+
+
+class ImageWriteError(SuperresError):
+    """An image could not be written or encoded; the message names the file and the reason."""
+
+
+def _icc_matching(icc: bytes | None, channels: int) -> bytes | None:
+    """The profile if its colour space (header bytes 16-20) fits the pixels, else None.
+
+    A grey profile on RGB pixels (a grayscale source written as WebP) or an RGB one on grey
+    pixels makes viewers draw wrong colours; no profile means sRGB, the lesser harm.
+    """
+    if not icc or len(icc) < 128:
+        return None
+    return icc if icc[16:20] == (b"GRAY" if channels == 1 else b"RGB ") else None
+
+
+def _exif_without_orientation(exif: bytes | None) -> bytes | None:
+    if not exif:
+        return None
+    if not exif.startswith(b"Exif\x00\x00"):  # bare TIFF data, as PNG and WebP store it
+        exif = b"Exif\x00\x00" + exif
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+        if ORIENTATION_TAG not in parsed:
+            return exif
+        del parsed[ORIENTATION_TAG]
+        return parsed.tobytes() if len(parsed) else None
+    except DECODE_ERRORS + (TypeError,):
+        # Unparseable EXIF is dropped rather than copied: its orientation cannot be removed.
+        return None
+
+
+def _samples(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Colour and alpha as one (H, W) or (H, W, C) array, as encoders take them."""
+    array = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+    return np.ascontiguousarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def _pillow_save(pixels8: np.ndarray, alpha8: np.ndarray | None, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(_samples(pixels8, alpha8)).save(buffer, fmt, **{k: v for k, v in options.items() if v is not None})
+    return buffer.getvalue()
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def encode_png(image: ImageData, icc, exif, quality: int) -> bytes:
+    """PNG: 8 bits through Pillow, 16 bits through imagecodecs; ICC profile and EXIF kept."""
+    if image.bit_depth == 8:
+        return _pillow_save(image.pixels, image.alpha, "PNG", icc_profile=icc, exif=exif)
+    png = imagecodecs.png_encode(_samples(image.pixels, image.alpha), level=6)
+    # imagecodecs writes no metadata: add the profile and EXIF right after IHDR (8 + 25 bytes),
+    # where the PNG spec wants iCCP (before IDAT) and where readers look for eXIf.
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        extra += _png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+    return png[:33] + extra + png[33:]
+
+
+def encode_jpeg(image: ImageData, icc, exif, quality: int) -> bytes:
+    """JPEG: 8 bits, alpha composited on white; 4:4:4 chroma from quality 90."""
+    pixels = image.pixels if image.alpha is None else composite_on_white(image.pixels, image.alpha)
+    # Chroma at full resolution when high quality is asked for: 4:2:0 blurs the colour edges
+    # that super-resolution just sharpened.
+    subsampling = 0 if quality >= 90 else 2  # 4:4:4 or 4:2:0
+    return _pillow_save(
+        to_8bit(pixels), None, "JPEG", quality=quality, subsampling=subsampling, icc_profile=icc, exif=exif
+    )
+
+
+def encode_webp(image: ImageData, icc, exif, quality: int) -> bytes:
+    """WebP: 8-bit RGB (grey widened) with alpha; lossless at quality 100."""
+    pixels = image.pixels if image.pixels.shape[2] == 3 else np.repeat(image.pixels, 3, axis=2)  # WebP has no grey
+    alpha = None if image.alpha is None else to_8bit(image.alpha)
+    return _pillow_save(
+        to_8bit(pixels),
+        alpha,
+        "WEBP",
+        quality=quality,
+        lossless=quality == 100,
+        exact=True,  # keep the colour under transparent pixels, which lossless WebP would otherwise zero
+        icc_profile=_icc_matching(icc, 3),
+        exif=exif.removeprefix(b"Exif\x00\x00") if exif else None,  # the WebP EXIF chunk holds bare TIFF data
+    )
+
+
+def encode_tiff(image: ImageData, icc, exif, quality: int) -> bytes:
+    """TIFF: 8 or 16 bits with unassociated alpha, deflate-compressed; ICC profile kept."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        _samples(image.pixels, image.alpha),
+        photometric="rgb" if image.pixels.shape[2] == 3 else "minisblack",
+        extrasamples=("unassalpha",) if image.alpha is not None else None,
+        compression="zlib",
+        metadata=None,  # no tifffile JSON in ImageDescription
+        software=False,
+        extratags=[(ICC_TAG, 7, len(icc), icc, True)] if icc else None,
+    )
+    return buffer.getvalue()
+
+
+def encode_bmp(image: ImageData, icc, exif, quality: int) -> bytes:
+    """BMP: 8 bits, alpha composited on white, no metadata."""
+    # Pillow writes a 32-bit BMP's fourth byte but reads it back as padding, so alpha is
+    # composited on white here rather than kept in a form nobody will see.
+    pixels = image.pixels if image.alpha is None else composite_on_white(image.pixels, image.alpha)
+    return _pillow_save(to_8bit(pixels), None, "BMP")
+
+
+def encode(image: ImageData, encoder: Encoder, quality: int) -> bytes:
+    """Bytes of ``image`` by ``encoder``; raises ValueError or OSError with a one-line reason."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
+    channels = image.pixels.shape[2]
+    icc = _icc_matching(image.icc_profile, channels)
+    exif = _exif_without_orientation(image.exif)
+    return encoder(image, icc, exif, int(quality))

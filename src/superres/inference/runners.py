@@ -1,0 +1,90 @@
+"""Tile runners: a model as a callable on float32 numpy batches, (B, C, h, w) in and
+(B, C, s*h, s*w) out, which is all the tiling engine (:mod:`.tiling`) needs. One per backend:
+:class:`TorchRunner` (PyTorch) and :class:`OnnxRunner` (ONNX Runtime)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from superres.errors import SuperresError
+
+__all__ = ["OnnxRunner", "TorchRunner"]
+
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class TorchRunner:
+    """A PyTorch model as a tile runner: float32 numpy (B, C, h, w) in and out.
+
+    In fp16 or bf16 it runs under autocast; an output that is not finite (fp16 overflows on
+    some models) is recomputed in fp32, and the runner stays in fp32 from then on
+    (``fell_back`` tells). On CUDA the model and its inputs are channels-last, the layout
+    cuDNN's fastest convolutions use.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device, precision: str = "fp32"):
+        self.device = device
+        self.channels_last = device.type == "cuda"
+        self.model = model.to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.dtype = _DTYPES.get(precision)
+        self.fell_back = False
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(batch, dtype=np.float32)).to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.dtype is not None:
+            with torch.autocast(self.device.type, dtype=self.dtype):
+                y = self.model(x)
+            if bool(torch.isfinite(y).all()):
+                return y.float().cpu().numpy()
+            warnings.warn(f"{self.dtype} output was not finite; running in float32 from now on", RuntimeWarning, stacklevel=2)
+            self.dtype = None
+            self.fell_back = True
+        return self.model(x).float().cpu().numpy()
+
+
+class OnnxRunner:
+    """An ONNX Runtime session as a tile runner: float32 (B, C, h, w) -> (B, C, s*h, s*w).
+
+    ``threads`` is ONNX Runtime's intra-op thread count (None: its default, one per core);
+    ``device`` "cpu" or "cuda" picks the execution provider.
+    """
+
+    def __init__(self, onnx_model: bytes | str | os.PathLike, *, threads: int | None = None, device: str | torch.device = "cpu"):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or 0)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 4  # fatal only: failures arrive as exceptions, not log lines
+        device_type = torch.device(device).type
+        if device_type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise SuperresError("the ONNX backend on CUDA needs onnxruntime-gpu (CUDAExecutionProvider is not available)")
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        elif device_type == "cpu":
+            providers = ["CPUExecutionProvider"]
+        else:
+            raise SuperresError(f"the ONNX backend runs on cpu or cuda, not {device_type}")
+        source = onnx_model if isinstance(onnx_model, bytes) else os.fspath(onnx_model)
+        try:
+            self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise SuperresError(f"cannot load the ONNX model: {' '.join(str(exc).split())[:300]}") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.threads = threads
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run(None, {self.input_name: x})[0]
