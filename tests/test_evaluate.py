@@ -63,6 +63,34 @@ def test_bad_files_are_reported_and_skipped(tmp_path, capsys):
         assert line.startswith("superres: skipped cannot read")
 
 
+@pytest.mark.parametrize("model", ["bicubic", "swiftrep"])
+def test_images_too_small_to_score_are_skipped_and_the_rest_scored(tmp_path, capsys, model):
+    rng = np.random.default_rng(3)
+    _save(tmp_path / "good.png", rng.integers(0, 256, (40, 44, 3), dtype=np.uint8))
+    for name, (h, w) in {"dot": (1, 1), "strip": (2, 5), "tiny": (3, 3), "small": (19, 19)}.items():
+        _save(tmp_path / f"{name}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    assert main(["eval", "--model", model, "--data", str(tmp_path), "--scale", "2", "4", "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    results = json.loads(captured.out)
+    assert [[i["image"] for i in r["images"]] for r in results] == [["good", "small"], ["good"]]  # 19 px scores at x2, not x4
+    assert all(np.isfinite(r["psnr"]) for r in results)
+    err = captured.err.strip().splitlines()
+    assert all(line.startswith("superres: skipped cannot score") for line in err), err
+    assert sum("dot.png" in line for line in err) == 2 and "1x1 is smaller than the scale (x2)" in err[0]
+    assert any("'tiny': 2x2 is too small to score at x2 (needs 15 px a side" in line for line in err)
+    assert any("'small': 16x16 is too small to score at x4 (needs 19 px a side" in line for line in err)
+
+
+def test_a_flat_image_is_left_out_of_the_means_not_averaged_as_inf(tmp_path, capsys):
+    _save(tmp_path / "good.png", np.random.default_rng(4).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    _save(tmp_path / "flat.png", np.full((40, 40, 3), 128, np.uint8))
+    assert main(["eval", "--data", str(tmp_path), "--scale", "2", "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    (result,) = json.loads(captured.out)
+    assert [i["image"] for i in result["images"]] == ["good"] and np.isfinite(result["psnr"])
+    assert captured.err.strip() == "superres: skipped cannot score 'flat': infinite PSNR (the output equals the image after shaving, as for a flat image); left out of the means"
+
+
 def test_paired_folders_use_the_given_lr(tmp_path, capsys):
     rng = np.random.default_rng(1)
     hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"

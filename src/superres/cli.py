@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from superres.errors import SuperresError
+from superres.errors import SuperresError, printable
 
 
 _DEMO_OUTPUT = "superres-demo"
@@ -87,30 +87,32 @@ def _run_upscale(args) -> int:
     from pathlib import Path
 
     from superres.inference import load
-    from superres.inference.batch import collect_inputs, plan_jobs, run_jobs
+    from superres.inference.batch import check_output_folder, collect_inputs, plan_jobs, run_jobs
 
     demo = not args.inputs
     inputs = args.inputs or [str(Path(__file__).parent / "assets" / "demo.png")]
     output = args.output or (_DEMO_OUTPUT if demo else None)
-    skipped: list[str] = []
-    found, failures = collect_inputs(inputs, exclude=output, skipped=skipped)
+    if output is not None:
+        check_output_folder(output)
     scale, width, height, label = _output_size(args)
     suffix = f"_{label}" if args.suffix is None else args.suffix
+    skipped: list[str] = []
+    found, failures = collect_inputs(inputs, exclude=output, suffix=suffix, skipped=skipped)
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
-        upscaler = load(
+        upscaler = load(  # checks the options before it loads the model
             args.model, scale, width=width, height=height, fit=args.fit, ensemble=args.ensemble,
             device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
             precision=args.precision, backend=args.backend, threads=args.threads,
         )
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
-        failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing)
+        failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing, log=lambda line: print(printable(line)))
     for message in skipped:
-        print(f"superres: skipped {message}", file=sys.stderr)
+        print(f"superres: skipped {printable(message)}", file=sys.stderr)
     for message in failures:
-        print(f"superres: failed {message}", file=sys.stderr)
+        print(f"superres: failed {printable(message)}", file=sys.stderr)
     if skipped or failures:
         print(f"superres: {len(skipped)} skipped, {len(failures)} failed (listed above)", file=sys.stderr)
     return 1 if failures or skipped or not jobs else 0
@@ -135,7 +137,7 @@ def _run_export_onnx(args) -> int:
     name = Path(args.model).stem if Path(args.model).suffix else args.model
     output = Path(args.output or f"{name}_x{args.scale}.onnx")
     data = export_onnx(model, output, scale=args.scale, name=name, opset=args.opset)
-    print(f"wrote {output} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
+    print(f"wrote {printable(str(output))} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
     contract = model_contract(model)
     print(f"input: (B, {contract.channels}, H, W), {contract.description or f'{contract.channels} channels'}")
     return 0
@@ -199,7 +201,7 @@ def _run_explain(args) -> int:
         print(json.dumps({**result.to_json(), "heatmap": str(picture), "values": str(values)}, indent=2))
         return 0
     x0, y0, x1, y1 = result.input_box
-    print(f"wrote {picture} and {values} ({image.size[1]}x{image.size[0]} float32, the signed attribution per input pixel)")
+    print(f"wrote {printable(str(picture))} and {printable(str(values))} ({image.size[1]}x{image.size[0]} float32, the signed attribution per input pixel)")
     print(
         f"{result.model} x{result.scale}, box {box}: Diffusion Index {result.diffusion_index:.2f}; "
         f"{result.outside_share:.1%} of the attribution lies outside the box's input area "
@@ -253,7 +255,7 @@ def _run_eval(args) -> int:
     output = {"table": lambda: evaluate.format_table(results, per_image=args.per_image), "json": lambda: evaluate.to_json(results), "csv": lambda: evaluate.to_csv(results)}
     print(output[args.format]())
     for message in errors:
-        print(f"superres: skipped {message}", file=sys.stderr)
+        print(f"superres: skipped {printable(message)}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -273,7 +275,7 @@ def _run_train(args) -> int:
 
     config = load_config(args.config, args.overrides)
     weights = train(config, resume=args.resume)
-    print(f"wrote {weights}")
+    print(f"wrote {printable(str(weights))}")
     return 0
 
 
@@ -287,7 +289,7 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from superres.training import export_run
 
-    print(f"wrote {export_run(args.run_dir, args.output)}")
+    print(f"wrote {printable(str(export_run(args.run_dir, args.output)))}")
     return 0
 
 
@@ -301,14 +303,19 @@ def _add_serve(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=25, help="largest upload in MiB (default: 25)")
     p.add_argument("--weights-dir", action="append", default=[], metavar="DIR", help="extra folder of NAME_xSCALE.safetensors")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin to call the API")
+    p.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a name of this machine clients may address (IP addresses and localhost always work; --host NAME is added)",
+    )
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args) -> int:
     from pydantic import ValidationError
 
-    from superres.serve import Settings, run
+    from superres.serve import Settings, check_port, run
 
+    check_port(args.port)
     try:
         settings = Settings(
             device=args.device,
@@ -317,6 +324,7 @@ def _run_serve(args) -> int:
             max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
             weights_dirs=tuple(args.weights_dir),
             cors_origins=tuple(args.cors_origin),
+            allowed_hosts=(*args.allowed_host, args.host),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -376,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SuperresError as exc:
-        print(f"superres: error: {exc}", file=sys.stderr)
+        print(f"superres: error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("superres: interrupted", file=sys.stderr)

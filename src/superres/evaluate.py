@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,9 +27,10 @@ import torch
 from torch import nn
 
 from superres.data.datasets import BenchmarkImage, load_benchmark, load_paired_benchmark
+from superres.errors import printable
 from superres.inference.channels import adapt_channels
 from superres.inference.ensemble import self_ensemble
-from superres.metrics import psnr, ssim
+from superres.metrics import SSIM_WINDOW, psnr, ssim
 from superres.models.contract import input_channels
 
 __all__ = ["ImageScore", "DatasetScore", "predict_uint8", "score_images", "evaluate", "format_table", "to_json", "to_csv"]
@@ -78,19 +80,43 @@ def score_images(
     dataset: str,
     device: torch.device | str = "cpu",
     outputs: list[np.ndarray] | None = None,
+    errors: list[str] | None = None,
     ensemble: bool = False,
 ) -> DatasetScore:
     """Score ``model`` on prepared benchmark images; the mean is over images, as the papers do.
-    The SR images are appended to ``outputs`` when it is given (for samples and figures).
-    ``ensemble`` scores the model's self-ensemble (the papers' "+")."""
+    The SR images of the images scored are appended to ``outputs`` when it is given (for
+    samples and figures), in the order of the returned scores. ``ensemble`` scores the
+    model's self-ensemble (the papers' "+").
+
+    An image that cannot be scored is left out of the means, with a one-line reason appended
+    to ``errors`` (raised as :class:`ValueError` when ``errors`` is None): one too small for
+    the protocol (``scale`` px shaved from each border must leave SSIM's 11x11 window, which
+    also leaves every model an LR of 5 px a side or more), and one the model reproduces
+    exactly (a flat image: its PSNR is infinite, which would make the mean infinite; it says
+    nothing about the model)."""
     scores = []
+
+    def skip(reason: str) -> None:
+        if errors is None:
+            raise ValueError(reason)
+        errors.append(reason)
+
     for item in items:
+        h, w = item.hr.shape[:2]
+        if min(h, w) - 2 * scale < SSIM_WINDOW:
+            skip(f"cannot score '{item.name}': {w}x{h} is too small to score at x{scale} (needs {2 * scale + SSIM_WINDOW} px a side: "
+                 f"{scale} px shaved from each border, then SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window)")
+            continue
         sr = predict_uint8(model, item.lr, device, ensemble=ensemble)
-        if outputs is not None:
-            outputs.append(sr)
         if sr.shape != item.hr.shape:
             raise ValueError(f"{item.name}: model output {sr.shape} does not match HR {item.hr.shape}")
-        scores.append(ImageScore(dataset, scale, item.name, psnr(sr, item.hr, shave=scale), ssim(sr, item.hr, shave=scale)))
+        score = ImageScore(dataset, scale, item.name, psnr(sr, item.hr, shave=scale), ssim(sr, item.hr, shave=scale))
+        if math.isinf(score.psnr):
+            skip(f"cannot score '{item.name}': infinite PSNR (the output equals the image after shaving, as for a flat image); left out of the means")
+            continue
+        scores.append(score)
+        if outputs is not None:
+            outputs.append(sr)
     return DatasetScore(
         dataset,
         scale,
@@ -113,8 +139,9 @@ def evaluate(
 ) -> list[DatasetScore]:
     """Score a model on each HR folder at each scale. ``model_for_scale(s)`` returns the model
     for scale ``s``. With ``lr_folders`` (one per HR folder) the LR images are read from them
-    instead of made by bicubic. Unreadable images are skipped and reported in ``errors``.
-    ``ensemble`` scores the self-ensemble of the model (eight flips and rotations, averaged)."""
+    instead of made by bicubic. Images that cannot be read or scored (see :func:`score_images`)
+    are skipped and reported in ``errors``. ``ensemble`` scores the self-ensemble of the model
+    (eight flips and rotations, averaged)."""
     if lr_folders is not None and len(lr_folders) != len(folders):
         raise ValueError(f"{len(folders)} HR folders but {len(lr_folders)} LR folders")
     results = []
@@ -126,7 +153,7 @@ def evaluate(
                 items = load_benchmark(folder, scale, errors=errors)
             else:
                 items = load_paired_benchmark(folder, lr_folders[i], scale, errors=errors)
-            results.append(score_images(model, items, scale=scale, dataset=name, device=device, ensemble=ensemble))
+            results.append(score_images(model, items, scale=scale, dataset=name, device=device, errors=errors, ensemble=ensemble))
     return results
 
 
@@ -136,8 +163,8 @@ def format_table(results: Sequence[DatasetScore], *, per_image: bool = False) ->
     rows = [("dataset", "scale", "image", "PSNR", "SSIM")]
     for r in results:
         label = f"x{r.scale}{'+' if r.ensemble else ''}"
-        if per_image:
-            rows += [(r.dataset, label, s.image, f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
+        if per_image:  # an image's name is the user's file name: escaped, so one row stays one line
+            rows += [(r.dataset, label, printable(s.image), f"{s.psnr:.2f}", f"{s.ssim:.4f}") for s in r.images]
         rows.append((r.dataset, label, "(mean)" if per_image else f"{len(r.images)} images", f"{r.psnr:.2f}", f"{r.ssim:.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]

@@ -76,3 +76,25 @@ def test_an_exported_graph_says_what_it_takes(tmp_path, capsys, channels, says):
     assert f"input: (B, {channels}, H, W), {says}" in capsys.readouterr().out
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert props["superres.input"].startswith(says) and props["superres.scale"] == "2"
+
+
+def test_an_exported_graph_given_as_a_model_is_refused_saying_why(tmp_path, capsys):
+    model = _model("espcn", 2)
+    checkpoint = save(model, tmp_path / "e.safetensors", arch="espcn", scale=2, hyperparameters=model.superres_hyperparameters)
+    graph = tmp_path / "e.onnx"
+    assert main(["export-onnx", str(checkpoint), "-s", "2", "-o", str(graph)]) == 0
+    capsys.readouterr()
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    commands = [
+        ["upscale", str(image), "-m", str(graph), "-s", "2", "--backend", "onnx", "-o", str(tmp_path / "out")],
+        ["eval", "-m", str(graph), "-s", "2", "--data", str(tmp_path)],
+        ["export-onnx", str(graph), "-s", "2"],
+    ]
+    for command in commands:
+        assert main(command) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "is an ONNX graph (what export-onnx writes), not model weights" in err, err
+        assert "unpickling" not in err and "Unsupported operand" not in err

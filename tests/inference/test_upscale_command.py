@@ -119,3 +119,55 @@ def test_the_demo_run(tmp_path, capsys, monkeypatch):
     assert main(["upscale", *BICUBIC_X2]) == 0
     assert sorted(p.name for p in (tmp_path / "superres-demo").iterdir()) == ["demo_x2.png", "demo_x2_compare.png"]
     assert read_image(tmp_path / "superres-demo" / "demo_x2.png").size == (288, 384)
+
+
+def _looped(tmp_path):
+    """A tree with a symlink cycle (loop/sub/back -> loop) and a second link to one folder."""
+    loop = tmp_path / "loop"
+    (loop / "sub").mkdir(parents=True)
+    _image(loop / "top.png")
+    _image(loop / "sub" / "deep.png", seed=1)
+    (loop / "sub" / "back").symlink_to(loop, target_is_directory=True)
+    (loop / "again").symlink_to(loop / "sub", target_is_directory=True)
+    return loop
+
+
+@pytest.mark.parametrize("form", ["glob", "folder"])
+def test_a_symlink_cycle_is_followed_once_whatever_the_input_form(tmp_path, form):
+    import subprocess
+    import sys
+
+    loop = _looped(tmp_path)
+    argument = str(loop / "**" / "*.png") if form == "glob" else str(loop)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "superres", "upscale", argument, "-o", str(out), *BICUBIC_X2],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.rglob("*.png")) == ["deep_x2.png", "top_x2.png"]
+    assert done.stdout.count("wrote") == 2  # each real file once, however many paths lead to it
+
+
+def test_globs_match_as_the_shell_does(photos):
+    from superres.inference.batch import collect_inputs
+
+    (photos / ".hidden.png").write_bytes((photos / "a.png").read_bytes())
+    names = lambda pattern: [p.relative_to(photos).as_posix() for p, _ in collect_inputs([str(photos / pattern)])[0]]  # noqa: E731
+    assert names("*.png") == ["a.png"]  # not into sub-folders, not hidden files
+    assert names("**/*.png") == ["a.png", "trip/c.png"]
+    assert names("*/*.png") == ["trip/c.png"]
+    assert names("[ab].*") == ["a.png", "b.jpg"]
+
+
+@pytest.mark.parametrize("where", ["the input folder", "its parent"])
+def test_an_output_folder_that_holds_the_inputs_skips_only_our_outputs(photos, capsys, where):
+    out = photos if where == "the input folder" else photos.parent
+    (photos / "notes.txt").unlink()  # reported as skipped since issue 15 (exit 1): this test is about our outputs
+    for _ in range(2):  # the second run finds the first run's outputs beside the inputs
+        assert main(["upscale", str(photos), "-o", str(out), *BICUBIC_X2]) == 0
+    captured = capsys.readouterr()
+    assert "no images or videos" not in captured.err
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*_x2*"))
+    assert written == ["a_x2.png", "b_x2.jpg", "trip/c_x2.png"]  # no a_x2_x2.png
+    assert captured.out.count("wrote") == 6

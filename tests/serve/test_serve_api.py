@@ -32,7 +32,7 @@ async def client_for(settings: Settings | None = None, load=None):
     app = create_app(settings or Settings(), loader=load)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
             client.app = app
             yield client
 
@@ -47,9 +47,9 @@ def png(width=32, height=32, mode="RGB"):
     return ("small.png", image_bytes(width, height, mode), "image/png")
 
 
-async def post(client, image=None, **form):
+async def post(client, image=None, headers=None, **form):
     files = {"image": image if image is not None else png()}
-    return await client.post("/v1/upscale", files=files, data={k: str(v) for k, v in form.items()})
+    return await client.post("/v1/upscale", files=files, data={k: str(v) for k, v in form.items()}, headers=headers)
 
 
 def decoded(content: bytes) -> Image.Image:
@@ -204,6 +204,103 @@ async def test_413_output_pixels():
         refused = await post(client, model="bicubic", scale=4)  # 128x128
     assert ok.status_code == 200
     assert_error(refused, 413, r"^the result would be 128x128 = 16,384 pixels, over this server's limit of 10,000 pixels \(max_output_pixels\); use a smaller image or scale$")
+
+
+def _flat(width: int, height: int, fmt: str = "PNG") -> bytes:
+    """Many pixels in few bytes."""
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 90).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+async def test_413_for_a_decompression_bomb_says_its_real_size(client):
+    # 400 MP: over Pillow's own ceiling (2 x 89 MP), where Pillow will not even say the size.
+    response = await post(client, ("bomb.png", _flat(20000, 20000), "image/png"), model="bicubic", scale=2)
+    assert_error(response, 413, r"^cannot read 'bomb.png': too large: 20000x20000 = 400.0 megapixels, over this server's limit")
+    # and one under Pillow's ceiling but over the server's
+    response = await post(client, ("big.png", _flat(4000, 2500), "image/png"), model="bicubic", scale=2)
+    assert_error(response, 413, r"too large: 4000x2500 = 10.0 megapixels")
+
+
+async def test_a_format_we_do_not_read_is_unsupported_however_large(client):
+    # The header probe opens only the formats we read: a Photoshop file is not measured by
+    # a Pillow plugin and answered 413, it is a PSD, which superres does not read.
+    response = await post(client, ("bomb.psd", b"8BPS\x00\x01" + bytes(6) + b"\x00\x03\x00\x00\x4e\x20\x00\x00\x4e\x20", "image/vnd.adobe.photoshop"), model="bicubic", scale=2)
+    assert_error(response, 400, r"^cannot read 'bomb.psd': unsupported format Photoshop \(PSD\)")
+
+
+async def test_a_gif_bomb_is_measured_from_its_header(client):
+    # GIF is read since issue 15: its logical screen size is checked before any decoding.
+    response = await post(client, ("bomb.gif", _flat(20000, 20000, "GIF"), "image/gif"), model="bicubic", scale=2)
+    assert_error(response, 413, r"^cannot read 'bomb.gif': too large: 20000x20000 = 400.0 megapixels, over this server's limit")
+
+
+@pytest.mark.parametrize("fmt, limit", [("webp", 16383), ("jpeg", 65500)])
+async def test_422_before_the_upscale_for_a_result_its_encoder_cannot_write(fmt, limit):
+    calls = []
+
+    def counting(reference, **kwargs):
+        calls.append(reference)
+        return superres.load(reference, **kwargs)
+
+    strip = ("strip.png", image_bytes(20000, 1), "image/png")
+    async with client_for(load=counting) as client:
+        response = await post(client, strip, model="bicubic", scale=4, format=fmt)
+        assert_error(response, 422, rf"^the result would be 80000x4, over {fmt.upper()}'s limit of {limit} pixels a side; ask for png")
+        assert calls == []  # refused before any model was loaded or run
+        response = await post(client, strip, model="bicubic", scale=4, format="png")
+    assert response.status_code == 200 and decoded(response.content).size == (80000, 4)
+
+
+async def test_422_for_two_images_in_one_request(client):
+    files = [("image", png()), ("image", ("other.png", image_bytes(8, 8), "image/png"))]
+    response = await client.post("/v1/upscale", files=files, data={"model": "bicubic", "scale": "2"})
+    assert_error(response, 422, r"^send one image per request \(got 2 'image' fields\)$")
+
+
+async def test_the_limits_answers_carry_the_security_headers():
+    async with client_for(Settings(max_upload_bytes=10_000)) as client:
+        response = await post(client, ("big.png", image_bytes(200, 200), "image/png"), model="bicubic", scale=2)
+        refused = await client.get("/healthz", headers={"host": "evil.example"})
+    for answer in (response, refused):
+        assert answer.status_code in (400, 413)
+        assert "default-src 'self'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_requests_for_another_host_are_refused_dns_rebinding():
+    async with client_for() as client:
+        for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example"):
+            assert_error(await client.get("/healthz", headers={"host": host}), 400, rf"does not answer to host '{re.escape(host)}'")
+        # The /static redirect does not echo a host it does not answer to.
+        redirect = await client.get("/static", headers={"host": "evil.example"})
+        assert redirect.status_code == 400 and "location" not in redirect.headers
+        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "192.168.1.20"):
+            assert (await client.get("/healthz", headers={"host": host})).status_code == 200, host
+        assert (await client.get("/static", headers={"host": "localhost:8000"})).headers["location"].startswith("http://localhost:8000/")
+    async with client_for(Settings(allowed_hosts=("sr.lan",))) as client:
+        assert (await client.get("/healthz", headers={"host": "sr.lan:8000"})).status_code == 200
+        assert (await client.get("/healthz", headers={"host": "SR.LAN"})).status_code == 200
+
+
+async def test_a_post_from_another_site_is_refused_before_anything_runs():
+    calls = []
+
+    def counting(reference, **kwargs):
+        calls.append(reference)
+        return superres.load(reference, **kwargs)
+
+    async with client_for(load=counting) as client:
+        for origin in ("http://evil.example", "null", "http://127.0.0.1:8001"):
+            response = await post(client, model="bicubic", scale=2, headers={"origin": origin})
+            assert_error(response, 403, rf"^cross-origin request from '{re.escape(origin)}' refused")
+        assert calls == []
+        # The server's own page, and a client that is not a browser (no Origin), are served.
+        assert (await post(client, model="bicubic", scale=2, headers={"origin": "http://127.0.0.1:8000"})).status_code == 200
+        assert (await post(client, model="bicubic", scale=2)).status_code == 200
+    async with client_for(Settings(cors_origins=("http://app.example",))) as client:
+        assert (await post(client, model="bicubic", scale=2, headers={"origin": "http://app.example"})).status_code == 200
+        assert (await post(client, model="bicubic", scale=2, headers={"origin": "http://evil.example"})).status_code == 403
 
 
 async def test_422_unknown_model(client):

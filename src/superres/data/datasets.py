@@ -307,6 +307,14 @@ class BenchmarkImage:
     lr: np.ndarray  # (H / s, W / s, C) uint8
 
 
+def _modcropped(path: Path, hr: np.ndarray, scale: int) -> np.ndarray:
+    """``hr`` cropped to a multiple of ``scale``; an image smaller than the scale, which
+    would leave nothing, is refused as a bad file is."""
+    if min(hr.shape[:2]) < scale:
+        raise ImageReadError(f"cannot score '{path.name}': {hr.shape[1]}x{hr.shape[0]} is smaller than the scale (x{scale})")
+    return modcrop(hr, scale)
+
+
 def load_benchmark(
     folder: str | os.PathLike, scale: int, *, errors: list[str] | None = None, degrade: str | None = None
 ) -> list[BenchmarkImage]:
@@ -319,7 +327,7 @@ def load_benchmark(
     items = []
     for path in list_images(folder):
         try:
-            hr = modcrop(to_8bit(read_image(path).pixels), scale)
+            hr = _modcropped(path, to_8bit(read_image(path).pixels), scale)
         except ImageReadError as exc:
             if errors is None:
                 raise
@@ -346,7 +354,7 @@ def load_paired_benchmark(hr_folder, lr_folder, scale: int, *, errors: list[str]
         try:
             if path.stem not in lr_by_stem:
                 raise ImageReadError(f"cannot score '{path.name}': no LR image with its name in '{lr_folder}'")
-            hr = modcrop(to_8bit(read_image(path).pixels), scale)
+            hr = _modcropped(path, to_8bit(read_image(path).pixels), scale)
             lr = to_8bit(read_image(lr_by_stem[path.stem]).pixels)
             if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
                 raise ImageReadError(f"cannot score '{path.name}': LR is {lr.shape[1]}x{lr.shape[0]}, HR {hr.shape[1]}x{hr.shape[0]} at x{scale}")

@@ -6,7 +6,7 @@ Every read returns an :class:`ImageData` (:mod:`.pixels`): colour as (H, W, 1) o
 applied), and the EXIF orientation already applied to the pixels; an animated GIF or WebP
 carries its other frames and their timing in ``ImageData.animation``.
 
-Reads are built for untrusted input (web uploads): only these five formats are tried, the
+Reads are built for untrusted input (web uploads): only these six formats are tried, the
 pixel count is read from the file header and checked against ``max_pixels`` before anything
 is decoded, and every failure is an :class:`ImageReadError` with a one-line reason. Writes
 are atomic: the file appears complete under its name or not at all.

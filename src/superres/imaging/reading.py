@@ -201,8 +201,16 @@ def webp_size(data: bytes) -> tuple[int, int] | None:
 
 
 def gif_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a GIF's logical screen, which every frame lies within."""
-    return struct.unpack("<HH", data[6:10]) if len(data) >= 10 else None
+    """(width, height) of a GIF's logical screen, which every frame lies within; None when
+    what follows the screen descriptor (and its colour table) is not a GIF block (image,
+    extension or trailer), so that a few bytes starting "GIF89a" are found damaged by the
+    decoder rather than too large by their would-be size."""
+    if len(data) < 13:
+        return None
+    table = 3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    if len(data) <= 13 + table or data[13 + table] not in (0x2C, 0x21, 0x3B):
+        return None
+    return struct.unpack("<HH", data[6:10])
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

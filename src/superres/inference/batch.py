@@ -8,12 +8,14 @@ is refused; every write is atomic (a temporary file renamed into place).
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,7 +26,7 @@ from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
-__all__ = ["Job", "collect_inputs", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
+__all__ = ["Job", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
 
 #: ``--format`` choices and the extension each writes.
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
@@ -54,17 +56,77 @@ def _unsupported(path: Path) -> str | None:
     return f"'{path}': unsupported type ({path.suffix.lower() or 'no extension'})"
 
 
+def _files_under(root: Path, depth: int | None = None) -> Iterator[Path]:
+    """Every file under ``root`` (``depth`` folders down at most), in sorted order, following
+    links to folders but entering each real folder once: a symlink cycle, or two links to
+    one folder, ends instead of running forever (``glob``'s ``**`` does not stop)."""
+    seen: set[tuple[int, int]] = set()
+
+    def visit(folder: Path, left: int | None) -> Iterator[Path]:
+        try:
+            st = folder.stat()
+            entries = sorted(folder.iterdir())
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        for entry in entries:
+            if entry.is_dir():
+                if left is None or left > 0:
+                    yield from visit(entry, None if left is None else left - 1)
+            elif entry.is_file():
+                yield entry
+
+    yield from visit(root, depth)
+
+
+def _matches(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether path ``parts`` match glob ``pattern`` parts (``**``: any number of folders;
+    ``*`` and ``**`` do not match hidden names, as in the shell)."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_matches(parts[i:], rest) for i in range(len(parts) + 1) if not any(p.startswith(".") for p in parts[:i]))
+    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _matches(parts[1:], rest)
+
+
+def _glob(pattern: str) -> list[Path]:
+    """The files ``pattern`` matches, as ``glob.glob(pattern, recursive=True)`` would list
+    them, but walked by :func:`_files_under`, so that a symlink cycle under a ``**`` ends."""
+    parts = Path(pattern).parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root, rest = Path(*parts[:fixed]), parts[fixed:]
+    depth = None if "**" in rest else len(rest) - 1
+    return [p for p in _files_under(root, depth) if _matches(p.relative_to(root).parts, rest)]
+
+
+def _ours(path: Path, output: Path | None, suffix: str | None) -> bool:
+    """Whether ``path`` is an output of a run like this one: under the output folder and
+    named with the output suffix (``photo_x4.png``)."""
+    if output is None or not path.resolve().is_relative_to(output):
+        return False
+    return suffix is None or path.stem.endswith(suffix)
+
+
 def collect_inputs(
-    arguments: Sequence[str], *, exclude: str | os.PathLike | None = None, skipped: list[str] | None = None
+    arguments: Sequence[str], *, exclude: str | os.PathLike | None = None, suffix: str | None = None,
+    skipped: list[str] | None = None,
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """The files named by ``arguments`` (files, folders searched recursively, glob patterns),
     each with the path its output is named after (relative to the folder it was found in).
 
     Folders and globs yield only image and video files; a file named outright is taken
-    whatever its extension (reading it will tell). Files under ``exclude`` (the output
-    folder) are left out of folder searches, so that a second run does not upscale the first
-    run's outputs. Returns (inputs, errors), each error one line. Files of other types that
-    a folder search meets are appended to ``skipped``, one line each saying why.
+    whatever its extension (reading it will tell). Each real folder is searched once, so a
+    symlink cycle ends. Outputs of an earlier run are left out of folder searches, so that
+    a second run does not upscale them: everything under ``exclude`` (the output folder)
+    when it lies inside the folder searched, and, when the output folder is the searched
+    folder or holds it, the files there named with ``suffix``. Returns (inputs, errors),
+    each error one line. Files of other types that a folder search meets are
+    appended to ``skipped``, one line each saying why.
     """
     found: list[tuple[Path, Path]] = []
     errors: list[str] = []
@@ -80,7 +142,8 @@ def collect_inputs(
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            every = [p for p in sorted(path.rglob("*")) if excluded is None or not p.resolve().is_relative_to(excluded)]
+            inside = excluded is not None and excluded != path.resolve() and excluded.is_relative_to(path.resolve())
+            every = [p for p in _files_under(path) if not _ours(p, excluded, None if inside else suffix)]
             files = [p for p in every if _wanted(p)]
             if skipped is not None:
                 skipped += filter(None, map(_unsupported, every))
@@ -91,7 +154,7 @@ def collect_inputs(
         elif path.is_file():
             add(path, Path(path.name))
         elif glob.has_magic(argument):
-            files = sorted(Path(p) for p in glob.glob(argument, recursive=True) if _wanted(Path(p)))
+            files = [p for p in _glob(argument) if _wanted(p)]
             if not files:
                 errors.append(f"'{argument}': no images or videos match")
             for file in files:
@@ -99,6 +162,24 @@ def collect_inputs(
         else:
             errors.append(f"'{argument}': no such file or folder")
     return found, errors
+
+
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """Refuse, before any model loads, an output folder that is a file or that cannot be made
+    or written in; tried for real, by making (and removing) a hidden folder where it will be,
+    which also answers for read-only mounts and for root."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise SuperresError(f"output '{folder}' is a file, not a folder")
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SuperresError(f"cannot make output folder '{folder}': '{existing}' is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".superres-", dir=existing))
+    except OSError as exc:
+        raise SuperresError(f"cannot write output folder '{folder}': {exc.strerror} in '{existing}'") from None
 
 
 def plan_jobs(

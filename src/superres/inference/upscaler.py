@@ -34,7 +34,7 @@ from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.contract import input_channels
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "load"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
 
 #: LR pixels shared by neighbouring tiles. Outputs within a third of it (10 px) of a cut are
 #: discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
@@ -137,14 +137,7 @@ class Upscaler:
         scales: Sequence[int] | None = None,
         loader: Callable[[int], nn.Module] | None = None,
     ):
-        if backend not in BACKENDS:
-            raise SuperresError(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
-        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0 or 0 < tile < 16):
-            raise SuperresError(f"tile must be 0 (no tiling) or at least 16 pixels, got {tile!r}")
-        if tile_overlap is not None and (not isinstance(tile_overlap, int) or tile_overlap < 0):
-            raise SuperresError(f"tile overlap must be a non-negative number of pixels, got {tile_overlap!r}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise SuperresError(f"batch size must be a positive integer, got {batch_size!r}")
+        check_options(backend=backend, tile=tile, tile_overlap=tile_overlap, batch_size=batch_size, threads=threads)
         model_scale = getattr(model, "scale", scale)
         if model_scale != scale:
             raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
@@ -429,6 +422,28 @@ def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
     return pixels
 
 
+def check_options(
+    *,
+    backend: str = "torch",
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+    batch_size: int | None = None,
+    threads: int | None = None,
+) -> None:
+    """Raise a one-line :class:`SuperresError` for an :class:`Upscaler` option out of range;
+    :func:`load` calls it before the model loads, so a mistake costs no time."""
+    if backend not in BACKENDS:
+        raise SuperresError(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0 or 0 < tile < 16):
+        raise SuperresError(f"tile must be 0 (no tiling) or at least 16 pixels, got {tile!r}")
+    if tile_overlap is not None and (not isinstance(tile_overlap, int) or tile_overlap < 0):
+        raise SuperresError(f"tile overlap must be a non-negative number of pixels, got {tile_overlap!r}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise SuperresError(f"batch size must be a positive integer, got {batch_size!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise SuperresError(f"threads must be a positive integer, got {threads!r}")
+
+
 def load(
     model: str | os.PathLike = DEFAULT_MODEL,
     scale: float | None = None,
@@ -453,6 +468,8 @@ def load(
     from superres.models import load as load_checkpoint
     from superres.models.registry import is_registered
 
+    checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
+    check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
     model = os.fspath(model)
     sized = width is not None or height is not None
     if not sized and scale is None:

@@ -16,7 +16,9 @@ import torch.nn.functional as F
 
 from superres.imaging.color import rgb_to_y, rgb_to_y_torch
 
-__all__ = ["psnr", "ssim", "psnr_torch", "ssim_torch", "prepare"]
+__all__ = ["psnr", "ssim", "psnr_torch", "ssim_torch", "prepare", "SSIM_WINDOW"]
+
+SSIM_WINDOW = 11  # the side of SSIM's Gaussian window: an image scored needs at least this much
 
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
@@ -50,7 +52,7 @@ def psnr(sr: np.ndarray, hr: np.ndarray, *, shave: int = 0, y_only: bool = True)
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+def _gaussian_window(size: int = SSIM_WINDOW, sigma: float = 1.5) -> np.ndarray:
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(x * x) / (2 * sigma * sigma))
     return g / g.sum()

@@ -72,6 +72,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         if name in ("arch",):
             out[name] = value
         elif name == "scale":
+            if not value.isdigit():
+                raise CheckpointError(f"{str(path)!r}: its metadata superres.scale is {value!r}, not a whole number")
             out[name] = int(value)
         else:
             try:
@@ -115,32 +117,53 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
 
 
 def torch_load(path: str | os.PathLike) -> object:
-    """What a PyTorch file holds, read on the CPU with ``torch.load(..., weights_only=True)``
-    (never a free unpickling); a file that cannot be read raises :class:`CheckpointError`
-    with a one-line reason."""
+    """What a PyTorch file holds, read on the CPU with ``torch.load(..., weights_only=True)``:
+    tensors and plain containers only, never code. Said explicitly, so that neither an old
+    torch's default nor ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` (which only fills an unsaid
+    argument) can turn it into a free unpickling. Every pickled file superres reads comes
+    through here; a file that cannot be read raises :class:`CheckpointError` with a
+    one-line reason."""
     path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot read {str(path)!r}: no such file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"cannot read {str(path)!r}: the file is empty")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (torch.load fails in many ways on a bad file)
+        if path.suffix.lower() == ".onnx":
+            raise CheckpointError(_ONNX_REFUSED.format(path=str(path))) from None
         raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
 
 
+# An exported graph is not accepted where a model is: superres plans tiles and memory, adapts
+# channels, and exports for --backend onnx from the network itself, which a graph does not
+# carry (only its scale and input, as metadata).
+_ONNX_REFUSED = (
+    "{path!r} is an ONNX graph (what export-onnx writes), not model weights; superres takes the weights it was "
+    "exported from (.safetensors, or a registry name) and runs them with --backend onnx itself; "
+    "run an .onnx file with ONNX Runtime directly"
+)
+
+
 def _why_torch_load_failed(exc: Exception) -> str:
-    # torch's messages run to several lines and advise weights_only=False; keep the cause.
+    # torch's messages run to several lines and advise weights_only=False, which would run
+    # whatever the file holds: keep only the cause, and say what superres reads instead.
     text = str(exc)
-    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    # torch < 2.6: "Unsupported global: GLOBAL mod.name"; later: "unsupported GLOBAL mod.name whose module ..."
+    refused = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", text, re.IGNORECASE)
     if refused:
         return (
-            f"it holds a pickled {refused[1]} object, which a safe load (weights_only=True) does not run; "
-            "re-save just the state dict (torch.save(model.state_dict(), ...)) where the file is trusted"
+            f"it holds a pickled {refused[1]} object, which superres never unpickles (that could run code); "
+            "superres reads safetensors files and PyTorch files of tensors (torch.save(model.state_dict(), ...))"
         )
     unpickler = re.search(r"WeightsUnpickler error:\s*(.+)", text)
     if unpickler:
         return f"not a PyTorch checkpoint (unpickling: {unpickler[1].strip()})"
     if "central directory" in text or "PytorchStreamReader" in text:
         return f"truncated or corrupted checkpoint ({_first_line(exc).split('. ')[0]})"
+    if "weights_only" in _first_line(exc):
+        return "not a PyTorch file of tensors that superres can read safely"
     return f"not a PyTorch checkpoint ({_first_line(exc)})"
 
 
@@ -154,15 +177,37 @@ def _few(items: list[str], n: int = 4) -> str:
     return shown + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
+def _tensor_shapes(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file as empty tensors of their shapes (read from its
+    header; nothing is allocated), for :func:`check_state_dict`."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {str(path)!r}: {exc}") from None
+
+
 def load_superres(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load a superres safetensors checkpoint into its registered architecture."""
     meta = read_metadata(path)
     if "arch" not in meta or "scale" not in meta:
         raise CheckpointError(f"{str(path)!r} has no superres metadata (superres.arch, superres.scale)")
+    hyperparameters = meta.get("hyperparameters", {})
+    if not isinstance(hyperparameters, dict):
+        raise CheckpointError(f"{str(path)!r}: its metadata superres.hyperparameters is not a mapping")
     try:
-        model = create(meta["arch"], scale=meta["scale"], **meta.get("hyperparameters", {}))
+        # First without memory (the meta device): the metadata is the file's word, and a
+        # 100-byte file must not make us allocate what its hyperparameters ask for. Only a
+        # model whose every tensor the file holds, shape for shape, is then built for real,
+        # so what is allocated is bounded by the file's size.
+        with torch.device("meta"):
+            shape_only = create(meta["arch"], scale=meta["scale"], **hyperparameters)
+        check_state_dict(shape_only, _tensor_shapes(path), str(path))
+        model = create(meta["arch"], scale=meta["scale"], **hyperparameters)
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{str(path)!r}: {exc}") from None
+        raise CheckpointError(f"{str(path)!r}: {exc.args[0] if isinstance(exc, KeyError) else exc}") from None
     try:
         state = load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError) as exc:

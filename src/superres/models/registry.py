@@ -19,7 +19,7 @@ from typing import Callable
 
 from torch import nn
 
-__all__ = ["ModelSpec", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "weights_file_name", "WEIGHTS_DIR"]
+__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "weights_file_name", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -42,6 +42,11 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+
+
+class HyperparameterError(ValueError):
+    """Hyperparameters an architecture accepts by name but cannot be built with (a negative
+    width, a zero size)."""
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -75,7 +80,8 @@ def create(name: str, scale: int | None = None, **hyperparameters) -> nn.Module:
     """Build the registered model ``name`` at ``scale`` with optional hyperparameter overrides.
 
     Unknown hyperparameters raise ``TypeError`` naming them (constructors are keyword-only
-    and take no ``**kwargs``), and an unsupported scale raises ``ValueError``.
+    and take no ``**kwargs``), values the network cannot be built with
+    :class:`HyperparameterError`, and an unsupported scale raises ``ValueError``.
     """
     spec = get_spec(name)
     kwargs = {**spec.defaults, **hyperparameters}
@@ -90,6 +96,9 @@ def create(name: str, scale: int | None = None, **hyperparameters) -> nn.Module:
         model = spec.builder(**kwargs)
     except TypeError as exc:
         raise TypeError(f"model {name!r}: {exc}") from None
+    except (RuntimeError, ValueError, IndexError, ZeroDivisionError) as exc:  # what torch raises for a bad size
+        given = ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items())
+        raise HyperparameterError(f"model {name!r} cannot be built with {given or 'its defaults'}: {str(exc).splitlines()[0]}") from None
     # Recorded so that a checkpoint can say how to rebuild exactly this model.
     model.superres_arch = name
     model.superres_hyperparameters = {k: v for k, v in kwargs.items() if k != "scale"}

@@ -129,6 +129,24 @@ class SwiftRep(nn.Module):
             block.make_identity()
             act.weight.fill_(1.0)
 
+    @torch.no_grad()
+    def adopt_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` (another SwiftRep's tensors) in this model's form, for ``init_from``: a fused
+        block (the shipped form: one 3x3 kernel holding all three branches) becomes a training
+        block that computes the same function, its 3x3 branch the fused kernel less the
+        identity, its 1x1 branch zero. Fine-tuning a shipped model then starts from exactly
+        that model, not from its 3x3 kernels plus random 1x1 branches."""
+        out = dict(state)
+        for i, block in enumerate(self.body):
+            key = f"body.{i}.conv3.weight"
+            fused = key in state and f"body.{i}.conv1.weight" not in state
+            if block.reparameterized or not fused or state[key].shape != block.conv3.weight.shape:
+                continue
+            out[key] = state[key] - block._identity_kernel().to(state[key].dtype)
+            out[f"body.{i}.conv1.weight"] = torch.zeros_like(block.conv1.weight)
+            out[f"body.{i}.conv1.bias"] = torch.zeros_like(block.conv1.bias)
+        return out
+
     def reparameterize(self) -> "SwiftRep":
         """Fuse every training-time block into a plain 3x3 convolution; returns self."""
         for block in self.body:

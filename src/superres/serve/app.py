@@ -3,8 +3,10 @@
 Endpoints: ``GET /`` (the page), ``GET /docs`` (API reference, no external resources),
 ``GET /openapi.json``, ``GET /healthz``, ``GET /v1/models``, ``POST /v1/upscale``,
 ``POST /v1/explain`` (a Local Attribution Map of a box of the result, as JSON). Every
-error is JSON ``{"error": "<one line>"}``: 400 unreadable image, 413 too large (bytes or
-pixels), 422 bad parameters, 503 busy, 404/405 unknown route.
+error is JSON ``{"error": "<one line>"}``: 400 unreadable image or a Host this server does
+not answer to, 403 a browser's POST from another site, 408 a stalled body, 413 too large
+(bytes or pixels), 422 bad parameters (or a result the format cannot hold), 503 busy,
+404/405 unknown route.
 
 What a request costs is bounded before it is paid for: the body is counted as it streams
 (see :class:`BodyLimit`), the pixel count is read from the image header before decoding,
@@ -15,6 +17,7 @@ decoding runs at most ``_DECODE_SLOTS`` at a time, and inference goes through a
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import time
@@ -22,6 +25,7 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Callable, Literal
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -55,6 +59,10 @@ _DECODE_SLOTS = 2
 
 _MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 
+# The largest side each encoder writes (WebP's 14-bit sizes; libjpeg's JPEG_MAX_DIMENSION; GIF's 16 bits):
+# a result over it is refused before the upscale, not failed after it.
+_MAX_SIDE = {"webp": 16383, "jpeg": 65500, "gif": 65535}
+
 # Everything the page and the docs load comes from this server; images are shown from blob: URLs.
 _CSP = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -73,16 +81,20 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, counting while they stream in.
+    """Refuse request bodies over ``limit`` bytes with 413, counting while they stream in,
+    and bodies that stall for ``timeout`` seconds with 408.
 
     A declared ``Content-Length`` over the limit is refused before a byte of the body is read;
     a body without one (chunked) is counted chunk by chunk and refused as soon as it passes
-    the limit, so no request ever makes the server hold more than ``limit`` bytes of it.
+    the limit, so no request ever makes the server hold more than ``limit`` bytes of it. A
+    client that stops sending mid-body does not keep its connection and the server's
+    attention: each wait for the next chunk is bounded.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     def _message(self) -> str:
         return f"upload too large: over this server's limit of {_bytes(self.limit)} (max_upload_bytes={self.limit})"
@@ -103,10 +115,17 @@ class BodyLimit:
                 await _error(413, self._message(), {"connection": "close"})(scope, receive, send)
                 return
         received = 0
+        complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body, only a disconnect can come: no deadline on that
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except asyncio.TimeoutError:
+                raise HTTPException(408, f"request body not received: nothing came for {self.timeout:g} s", headers={"connection": "close"}) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
@@ -116,6 +135,58 @@ class BodyLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class AddressedHere:
+    """Answer only requests addressed to this server, and act on a browser's request only if
+    it comes from this server's own page or an origin in ``cors_origins``.
+
+    Host: an IP address, ``localhost`` or one of ``allowed_hosts``; anything else (400) is
+    what DNS rebinding looks like, a page at ``evil.example`` whose name now resolves to
+    127.0.0.1. Origin: a browser sends it with every POST, and would send another site's
+    simple multipart POST here unasked (the CORS preflight only guards the other kinds);
+    one neither the page's own nor configured is refused (403) before the body is read.
+    A request without Origin is not a browser's (curl, scripts) and passes.
+    """
+
+    _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed_hosts = {"localhost", *(h.lower() for h in allowed_hosts)}
+        self.cors_origins = set(cors_origins)
+
+    def _host_allowed(self, host: str) -> bool:
+        if host.startswith("["):  # [IPv6]:port
+            name = host[1:].partition("]")[0]
+        elif host.count(":") == 1:  # name:port
+            name = host.partition(":")[0]
+        else:
+            name = host
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return name.lower() in self.allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        hosts = [v.decode("latin-1") for k, v in scope["headers"] if k == b"host"]
+        if len(hosts) != 1 or not self._host_allowed(hosts[0]):
+            shown = hosts[0] if len(hosts) == 1 else f"{len(hosts)} Host headers"
+            message = f"this server does not answer to host {shown!r} (start it with --allowed-host NAME for a name of this machine)"
+            await _error(400, message, {"connection": "close"})(scope, receive, send)
+            return
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+        if scope["method"] not in self._SAFE_METHODS and origin is not None:
+            own = urlsplit(origin).netloc == hosts[0]  # "null" (a sandboxed or file: page) has none
+            if not own and origin not in self.cors_origins:
+                message = f"cross-origin request from {origin!r} refused (start the server with --cors-origin {origin} to allow it)"
+                await _error(403, message, {"connection": "close"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -237,9 +308,10 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
     app.state.jobs = jobs
     app.state.upscalers = upscalers
 
-    # Added innermost first: CORS (when configured) sees every request before the limits do.
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    # Added innermost first. Outermost, the security headers go on every answer (the limits'
+    # own included); then requests not addressed here are turned away before anything else;
+    # CORS (when configured) sees every request before the limits do.
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, timeout=settings.body_timeout)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -250,6 +322,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 "content-disposition", "x-superres-model", "x-superres-scale", "x-superres-size", "x-superres-ensemble", "x-superres-seconds",
             ],
         )
+    app.add_middleware(AddressedHere, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -349,6 +423,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         },
     )
     async def upscale(
+        request: Request,
         image: Annotated[
             UploadFile, File(description="PNG, JPEG, WebP, TIFF, BMP or GIF; alpha, 16-bit, grey, ICC and animation are kept")
         ],
@@ -376,6 +451,9 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`;
         `-F width=1920 -F height=1080` for a size, `-F ensemble=true` for the self-ensemble.
         """
+        images = len((await request.form()).getlist("image"))  # parsed once already; FastAPI would keep the last
+        if images != 1:
+            return _error(422, f"send one image per request (got {images} 'image' fields)")
         catalog = await current_catalog()
         default_name, default_scale = default_choice(catalog)
         name = model or default_name
@@ -422,6 +500,14 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 413,
                 f"the result would be {what}, over this "
                 f"server's limit of {_pixels(settings.max_output_pixels)} (max_output_pixels); use a smaller image or scale",
+            )
+
+        max_side = _MAX_SIDE.get(format)
+        if max_side is not None and max(out_width, out_height) > max_side:
+            return _error(
+                422,
+                f"the result would be {out_width}x{out_height}, over {format.upper()}'s limit of {max_side} "
+                "pixels a side; ask for png, or a smaller image or scale",
             )
 
         try:
@@ -553,9 +639,9 @@ def _add_explain_route(app: FastAPI, settings: Settings, jobs: JobQueue, decode_
         async with decode_slots:
             data = await image.read()
             try:
-                decoded = await run_in_threadpool(_decode, data, label, limit)
-            except _TooManyPixels as exc:
-                return _error(413, f"{exc}; explanations take at most {_pixels(limit)}")
+                decoded = await run_in_threadpool(read_image, data, name=label, max_pixels=limit)
+            except ImageTooLargeError as exc:
+                return _error(413, f"{_too_large_message(exc, label)}; explanations take at most {_pixels(limit)}")
             except ImageReadError as exc:
                 return _error(400, str(exc))
             finally:

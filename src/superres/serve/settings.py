@@ -31,6 +31,13 @@ class Settings(BaseModel):
     queue_size: int = Field(4, ge=0, description="jobs that may wait for a worker; more get 503")
     cache_size: int = Field(2, ge=1, description="loaded models kept in memory (least recently used dropped)")
     cors_origins: tuple[str, ...] = Field((), description="origins allowed to call the API from a browser; none by default")
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="names of this machine that requests may be addressed to (the Host header), besides its IP "
+        "addresses and localhost; a name not listed is refused, which is what stops DNS rebinding",
+    )
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to send a request's headers")
+    body_timeout: float = Field(30.0, gt=0, description="seconds an upload may stall between two chunks of its body")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     tile: int | None = Field(None, gt=0, description="tile size for inference (None: the inference default)")
     default_model: str | None = Field(None, description="the model the page selects first when available (None: the inference default)")

@@ -16,14 +16,32 @@ from tqdm import tqdm
 
 from superres.atomic import atomic_path
 from superres.data.datasets import BenchmarkImage
+from superres.errors import printable
 from superres.evaluate import score_images
+from superres.training.checkpoints import read_for_resume
 
 __all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint atomically (:mod:`superres.atomic`), so a crash mid-write never
-    leaves a truncated ``last.ckpt``."""
+    leaves a truncated ``last.ckpt``; and reads one only safely.
+
+    Lightning's own reader passes ``weights_only`` through from its caller, so under a torch
+    whose default unpickles freely (or with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) a
+    downloaded ``last.ckpt`` could run code on ``--resume``. Here every read is
+    :func:`~superres.training.checkpoints.read_for_resume`, and a checkpoint the caller has
+    already read that way (``loaded``, by path) is handed over as it is, not read again."""
+
+    def __init__(self, loaded: dict[Path, dict] | None = None):
+        super().__init__()
+        self.loaded = dict(loaded or {})
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        path = Path(path)
+        if path in self.loaded:
+            return self.loaded.pop(path)
+        return read_for_resume(path)
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
@@ -97,14 +115,18 @@ def _triplet(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int, crop: i
 class ProtocolValidation(L.Callback):
     """Every ``every`` iterations (and at the end), PSNR/SSIM of the EMA model under the paper
     protocol on each benchmark folder, on rank 0; logged to TensorBoard with an LR/SR/HR
-    triplet, and appended to ``metrics.jsonl`` in the run folder."""
+    triplet, and appended to ``metrics.jsonl`` in the run folder. With ``at_start``, also
+    before the first step of a new run: a run started from trained weights shows there that
+    it starts where those weights were (the shipped score, for a shipped file)."""
 
-    def __init__(self, datasets: dict[str, list[BenchmarkImage]], scale: int, every: int, log_file: Path):
+    def __init__(self, datasets: dict[str, list[BenchmarkImage]], scale: int, every: int, log_file: Path, *, at_start: bool = False):
         self.datasets = datasets
         self.scale = scale
         self.every = every
+        self.at_start = at_start
         self.log_file = Path(log_file)
         self.last: dict[str, float] = {}
+        self.reported: set[str] = set()  # images skipped, said once
         self._done_at = -1
 
     def _validate(self, trainer, module) -> None:
@@ -118,18 +140,27 @@ class ProtocolValidation(L.Callback):
         with torch.autocast(device_type=module.device.type, enabled=False):
             for name, items in self.datasets.items():
                 outputs: list[np.ndarray] = []
-                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs)
+                skipped: list[str] = []
+                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs, errors=skipped)
+                for reason in set(skipped) - self.reported:
+                    print(f"superres: validation skipped {printable(reason)}", flush=True)
+                self.reported.update(skipped)
                 record[f"{name}/psnr"] = round(score.psnr, 4)
                 record[f"{name}/ssim"] = round(score.ssim, 5)
                 if trainer.logger is not None:
                     trainer.logger.log_metrics({f"val/{name}/psnr": score.psnr, f"val/{name}/ssim": score.ssim}, step=module.iteration)
                     experiment = getattr(trainer.logger, "experiment", None)
-                    if hasattr(experiment, "add_image") and items:
-                        experiment.add_image(f"samples/{name}/lr_sr_hr", _triplet(items[0].lr, outputs[0], items[0].hr, self.scale), module.iteration)
+                    if hasattr(experiment, "add_image") and score.images:
+                        first = next(item for item in items if item.name == score.images[0].image)
+                        experiment.add_image(f"samples/{name}/lr_sr_hr", _triplet(first.lr, outputs[0], first.hr, self.scale), module.iteration)
         model.train(was_training)
         self.last = {k: v for k, v in record.items() if "/" in k}
         with open(self.log_file, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+
+    def on_train_start(self, trainer, module):
+        if self.at_start and module.iteration == 0:
+            self._validate(trainer, module)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if module.iteration % self.every == 0:

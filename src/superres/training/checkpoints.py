@@ -5,7 +5,9 @@ unpickling (:func:`superres.models.checkpoint.torch_load`), and a file that cann
 is a one-line :class:`CheckpointError`. What
 ``SRModule.on_save_checkpoint`` wrote under ``superres`` (iteration, config, provenance) is
 :attr:`TrainingCheckpoint.record`; the generator's weights are read out of the state dict
-by :meth:`TrainingCheckpoint.generator_state`. Resuming is Lightning's own reading.
+by :meth:`TrainingCheckpoint.generator_state`. Resuming reads the whole checkpoint here too
+(:func:`read_for_resume`) and hands it to Lightning, whose own reader would pass torch's
+default through.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 from superres.models.checkpoint import CheckpointError, torch_load
 
-__all__ = ["TrainingCheckpoint", "read_training_checkpoint"]
+__all__ = ["TrainingCheckpoint", "read_for_resume", "read_training_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,14 @@ def read_training_checkpoint(path: str | os.PathLike) -> TrainingCheckpoint:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"cannot read '{path}': it holds a {type(ckpt).__name__}, not a checkpoint")
     return TrainingCheckpoint(path, ckpt.get("state_dict", ckpt), ckpt.get("superres") or {})
+
+
+def read_for_resume(path: str | os.PathLike) -> dict:
+    """The whole training checkpoint ``path`` (optimizer, scheduler and loop states too), for
+    Lightning to resume from; raises :class:`CheckpointError` with a one-line reason unless it
+    is a superres training checkpoint (empty, truncated, someone else's, holding code)."""
+    path = Path(path)
+    ckpt = torch_load(path)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("superres"), dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"'{path}' is not a superres training checkpoint (no 'superres' section)")
+    return ckpt

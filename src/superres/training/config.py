@@ -35,11 +35,14 @@ class _Section(BaseModel):
 
 class ModelConfig(_Section):
     name: str
-    scale: int
+    scale: int = Field(ge=1)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     # Initialise from a checkpoint (e.g. the x2 model when training x4): every tensor whose
     # name and shape match is copied; the rest (the upsampler) keeps its initialisation.
     init_from: str | None = None
+    # Start even if init_from leaves some of its tensors unused or most of the model at its
+    # initialisation (refused by default: usually the wrong file or hyperparameters).
+    init_partial: bool = False
 
 
 class DataConfig(_Section):
@@ -50,7 +53,7 @@ class DataConfig(_Section):
     batch_size: int = 16
     cache: Literal["memory", "subimages", "none"] = "memory"
     cache_dir: str | None = None
-    num_workers: int = 0
+    num_workers: int = Field(0, ge=0)
     augment: bool = True
     # Which image a patch comes from: "area" (every pixel equally likely) or "image" (every
     # image equally likely, so a few large images do not dominate the stream).
@@ -71,7 +74,7 @@ class DataConfig(_Section):
 
 class ValConfig(_Section):
     folders: list[str] = Field(default_factory=list)
-    every_n_steps: int = 1000
+    every_n_steps: int = Field(1000, ge=1)
     max_images: int | None = None  # per folder; None = all
     # Score on degraded LR inputs (a preset of superres.data.degradations.presets, e.g. "real")
     # instead of the protocol's clean bicubic ones.
@@ -126,16 +129,16 @@ class OptimConfig(_Section):
 
 
 class TrainerConfig(_Section):
-    max_steps: int = 10000
+    max_steps: int = Field(10000, ge=1)
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
     accelerator: str = "auto"
     devices: int | str | list[int] = 1
-    num_nodes: int = 1
+    num_nodes: int = Field(1, ge=1)
     strategy: str = "auto"
     seed: int = 0
-    threads: int | None = None  # torch intra-op threads on the CPU; None = torch's default
-    checkpoint_every: int = 1000
-    log_every: int = 50
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads on the CPU; None = torch's default
+    checkpoint_every: int = Field(1000, ge=1)
+    log_every: int = Field(50, ge=1)
 
 
 class TrainConfig(_Section):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.errors import SuperresError
+from superres.models.checkpoint import CheckpointError, torch_load
 
 __all__ = ["pixel_loss", "fft_loss", "PerceptualLoss", "VGG19Features", "feature_matching_loss", "generator_adversarial_loss", "discriminator_adversarial_loss"]
 
@@ -83,7 +84,9 @@ class VGG19Features(nn.Module):
 
                 state = load_file(str(path))
             else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
+                state = torch_load(path)
+        except CheckpointError as exc:  # names the file and says why
+            raise SuperresError(f"cannot read VGG19 weights (loss.perceptual.vgg_weights): {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user
             raise SuperresError(f"cannot read VGG19 weights '{path}' (loss.perceptual.vgg_weights): {str(exc).splitlines()[0]}") from None
         if not isinstance(state, dict):

@@ -21,8 +21,9 @@ from torch import nn
 from superres.data.degradations import make_lr_batch
 from superres.errors import SuperresError
 from superres.models import create
-from superres.models.checkpoint import CheckpointError, read_metadata
+from superres.models.checkpoint import CheckpointError, _few, read_metadata
 from superres.models.contract import model_contract, rgb_to_luma_input
+from superres.models.registry import HyperparameterError
 from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
@@ -58,21 +59,43 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
     return ckpt.generator_state(prefer_ema=prefer_ema), ckpt.scale
 
 
-def init_from_checkpoint(model: nn.Module, path: str | Path) -> list[str]:
+def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = False) -> list[str]:
     """Copy every tensor of ``path`` whose name and shape match ``model`` (e.g. all but the
     upsampler of an x2 model into an x4 one), except, when ``path`` was trained at another
     scale (or does not say), those the model declares ``scale_specific_keys``; returns the
-    names left at their initialisation."""
-    source, source_scale = _generator_and_scale(path)
+    names left at their initialisation.
+
+    A model with ``adopt_state`` first rewrites the source into its own form (SwiftRep's
+    fused blocks into training blocks). Unless ``partial``, a start that leaves source
+    tensors unused or most of the model's parameters at their initialisation (either not
+    counting the upsampler of another scale) is refused, naming the tensors and counting them:
+    it is almost always the wrong file or the wrong hyperparameters, and training from it
+    silently starts from noise."""
+    given, source_scale = _generator_and_scale(path)
+    source = model.adopt_state(given) if hasattr(model, "adopt_state") else given
     own = model.state_dict()
     same_scale = source_scale is not None and source_scale == getattr(model, "scale", None)
     skip = set() if same_scale else set(getattr(model, "scale_specific_keys", ()))
     matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in skip}
     if not matched:
         raise CheckpointError(f"'{path}' shares no tensor with {type(model).__name__}")
+    # Another scale's upsampler does not fit this one: expected, not a mistake.
+    rescaled = {k for k in source if k in own and not same_scale and (k in skip or source[k].shape != own[k].shape)}
+    unused = sorted(set(given) - set(matched) - rescaled)
+    left = sorted(set(own) - set(matched))
+    left_share = sum(own[k].numel() for k in left if k not in rescaled | skip) / max(1, sum(v.numel() for v in own.values()))
+    if not partial and (unused or left_share > 0.5):
+        problems = []
+        if unused:
+            problems.append(f"{len(unused)} of its {len(given)} tensors fit nowhere in the model ({_few(unused)})")
+        if left_share > 0.5:
+            problems.append(f"{len(left)} of the model's {len(own)} tensors ({left_share:.0%} of its values) would keep their initialisation ({_few(left)})")
+        raise CheckpointError(
+            f"model.init_from '{path}' does not fit {type(model).__name__} (check model.hyperparameters): "
+            + "; ".join(problems) + "; set model.init_partial: true to start from it anyway"
+        )
     own.update(matched)
     model.load_state_dict(own)
-    left = sorted(set(own) - set(matched))
     if hasattr(model, "init_unmatched"):
         model.init_unmatched(left)  # e.g. SwiftRep makes added blocks start as identities
     return left
@@ -83,6 +106,8 @@ def _create(name: str, keys: tuple[str, str], **kwargs) -> nn.Module:
     key: ``keys[0]`` for an unknown name or scale, ``keys[1]`` for a wrong hyperparameter."""
     try:
         return create(name, **kwargs)
+    except HyperparameterError as exc:
+        raise ConfigError(f"'{keys[1]}': {exc}") from None
     except (KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)  # str() of a KeyError adds quotes
         raise ConfigError(f"'{keys[0]}': {message}") from None
@@ -105,7 +130,7 @@ class SRModule(L.LightningModule):
             raise ConfigError("a one-channel (luma) model trains on Y only; the perceptual and adversarial losses need RGB")
         self.reinitialised: list[str] = []
         if m.init_from:
-            self.reinitialised = init_from_checkpoint(self.generator, m.init_from)
+            self.reinitialised = init_from_checkpoint(self.generator, m.init_from, partial=m.init_partial)
         self.ema_generator = None
         if config.optim.ema_decay:
             self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False)

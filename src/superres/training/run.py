@@ -13,15 +13,17 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
+from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.device import set_cpu_threads
-from superres.errors import SuperresError
+from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
+from superres.models.checkpoint import CheckpointError
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
-from superres.training.checkpoints import read_training_checkpoint
+from superres.training.checkpoints import read_for_resume, read_training_checkpoint
 from superres.training.config import TrainConfig
 from superres.training.module import SRModule
 
@@ -121,24 +123,27 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         # A shell starts background jobs with SIGINT ignored; `kill -INT` should still stop
         # (and checkpoint) a run the way Ctrl-C does.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Read (safely) and checked before anything is written, so a bad last.ckpt costs nothing.
+    resumed = {last: read_for_resume(last)} if resume else {}
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
     module = SRModule(config)
     data = _SRData(config, module)
     module.provenance = {"commit": git_commit(), "data": {"folders": config.data.train, "images": len(data.hr)}}
     if config.model.init_from:
         module.provenance["started_from"] = _lineage(config.model.init_from)
+        if module.reinitialised:
+            left = module.reinitialised
+            print(f"superres: {len(left)} tensors not in {config.model.init_from} start at their initialisation ({ckpt_format._few(left)})")
     for reason in data.hr.skipped:
-        print(f"superres: skipped {reason}")
+        print(f"superres: skipped {printable(reason)}")
     val_sets = {}
     for folder in config.val.folders:
         items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
         name = Path(folder).name + (f"-{config.val.degrade}" if config.val.degrade else "")
         val_sets[name] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
-    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl")
+    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from))
     callbacks = [
         StopAtMaxSteps(t.max_steps),
         validation,
@@ -163,8 +168,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         enable_progress_bar=False,
         enable_model_summary=False,
         use_distributed_sampler=False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(resumed)],
     )
+    # Written only now that the run can start: a mistake above leaves the run folder as it was.
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     with warnings.catch_warnings():
         # An endless stream has no length; Lightning says so at every start.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -210,7 +218,10 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
         raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
     checkpoint = read_training_checkpoint(last)
     info = checkpoint.record
-    config = TrainConfig.model_validate_json(json.dumps(info["config"]))
+    try:
+        config = TrainConfig.model_validate_json(json.dumps(info.get("config")))
+    except ValidationError:
+        raise CheckpointError(f"'{last}' holds no valid training config; it cannot be exported") from None
     m = config.model
     model = create(m.name, scale=m.scale, **m.hyperparameters)
     model.load_state_dict(checkpoint.generator_state())

@@ -39,7 +39,7 @@ def degrade(hr: np.ndarray, scale: int, preset: str, *, key: str = "") -> np.nda
     match = _PATTERN.match(check_preset(preset))
     generator = torch.Generator().manual_seed(zlib.crc32(f"{preset}:{key}".encode()))
     if preset == "real":
-        x = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255.0
+        x = torch.from_numpy(np.array(hr)).permute(2, 0, 1)[None].float() / 255.0  # a copy: hr may be read-only
         lr = second_order_lr(x, scale, SecondOrder(), generator)
     else:
         lr = torch.from_numpy(imresize(hr, 1 / scale)).permute(2, 0, 1)[None].float() / 255.0
