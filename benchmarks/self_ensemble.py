@@ -66,7 +66,7 @@ def markdown(rows: list[dict], command: str, threads: int) -> str:
         "thread(s) on a machine shared with other work (CPU time, which the load of other jobs does not",
         "inflate as it does wall time); the ratio is the number to read.",
         "",
-        f"Made by `{command}`; raw numbers in `benchmarks/self_ensemble.json`.",
+        f"Made by `{command}`; raw numbers in `docs/benchmarks/self_ensemble.json`.",
         "",
         "| model | scale | dataset | PSNR | PSNR + | gain (dB) | SSIM | SSIM + | time (s) | time + (s) | cost |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -86,6 +86,12 @@ def markdown(rows: list[dict], command: str, threads: int) -> str:
         f"Rows whose mean PSNR fell: {sum(g < 0 for g in gains)}. Single images that fell: "
         + (", ".join(f"{r['model']} x{r['scale']} {r['dataset']}/{n}" for r in rows for n in r["images_lowered"]) or "none")
         + ".",
+        "",
+        "The cost is under 8x where the model is a small share of the work done once per image",
+        "(rounding, and for the luma models ESPCN and FSRCNN the YCbCr split and the bicubic chroma,",
+        "which the ensemble does not repeat), and about 8x where the network dominates (SwiftRep).",
+        "Use it with `superres upscale --ensemble`, `superres eval --ensemble` (scores marked x4+),",
+        "`superres.load(..., ensemble=True)`, the REST field `ensemble=true` or the page's checkbox.",
         "",
     ]
     return "\n".join(lines)
