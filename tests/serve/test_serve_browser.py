@@ -143,6 +143,34 @@ def test_upscale_compare_and_download(page, server, tmp_path):
         assert (result.format, result.size) == ("PNG", (64, 64))
 
 
+def test_an_exact_size_and_the_self_ensemble(page, server, tmp_path):
+    page.goto(server + "/")
+    page.wait_for_selector("#model option[value='fsrcnn-s']", state="attached")
+    source = tmp_path / "small.png"
+    source.write_bytes(image_bytes(32, 32))
+    page.set_input_files("#file", str(source))
+    page.wait_for_selector("#file-meta:has-text('32×32')")
+    page.select_option("#model", "fsrcnn-s")
+    page.select_option("#scale", "1.5")  # a factor no model has: the x2 model runs, then a resize
+    assert "32×32 → 48×48" in page.inner_text("#file-meta")
+    assert "fsrcnn-s ×2" in page.inner_text("#model-info")
+    page.fill("#width", "50")
+    page.fill("#height", "40")
+    assert "32×32 → 50×40" in page.inner_text("#file-meta")  # cover: exactly the box
+    page.check("#ensemble")
+    page.click("#go")
+    page.wait_for_selector("#status-text:has-text('Done in')", timeout=60_000)
+    assert page.inner_text("#after-tag") == "fsrcnn-s 50×40+"
+    assert page.inner_text("#before-tag") == "bicubic 50×40"
+    assert "50×40 pixels" in page.inner_text("#result-info")
+    assert "own scale" in page.inner_text("#explain-status")  # a resized result is not explained
+    with page.expect_download() as info:
+        page.click("#download")
+    assert info.value.suggested_filename == "small_fsrcnn-s_50x40.png"
+    with Image.open(info.value.path()) as result:
+        assert result.size == (50, 40)
+
+
 def test_screenshot_and_docs(page, server, tmp_path):
     # The committed screenshot is refreshed only on request, so a test run leaves the tree clean.
     shot = SCREENSHOT if os.environ.get("SUPERRES_UPDATE_DOCS") else tmp_path / "web-ui.png"

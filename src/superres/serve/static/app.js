@@ -8,6 +8,7 @@
     form: $("form"), drop: $("drop"), file: $("file"), fileInfo: $("file-info"), thumb: $("thumb"),
     fileName: $("file-name"), fileMeta: $("file-meta"), limitHint: $("limit-hint"),
     model: $("model"), scale: $("scale"), format: $("format"), go: $("go"), modelInfo: $("model-info"),
+    width: $("width"), height: $("height"), fit: $("fit"), ensemble: $("ensemble"),
     progress: $("progress"), statusText: $("status-text"), error: $("error"),
     result: $("result"), viewport: $("viewport"), stage: $("stage"), before: $("before"), after: $("after"),
     divider: $("divider"), beforeTag: $("before-tag"), afterTag: $("after-tag"),
@@ -23,6 +24,7 @@
     split: 50,          // percent of the stage width showing "before"
     zoom: "fit",
     busy: false,
+    lastRequest: null,  // what made the result shown: {scale} or {width, height, fit}, and ensemble
   };
 
   // ------------------------------------------------------------------ formatting
@@ -79,6 +81,16 @@
     return offersOf(name).find((o) => o.scale === scale) || null;
   }
 
+  // The model scale the server runs for a factor (superres.inference.sizing.choose_model_scale):
+  // the factor's own, else the next above (its result resized down), else the largest.
+  function modelScaleFor(name, factor) {
+    const scales = offersOf(name).map((o) => o.scale).sort((a, b) => a - b);
+    return scales.find((s) => s >= factor) || scales[scales.length - 1];
+  }
+
+  // Factors no model is trained for, offered beside the models' own.
+  const EXTRA_SCALES = [1.5, 2.5];
+
   function modelLabel(model, scale) {
     const offer = model.scales.find((o) => o.scale === scale);
     let label = model.name;
@@ -103,15 +115,15 @@
 
   function fillScales(wanted) {
     const offers = offersOf(el.model.value);
-    el.scale.replaceChildren(...offers.map((o) => new Option("×" + o.scale, String(o.scale))));
-    const scales = offers.map((o) => o.scale);
+    const scales = [...new Set([...offers.map((o) => o.scale), ...EXTRA_SCALES])].sort((a, b) => a - b);
+    el.scale.replaceChildren(...scales.map((s) => new Option("×" + s, String(s))));
     el.scale.value = String(scales.includes(wanted) ? wanted : (scales.includes(4) ? 4 : scales[0]));
     relabelModels();
     describeModel();
   }
 
   function relabelModels() {
-    const scale = Number(el.scale.value);
+    const scale = modelScaleFor(el.model.value, Number(el.scale.value));
     for (const option of el.model.options) {
       const model = state.catalog.models.find((m) => m.name === option.value);
       option.textContent = modelLabel(model, scale);
@@ -120,7 +132,7 @@
 
   function describeModel() {
     const name = el.model.value;
-    const scale = Number(el.scale.value);
+    const scale = modelScaleFor(name, Number(el.scale.value));
     const model = state.catalog.models.find((m) => m.name === name);
     const offer = offerFor(name, scale);
     el.modelInfo.replaceChildren();
@@ -161,10 +173,38 @@
 
   // ------------------------------------------------------------------ the chosen file
 
+  // What the user asked for: a scale, or a width and/or height (then the scale is not sent).
+  function request() {
+    const side = (input) => (input.value.trim() === "" ? null : Math.floor(Number(input.value)));
+    const width = side(el.width), height = side(el.height);
+    const req = { ensemble: el.ensemble.checked, fit: el.fit.value };
+    if (width !== null || height !== null) return { ...req, width, height };
+    return { ...req, scale: Number(el.scale.value) };
+  }
+
+  // The result's label: ×1.5, 1920×1080, w2000 (as in file names), "+" for the self-ensemble.
+  function sizeLabel(req, separator) {
+    let label;
+    if (req.scale !== undefined) label = "×" + req.scale;
+    else if (req.width !== null && req.height !== null) label = req.width + separator + req.height;
+    else label = req.width !== null ? "w" + req.width : "h" + req.height;
+    return label + (req.ensemble ? "+" : "");
+  }
+
+  // The result's size, as the server computes it (superres.inference.sizing.OutputSize.plan).
   function outputSize() {
     if (!state.size) return null;
-    const s = Number(el.scale.value);
-    return { width: state.size.width * s, height: state.size.height * s };
+    const { width: w, height: h } = state.size;
+    const round = (x) => Math.max(1, Math.floor(x + 0.5));
+    const req = request();
+    if (req.scale !== undefined) return { width: round(w * req.scale), height: round(h * req.scale) };
+    if (req.height === null) return { width: req.width, height: round(h * req.width / w) };
+    if (req.width === null) return { width: round(w * req.height / h), height: req.height };
+    if (req.fit === "contain") {
+      const f = Math.min(req.width / w, req.height / h);
+      return { width: Math.min(req.width, round(w * f)), height: Math.min(req.height, round(h * f)) };
+    }
+    return { width: req.width, height: req.height };
   }
 
   function describeFile() {
@@ -194,7 +234,7 @@
       }
       const out = outputSize();
       if (out.width * out.height > limits.max_output_pixels) {
-        return "At ×" + el.scale.value + " the result would be " + out.width + "×" + out.height +
+        return "At " + sizeLabel(request(), "×") + " the result would be " + out.width + "×" + out.height +
           ", over the server's limit of " + (limits.max_output_pixels / 1e6).toFixed(1) + " megapixels. Choose a smaller scale.";
       }
     }
@@ -255,7 +295,10 @@
   });
 
   el.model.addEventListener("change", () => fillScales(Number(el.scale.value)));
-  el.scale.addEventListener("change", () => { relabelModels(); describeModel(); showError(checkLimits()); });
+  el.scale.addEventListener("change", () => { relabelModels(); describeModel(); describeFile(); showError(checkLimits()); });
+  for (const control of [el.width, el.height, el.fit]) {
+    control.addEventListener("input", () => { describeFile(); showError(checkLimits()); });
+  }
 
   // ------------------------------------------------------------------ talking to the API
 
@@ -278,12 +321,16 @@
   }
 
   // POST /v1/upscale with XHR, which (unlike fetch) reports upload progress.
-  function upscale(model, scale, format, onProgress) {
+  function upscale(model, req, format, onProgress) {
     return new Promise((resolve, reject) => {
       const body = new FormData();
       body.append("image", state.file, state.file.name || "image.png");
       body.append("model", model);
-      body.append("scale", String(scale));
+      if (req.scale !== undefined) body.append("scale", String(req.scale));
+      if (req.width !== undefined && req.width !== null) body.append("width", String(req.width));
+      if (req.height !== undefined && req.height !== null) body.append("height", String(req.height));
+      if (req.scale === undefined) body.append("fit", req.fit);
+      if (req.ensemble) body.append("ensemble", "true");
       body.append("format", format);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/v1/upscale");
@@ -308,7 +355,7 @@
 
   function setBusy(busy) {
     state.busy = busy;
-    for (const control of [el.model, el.scale, el.format, el.file]) control.disabled = busy;
+    for (const control of [el.model, el.scale, el.format, el.file, el.width, el.height, el.fit, el.ensemble]) control.disabled = busy;
     el.form.setAttribute("aria-busy", String(busy));
     updateButton();
   }
@@ -319,19 +366,20 @@
     const limitError = checkLimits();
     if (limitError) { showError(limitError); return; }
     const model = el.model.value;
-    const scale = Number(el.scale.value);
+    const req = request();
+    const shown = sizeLabel(req, "×");  // ×1.5, 1920×1080, w2000; "+" for the self-ensemble
     const format = el.format.value;
     showError("");
     setBusy(true);
     const started = performance.now();
     let ticker = null;
     try {
-      const result = await upscale(model, scale, format, (phase, fraction) => {
+      const result = await upscale(model, req, format, (phase, fraction) => {
         if (phase === "upload") {
           setStatus("Uploading… " + Math.round(fraction * 100) + "%", fraction * 100);
         } else {
           const t0 = performance.now();
-          const tick = () => setStatus("Upscaling with " + model + " ×" + scale + "… " +
+          const tick = () => setStatus("Upscaling with " + model + " " + shown + "… " +
             Math.round((performance.now() - t0) / 1000) + " s", undefined);
           tick();
           ticker = setInterval(tick, 1000);
@@ -342,12 +390,13 @@
       if (model !== "bicubic") {
         setStatus("Making the bicubic baseline for comparison…", undefined);
         try {
-          before = { blob: (await upscale("bicubic", scale, "png")).blob, label: "bicubic" };
+          before = { blob: (await upscale("bicubic", { ...req, ensemble: false }, "png")).blob, label: "bicubic" };
         } catch (err) {
           before = null; // the comparison is a nicety: show the result alone
         }
       }
-      await showResult(result, before, model, scale, format);
+      state.lastRequest = req;
+      await showResult(result, before, model, req, format);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       setStatus("Done in " + seconds + " s.", null);
     } catch (err) {
@@ -371,13 +420,15 @@
     });
   }
 
-  async function showResult(result, before, model, scale, format) {
+  async function showResult(result, before, model, req, format) {
+    const shown = sizeLabel(req, "×");
+    const plain = sizeLabel({ ...req, ensemble: false }, "×");
     for (const url of state.urls) URL.revokeObjectURL(url);
     const afterUrl = URL.createObjectURL(result.blob);
     state.urls = [afterUrl];
     await loadImage(el.after, afterUrl);
-    el.after.alt = "Upscaled with " + model + " ×" + scale;
-    el.afterTag.textContent = model + " ×" + scale;
+    el.after.alt = "Upscaled with " + model + " " + shown;
+    el.afterTag.textContent = model + " " + shown;
 
     // Before: the bicubic baseline, or for bicubic itself the original pixels enlarged
     // without smoothing (nearest neighbour), which is what bicubic is an improvement on.
@@ -387,8 +438,8 @@
         const beforeUrl = URL.createObjectURL(before.blob);
         state.urls.push(beforeUrl);
         await loadImage(el.before, beforeUrl);
-        el.beforeTag.textContent = "bicubic ×" + scale;
-        el.before.alt = "Bicubic interpolation ×" + scale;
+        el.beforeTag.textContent = "bicubic " + plain;
+        el.before.alt = "Bicubic interpolation " + plain;
       } else if (model === "bicubic" && state.size) {
         await loadImage(el.before, state.previewUrl);
         el.beforeTag.textContent = "original (nearest)";
@@ -408,7 +459,8 @@
     const extension = format === "jpeg" ? "jpg" : format;
     const stem = (state.file.name || "image").replace(/\.[^.]+$/, "");
     el.download.href = afterUrl;
-    el.download.download = stem + "_" + model + "_x" + scale + "." + extension;
+    // Named as the CLI and the API name it: photo_espcn_x1.5.png, photo_espcn_1920x1080.png.
+    el.download.download = stem + "_" + model + "_" + plain.replace(/^×/, "x").replace("×", "x") + "." + extension;
     el.download.textContent = "Download " + format.toUpperCase() + " · " + formatBytes(result.blob.size);
     el.resultInfo.textContent = el.after.naturalWidth + "×" + el.after.naturalHeight + " pixels" +
       (result.seconds ? " · " + result.seconds.toFixed(2) + " s on the server" : "") +
@@ -579,9 +631,17 @@
 
   // A new result: remember what made it (the controls may change before the next explanation).
   el.after.addEventListener("load", () => {
-    explainState.source = { file: state.file, model: el.model.value, scale: Number(el.scale.value) };
     ex.figure.hidden = true;
     ex.error.hidden = true;
+    const req = state.lastRequest;
+    if (!req || req.scale === undefined || !offerFor(el.model.value, req.scale)) {
+      // A box of a resized result is not a box of any model's output: explain a model at its own scale.
+      explainState.source = null;
+      ex.status.textContent = "Explanations are of a model at its own scale (no size, no ×1.5): upscale that way to explain a region.";
+      return;
+    }
+    explainState.source = { file: state.file, model: el.model.value, scale: req.scale };
+    ex.status.textContent = "";
     const size = resultSize();
     const side = Math.max(2, Math.min(16 * explainState.source.scale, size.width, size.height));
     setBox(Math.floor((size.width - side) / 2), Math.floor((size.height - side) / 2), side, side);
