@@ -78,7 +78,7 @@ async def burst(base_url: str, port: int):
         malformed = {
             "not an image": [upscale(client, b"GIF89a, or so it says", model="bicubic", scale="4") for _ in range(3)],
             "unknown model": [upscale(client, VALID, model="../../etc/passwd", scale="4") for _ in range(3)],
-            "bad scale": [upscale(client, VALID, model="bicubic", scale="7") for _ in range(2)],
+            "bad scale": [upscale(client, VALID, model="bicubic", scale="0.5") for _ in range(2)],  # x7 is valid since issue 15
             "too many pixels": [upscale(client, flat_png(3000, 3000), model="bicubic", scale="2") for _ in range(3)],
             "huge declared size": [huge_declared_body(port) for _ in range(3)],
         }
