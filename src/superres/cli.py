@@ -229,6 +229,12 @@ def _add_eval(sub) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR images")
     p.add_argument("--lr-data", nargs="+", metavar="DIR", help="ready-made LR folders, one per --data folder (paired)")
     p.add_argument("--scale", "-s", nargs="+", type=int, default=[4], help="scales (default: 4)")
+    p.add_argument("--degrade", metavar="PRESET", help="score on degraded LR inputs: jpegQ (e.g. jpeg40), noiseS (e.g. noise8) or real")
+    p.add_argument("--niqe", action="store_true", help="also score each result's NIQE (no-reference; lower is more natural)")
+    p.add_argument(
+        "--no-reference", action="store_true",
+        help="the folders hold photos with no ground truth: upscale them as they are and score NIQE only",
+    )
     p.add_argument("--per-image", action="store_true", help="a row per image as well")
     p.add_argument("--ensemble", action="store_true", help="score the self-ensemble (8 flips and rotations averaged; about 8x the time), shown as x4+")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -238,20 +244,43 @@ def _add_eval(sub) -> None:
 
 def _run_eval(args) -> int:
     from superres import evaluate
+    from superres.data.degradations import check_preset
+    from superres.metrics.niqe import require_niqe
     from superres.device import resolve_device
     from superres.models import load_for_scale
 
+    if args.degrade is not None:
+        try:
+            check_preset(args.degrade)
+        except ValueError as exc:
+            raise SuperresError(f"--degrade: {exc}") from None
+    if args.no_reference and (args.degrade or args.lr_data):
+        raise SuperresError("--no-reference scores the photos as they are: it takes neither --degrade nor --lr-data")
+    if args.niqe or args.no_reference:
+        require_niqe()  # before any model loads: a missing extra is one line
     device = resolve_device(args.device)
     errors: list[str] = []
-    results = evaluate.evaluate(
-        lambda s: load_for_scale(args.model, s).to(device),
-        args.data,
-        args.scale,
-        lr_folders=args.lr_data,
-        device=device,
-        errors=errors,
-        ensemble=args.ensemble,
-    )
+    if args.no_reference:
+        from superres.inference.upscaler import Upscaler
+
+        results = evaluate.score_no_reference(
+            lambda s: Upscaler(load_for_scale(args.model, s), scale=s, name=args.model, device=device, ensemble=args.ensemble),
+            args.data,
+            args.scale,
+            errors=errors,
+        )
+    else:
+        results = evaluate.evaluate(
+            lambda s: load_for_scale(args.model, s).to(device),
+            args.data,
+            args.scale,
+            lr_folders=args.lr_data,
+            device=device,
+            errors=errors,
+            degrade=args.degrade,
+            with_niqe=args.niqe,
+            ensemble=args.ensemble,
+        )
     output = {"table": lambda: evaluate.format_table(results, per_image=args.per_image), "json": lambda: evaluate.to_json(results), "csv": lambda: evaluate.to_csv(results)}
     print(output[args.format]())
     for message in errors:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from superres.evaluate import format_table, predict_uint8, score_images
+from superres.evaluate import format_table, predict_uint8, score_images, to_json
 from superres.inference import Upscaler
 from superres.inference.ensemble import DIHEDRAL, self_ensemble
 from superres.models import load_for_scale
@@ -68,4 +68,6 @@ def test_the_paper_protocol_labels_ensemble_scores_plus(espcn):
     assert predict_uint8(espcn, item.lr, ensemble=True).shape == (16, 16, 3)
     score = score_images(espcn, [item], scale=2, dataset="tiny", ensemble=True)
     assert score.ensemble and "x2+" in format_table([score])
-    assert "x2+" not in format_table([score_images(espcn, [item], scale=2, dataset="tiny")])
+    plain = score_images(espcn, [item], scale=2, dataset="tiny")
+    assert "x2+" not in format_table([plain])
+    assert '"ensemble": true' in to_json([score]) and '"ensemble"' not in to_json([plain])

@@ -30,7 +30,7 @@ from PIL import Image
 
 from superres.errors import SuperresError
 
-__all__ = ["NIQE_MIN_SIZE", "NiqeUnavailableError", "niqe", "luminance"]
+__all__ = ["NIQE_MIN_SIZE", "NiqeUnavailableError", "niqe", "luminance", "require_niqe"]
 
 _BLOCK = 96
 NIQE_MIN_SIZE = 2 * _BLOCK  # two blocks each way: the covariance of fewer is meaningless
@@ -54,6 +54,11 @@ def _pristine_model() -> tuple[np.ndarray, np.ndarray]:
         raise NiqeUnavailableError(f"NIQE needs scipy: {_INSTALL}") from None
     params = loadmat(str(path))
     return np.ravel(params["pop_mu"]).astype(np.float64), params["pop_cov"].astype(np.float64)
+
+
+def require_niqe() -> None:
+    """Raise :class:`NiqeUnavailableError` (one line, with the pip command) unless NIQE can run."""
+    _pristine_model()
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,9 +19,12 @@ from typing import Callable
 
 from torch import nn
 
-__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "weights_file_name", "WEIGHTS_DIR"]
+__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+# What a model's shipped weights learnt to undo (ModelSpec.trained_for).
+TRAINED_FOR = ("bicubic", "real")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,13 @@ class ModelSpec:
     # Set5 / Set14 PSNR its paper reports, by scale (Y channel, bicubic degradation; REFERENCE.md)
     published: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
     is_generator: bool = True  # discriminators are registered too, but do not upscale
+    # What the shipped weights learnt to undo: "bicubic" (clean downscales, the benchmarks'
+    # protocol) or "real" (photos as they are: JPEG, noise, blur; superres.data.degradations).
+    trained_for: str = "bicubic"
+
+    def __post_init__(self):
+        if self.trained_for not in TRAINED_FOR:
+            raise ValueError(f"trained_for must be one of {', '.join(TRAINED_FOR)}, got {self.trained_for!r}")
 
     def pretrained_scales(self) -> tuple[int, ...]:
         return tuple(s for s in self.scales if pretrained_path(self.name, s).is_file())

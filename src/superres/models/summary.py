@@ -171,13 +171,14 @@ def format_models_table() -> str:
             s = model_summary(spec.name, scale)
             macs = _si(s.macs_per_output_megapixel) + ("" if scale == TABLE_SCALE else f" (x{scale})")
             pretrained = _scales(spec.pretrained_scales())
-            generators.append([spec.name, _si(s.parameters), macs, _scales(spec.scales), pretrained, spec.paper])
+            purpose = ("real photos" if spec.trained_for == "real" else "clean") if spec.pretrained_scales() else "-"
+            generators.append([spec.name, _si(s.parameters), macs, _scales(spec.scales), pretrained, purpose, spec.paper])
         else:
             s = model_summary(spec.name)
             size = f"{s.input_size}x{s.input_size}"
             discriminators.append([spec.name, _si(s.parameters), _si(s.macs_per_image), size, spec.paper])
     lines = _table(
-        ["name", "parameters", f"MACs / output MP (x{TABLE_SCALE})", "scales", "pretrained", "paper"],
+        ["name", "parameters", f"MACs / output MP (x{TABLE_SCALE})", "scales", "pretrained", "for", "paper"],
         generators,
         right={1, 2},
     )
@@ -188,6 +189,8 @@ def format_models_table() -> str:
         "",
         f"Parameters at x{TABLE_SCALE}. MACs: weight multiply-adds of convolutions and linear layers",
         "(bicubic interpolation, activations and normalisation not counted); 1 G per output",
-        "megapixel is 1 K per output pixel.",
+        "megapixel is 1 K per output pixel. For: what the shipped weights learnt to undo;",
+        "'clean' models are for clean downscales (the benchmarks), 'real photos' ones for JPEG",
+        "compression, sensor noise and blur, as in photos from the web, phones and scans.",
     ]
     return "\n".join(lines)

@@ -164,3 +164,8 @@ class SwiftRep(nn.Module):
 
 
 register(ModelSpec("swiftrep", SwiftRep, scales=(2, 3, 4, 8), paper="superres (RepVGG/ECBSR-style re-parameterisation, ABPN anchor)"))
+# The same network trained on Real-ESRGAN's second-order degradations (configs/swiftrep_real_*.yaml).
+register(ModelSpec(
+    "swiftrep-real", SwiftRep, scales=(2, 4), defaults={"blocks": 24}, trained_for="real",
+    paper="superres: SwiftRep on Real-ESRGAN's degradations (Wang et al., ICCVW 2021)",
+))
