@@ -17,11 +17,11 @@ A search space is ``KEY=KIND:ARGS`` with the dotted keys of ``--set``: ``log:LOW
 from __future__ import annotations
 
 import copy
-import fcntl
 import inspect
 import math
 import multiprocessing
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -218,24 +218,28 @@ def _storage(spec: _Spec):
 
 
 def _enqueue_resume(study, trial) -> None:
-    """Queue a trial that died running (process killed) to run again with its parameters,
-    continuing its run folder from the last checkpoint; once per dead trial."""
+    """Queue a trial that died running (process killed, Ctrl-C) to run again with its
+    parameters, continuing its run folder from the last checkpoint; once per dead trial."""
     if any(t.user_attrs.get("resume_of") == trial.number for t in study.get_trials(deepcopy=False)):
         return
-    study.enqueue_trial(trial.params, user_attrs={"resume_of": trial.number})
+    study.enqueue_trial(trial.params, user_attrs={"resume_of": trial.number, "resume_dir": trial.user_attrs.get("run_dir")})
 
 
 def _recover(study, storage) -> list[int]:
     """With the study folder locked no other process runs its trials, so every RUNNING trial
     is left over from a killed search: fail it and queue its resumption now rather than after
-    the heartbeat's grace period."""
+    the heartbeat's grace period (and that of trials stopped by Ctrl-C). Returns the numbers
+    of the trials whose resumption waits to run."""
     optuna = _optuna()
     stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     study_id = storage.get_study_id_from_name(study.study_name)
     for trial in stale:
         storage.set_trial_state_values(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number), optuna.trial.TrialState.FAIL)
+    interrupted = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)) if t.user_attrs.get("interrupted")]
+    for trial in [*stale, *interrupted]:
         _enqueue_resume(study, trial)
-    return [t.number for t in stale]
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    return sorted(t.user_attrs["resume_of"] for t in waiting if "resume_of" in t.user_attrs)
 
 
 def _sampler(spec: _Spec, offset: int):
@@ -287,11 +291,11 @@ def _objective(spec: _Spec):
 
     def objective(trial) -> float:
         params = {p.key: p.suggest(trial) for p in spec.params}
-        resume_of = trial.user_attrs.get("resume_of")
+        resume_of, resume_dir = trial.user_attrs.get("resume_of"), trial.user_attrs.get("resume_dir")
         run_dir = _run_dir(spec, trial.number)
         resume = False
-        if resume_of is not None and (_run_dir(spec, resume_of) / "checkpoints" / "last.ckpt").is_file():
-            run_dir, resume = _run_dir(spec, resume_of), True
+        if resume_dir and (Path(resume_dir) / "checkpoints" / "last.ckpt").is_file():
+            run_dir, resume = Path(resume_dir), True
         trial.set_user_attr("run_dir", str(run_dir))
         raw = copy.deepcopy(spec.raw)
         raw["output_dir"] = str(run_dir)
@@ -299,7 +303,11 @@ def _objective(spec: _Spec):
         print(f"trial {trial.number}: {' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in params.items())}"
               + (f" (resuming trial {resume_of} in {run_dir})" if resume else f" in {run_dir}"), flush=True)
         pruning = PruneOnValidation(trial, spec.metric)
-        train(config, resume=resume, callbacks=[pruning])
+        try:
+            train(config, resume=resume, callbacks=[pruning])
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # Optuna fails it; the next run resumes it
+            raise
         value = _last_score(run_dir, spec.metric)
         if pruning.pruned:
             raise optuna.TrialPruned(f"{spec.metric} {value} at iteration {pruning._reported}")
@@ -332,6 +340,14 @@ def _optimize(spec: _Spec, worker: int = 0) -> None:
 
 
 def _worker(spec: _Spec, worker: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        # A killed `superres tune` must not leave workers running trials: the next run would
+        # take their trials for interrupted ones and run them twice. SIGTERM lets Lightning
+        # save the trial's checkpoint first.
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     _optimize(spec, worker)
 
 
@@ -465,6 +481,8 @@ def tune(
     lock = None
     notes: list[str] = []
     if local:
+        import fcntl  # POSIX; imported here so that the module itself imports anywhere
+
         lock = open(folder / "tune.lock", "w")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
