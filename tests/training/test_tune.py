@@ -109,6 +109,8 @@ def test_killed_search_resumes_without_repeating_a_finished_trial(tmp_path, phot
     assert after[1].state == optuna.trial.TrialState.FAIL  # the killed one, replaced by its resumption
     resumed = next(t for t in after if t.user_attrs.get("resume_of") == 1)
     assert resumed.params == after[1].params and resumed.user_attrs["run_dir"] == str(study / "trial_0001")
+    # It carries the killed trial's scores, so the pruner sees its whole curve.
+    assert set(after[1].intermediate_values) <= set(resumed.intermediate_values) and 30 in resumed.intermediate_values
     assert "resuming at iteration" in captured.out
     runs = [t.user_attrs["run_dir"] for t in complete]
     assert len(set(runs)) == 3

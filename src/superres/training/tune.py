@@ -274,14 +274,22 @@ def _trial_overrides(spec: _Spec, params: dict[str, Any]) -> list[str]:
     return [*spec.overrides, *(f"{k}={v if isinstance(v, str) else repr(v)}" for k, v in params.items())]
 
 
-def _last_score(run_dir: Path, metric: str) -> float | None:
+def _scores(run_dir: Path, metric: str) -> list[tuple[int, float]]:
+    """(iteration, score) of every validation in a run's ``metrics.jsonl``, first score of a step kept."""
     import json
 
     path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return records[-1].get(metric) if records else None
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    scores: dict[int, float] = {}
+    for record in records:
+        if metric in record:
+            scores.setdefault(record["iteration"], record[metric])
+    return sorted(scores.items())
+
+
+def _last_score(run_dir: Path, metric: str) -> float | None:
+    scores = _scores(run_dir, metric)
+    return scores[-1][1] if scores else None
 
 
 def _objective(spec: _Spec):
@@ -303,6 +311,11 @@ def _objective(spec: _Spec):
         print(f"trial {trial.number}: {' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in params.items())}"
               + (f" (resuming trial {resume_of} in {run_dir})" if resume else f" in {run_dir}"), flush=True)
         pruning = PruneOnValidation(trial, spec.metric)
+        if resume:
+            # The dead trial's scores so far become this one's, so the pruner compares whole
+            # curves: a resumed trial would otherwise report nothing before its checkpoint.
+            for step, value in _scores(run_dir, spec.metric):
+                trial.report(value, step=step)
         try:
             train(config, resume=resume, callbacks=[pruning])
         except KeyboardInterrupt:
