@@ -101,7 +101,7 @@ def test_killed_search_resumes_without_repeating_a_finished_trial(tmp_path, phot
     capsys.readouterr()
     assert main(["tune", str(config), "--trials", "3", "--dir", str(study), "--pruner", "none", "--seed", "1"]) == 0
     captured = capsys.readouterr()
-    assert "resuming interrupted trial(s) [1]" in captured.err
+    assert "interrupted trial(s) [1] queued to resume" in captured.err
     after = _trials(study, "tiny")
     complete = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3

@@ -517,7 +517,7 @@ def tune(
         if local:
             resumed = _recover(created, db)
             if resumed:
-                notes.append(f"resuming interrupted trial(s) {resumed} from their checkpoints")
+                notes.append(f"interrupted trial(s) {resumed} queued to resume from their checkpoints")
                 print(f"superres: {notes[-1]}", flush=True)
         done = _finished(created)
         if done:
