@@ -386,11 +386,61 @@ def _run_benchmark(args) -> int:
     return 0
 
 
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune", help="search a config's hyperparameters with Optuna (real training runs, pruning, resumable)",
+        description="Run a hyperparameter search: each trial is a superres train run of CONFIG with sampled values, "
+        "scored by its validation PSNR. Running the same command again continues the study.",
+    )
+    p.add_argument("config", help="a YAML config (see configs/); may hold a 'search:' section")
+    p.add_argument("--trials", type=int, required=True, help="finished (complete or pruned) trials the study should hold")
+    p.add_argument(
+        "--search", action="extend", nargs="+", default=[], metavar="KEY=KIND:ARGS",
+        help="searched keys: log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH, choice:A,B (e.g. optim.lr=log:1e-4:1e-2)",
+    )
+    p.add_argument(
+        "--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+        help="override config keys for every trial, e.g. --set trainer.max_steps=2000 val.every_n_steps=250",
+    )
+    p.add_argument("--study", help="study name (default: the config's file name)")
+    p.add_argument("--dir", dest="directory", metavar="DIR", help="study folder: trial runs, best.yaml, trials.md, PNGs (default: runs/tune/STUDY)")
+    p.add_argument("--storage", metavar="URL", help="database URL shared by several processes or machines (default: SQLite DIR/study.db)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this long")
+    p.add_argument("--n-jobs", type=int, default=1, help="trials run at once on this machine, each in its own process (default: 1)")
+    p.add_argument("--pruner", choices=["median", "halving", "none"], default="median", help="stops poor trials early (default: median)")
+    p.add_argument("--startup-trials", type=int, default=5, help="random trials before the sampler models and the pruner prunes (default: 5)")
+    p.add_argument("--metric", help="metrics.jsonl key to maximise (default: the first val folder's psnr, e.g. Set5/psnr)")
+    p.add_argument("--seed", type=int, help="sampler seed, for a repeatable search")
+    p.set_defaults(run=_run_tune)
+
+
+def _run_tune(args) -> int:
+    from superres.training.tune import tune
+
+    result = tune(
+        args.config, trials=args.trials, search=args.search, overrides=args.overrides, study=args.study,
+        storage=args.storage, directory=args.directory, timeout=args.timeout, n_jobs=args.n_jobs,
+        pruner=args.pruner, startup_trials=args.startup_trials, metric=args.metric, seed=args.seed,
+    )
+    print(result.table)
+    print(", ".join(f"{n} {state}" for state, n in sorted(result.counts.items())))
+    if result.best_config is not None:
+        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
+        print(f"best: trial {result.best_trial}, {result.best_value:.4f} ({params})")
+        print(f"wrote {result.best_config}")
+    for path in result.pictures:
+        print(f"wrote {path}")
+    for note in result.notes:
+        print(f"superres: {note}", file=sys.stderr)
+    return 0 if result.best_config is not None else 1
+
+
 # (name, adder) in the order they appear in --help.
 _COMMANDS = [
     _add_upscale,
     _add_eval,
     _add_train,
+    _add_tune,
     _add_export,
     _add_export_onnx,
     _add_explain,

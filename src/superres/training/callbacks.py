@@ -129,6 +129,12 @@ class ProtocolValidation(L.Callback):
         self.reported: set[str] = set()  # images skipped, said once
         self._done_at = -1
 
+    @property
+    def scored_at(self) -> int:
+        """The iteration of the latest validation (-1 before the first); callbacks listed
+        after this one (a tuner's pruning, say) read ``last`` when it equals the current one."""
+        return self._done_at
+
     def _validate(self, trainer, module) -> None:
         if not trainer.is_global_zero or not self.datasets or module.iteration == self._done_at:
             return

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -109,9 +110,10 @@ def _strategy(config: TrainConfig, module: SRModule) -> str:
     return strategy
 
 
-def train(config: TrainConfig, *, resume: bool = False) -> Path:
+def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Callback] = ()) -> Path:
     """Train per ``config``; with ``resume`` continue from ``output_dir/checkpoints/last.ckpt``.
-    Returns the exported weights file (``output_dir/model.safetensors``)."""
+    ``callbacks`` run after the built-in ones, so they see each validation's scores (a
+    hyperparameter search's pruning). Returns the exported weights file (``output_dir/model.safetensors``)."""
     out = Path(config.output_dir)
     last = out / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
@@ -150,6 +152,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         StepCheckpoint(out / "checkpoints", t.checkpoint_every),
         ProgressBar(t.max_steps, validation),
         _RankAgreement(out / "ddp_check.json"),
+        *callbacks,
     ]
     trainer = L.Trainer(
         accelerator=t.accelerator,

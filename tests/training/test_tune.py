@@ -1,0 +1,167 @@
+"""``superres tune``: a tiny real search (3 trials of FSRCNN-s, a few dozen steps) prunes, writes a
+best YAML that trains, and resumes after SIGKILL without repeating a finished trial; the
+search space is checked like ``--set``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+optuna = pytest.importorskip("optuna", reason="superres tune needs optuna: pip install -e '.[tune]'")
+
+from superres.cli import main  # noqa: E402
+from superres.training import load_config  # noqa: E402
+from superres.training.tune import TuneError, check_space, parse_search, tune  # noqa: E402
+
+SUPERRES = [sys.executable, "-m", "superres"]
+
+
+@pytest.fixture(scope="module")
+def photos(train_hr, tmp_path_factory) -> Path:
+    """Four of the shared training photos, copied."""
+    folder = tmp_path_factory.mktemp("photos")
+    for path in sorted(train_hr.glob("sunhays80-*.png"))[:4]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def _config(tmp_path: Path, photos: Path, set5: Path, **search) -> Path:
+    raw = {
+        "output_dir": str(tmp_path / "unused"),
+        "model": {"name": "fsrcnn-s", "scale": 2},
+        "data": {"train": [str(photos)], "patch_size": 32, "batch_size": 4},
+        "val": {"folders": [str(set5)], "every_n_steps": 10, "max_images": 2},
+        "optim": {"lr": 1.0e-3, "warmup_steps": 0, "ema_decay": None},
+        "trainer": {"max_steps": 30, "checkpoint_every": 10, "threads": 1, "log_every": 10},
+    }
+    if search:
+        raw["search"] = search
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _trials(folder: Path, name: str):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'study.db'}").get_trials()
+
+
+@pytest.mark.slow
+def test_search_prunes_and_its_best_yaml_trains(tmp_path, photos, set5, capsys):
+    config = _config(tmp_path, photos, set5, **{"optim.lr": "log:1e-5:1e-2"})
+    study = tmp_path / "study"
+    # Seed 0 draws a trial worse than the first at its first validation, which the median
+    # pruner (active after one trial) stops there.
+    result = tune(config, trials=3, search=["model.hyperparameters.d=int:8:32"], directory=study, startup_trials=1, seed=0)
+    states = [t.state for t in _trials(study, "tiny")]
+    assert len(states) == 3 and optuna.trial.TrialState.PRUNED in states, result.table
+    pruned = next(t for t in _trials(study, "tiny") if t.state == optuna.trial.TrialState.PRUNED)
+    stopped_at = json.loads((study / f"trial_{pruned.number:04d}" / "metrics.jsonl").read_text().splitlines()[-1])["iteration"]
+    assert stopped_at < 30  # pruned runs stop training, not just get marked
+    assert result.best_value == max(t.value for t in _trials(study, "tiny") if t.value is not None and t.state.name == "COMPLETE")
+    for name in ("trials.md", "history.png", "best.yaml"):
+        assert (study / name).stat().st_size > 0, name
+    assert "| pruned |" in (study / "trials.md").read_text()
+    # The best YAML is the base config with the best values: it trains as it is.
+    best = load_config(result.best_config)
+    assert best.optim.lr == pytest.approx(result.best_params["optim.lr"])
+    assert best.model.hyperparameters["d"] == result.best_params["model.hyperparameters.d"]
+    capsys.readouterr()
+    assert main(["train", str(result.best_config), "--set", "trainer.max_steps=10"]) == 0
+    assert (study / "best" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_without_repeating_a_finished_trial(tmp_path, photos, set5, capsys):
+    config = _config(tmp_path, photos, set5, **{"optim.lr": "log:1e-4:1e-2"})
+    study = tmp_path / "study"
+    command = [*SUPERRES, "tune", str(config), "--trials", "3", "--dir", str(study), "--pruner", "none", "--seed", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first_done = study / "trial_0000" / "model.safetensors"
+    second_ckpt = study / "trial_0001" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not second_ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first_done.exists() and second_ckpt.exists(), "the search did not reach trial 1 before the kill"
+    before = {t.number: (t.state, t.value) for t in _trials(study, "tiny")}
+    assert before[0][0] == optuna.trial.TrialState.COMPLETE and before[1][0] == optuna.trial.TrialState.RUNNING
+    finished_weights = first_done.stat().st_mtime_ns
+
+    capsys.readouterr()
+    assert main(["tune", str(config), "--trials", "3", "--dir", str(study), "--pruner", "none", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "interrupted trial(s) [1] queued to resume" in captured.err
+    after = _trials(study, "tiny")
+    complete = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    assert after[0].value == before[0][1] and first_done.stat().st_mtime_ns == finished_weights  # not run again
+    assert after[1].state == optuna.trial.TrialState.FAIL  # the killed one, replaced by its resumption
+    resumed = next(t for t in after if t.user_attrs.get("resume_of") == 1)
+    assert resumed.params == after[1].params and resumed.user_attrs["run_dir"] == str(study / "trial_0001")
+    # It carries the killed trial's scores, so the pruner sees its whole curve.
+    assert set(after[1].intermediate_values) <= set(resumed.intermediate_values) and 30 in resumed.intermediate_values
+    assert "resuming at iteration" in captured.out
+    runs = [t.user_attrs["run_dir"] for t in complete]
+    assert len(set(runs)) == 3
+    # Running it again with the study complete trains nothing.
+    assert main(["tune", str(config), "--trials", "3", "--dir", str(study), "--pruner", "none"]) == 0
+    assert len(_trials(study, "tiny")) == len(after)
+    # The study keeps its search space: another one under the same name is refused.
+    with pytest.raises(TuneError, match="give another --study"):
+        tune(config, trials=4, search=["optim.lr=log:1e-3:1e-2"], directory=study)
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("optim.lr", "expects KEY=KIND:ARGS"),
+        ("optim.lr=uniform:1:2", "kind must be one of"),
+        ("optim.lr=log:0:1e-2", "log range must be positive"),
+        ("optim.lr=log:1e-2:1e-4", "LOW < HIGH"),
+        ("optim.lr=float:a:b", "two numbers"),
+        ("model.hyperparameters.d=int:8:24.5", "two integers"),
+        ("loss.pixel=choice:l1", "two or more distinct"),
+    ],
+)
+def test_bad_search_spec_names_the_key(item, message):
+    with pytest.raises(TuneError, match=message) as info:
+        parse_search(item)
+    assert item.split("=")[0] in str(info.value)
+
+
+def test_search_keys_are_checked_like_set():
+    raw = {"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}}
+    ok = [parse_search("optim.lr=log:1e-4:1e-2"), parse_search("model.hyperparameters.d=int:16:64"), parse_search("loss.pixel=choice:l1,charbonnier")]
+    check_space(raw, [], ok)
+    for item, message in [
+        ("optim.lrr=log:1e-4:1e-2", "unknown key 'optim.lrr'"),
+        ("loss.pixel=choice:l1,l3", "'loss.pixel'"),
+        ("data.patch_size=int:31:64", "multiple of model.scale"),
+        ("model.hyperparameters.width=int:8:16", "model.hyperparameters.width"),
+    ]:
+        with pytest.raises(TuneError, match=message.replace(".", r"\.")):
+            check_space(raw, [], [parse_search(item)])
+    with pytest.raises(TuneError, match="names a key twice"):
+        check_space(raw, [], [ok[0], ok[0]])
+
+
+def test_cli_reports_a_bad_search_in_one_line(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}, "val": {"folders": ["y"]}}))
+    assert main(["tune", str(config), "--trials", "2", "--search", "optim.lrr=log:1e-4:1e-2", "--dir", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "optim.lrr" in err
+    config.write_text(yaml.safe_dump({"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}}))
+    assert main(["tune", str(config), "--trials", "2", "--search", "optim.lr=log:1e-4:1e-2", "--dir", str(tmp_path / "s")]) == 1
+    assert "val.folders" in capsys.readouterr().err
