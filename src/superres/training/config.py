@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from superres.data.degradations import Degradations, check_preset
 from superres.errors import SuperresError
 
-__all__ = ["ConfigError", "TrainConfig", "load_config", "apply_overrides"]
+__all__ = ["ConfigError", "TrainConfig", "load_config", "apply_overrides", "read_config_mapping"]
 
 
 class ConfigError(SuperresError):
@@ -199,21 +199,28 @@ def _format_error(exc: ValidationError, source: str) -> str:
     return f"{source}: '{key}': {first['msg']} (got {first.get('input')!r})"
 
 
+def read_config_mapping(path: str | os.PathLike) -> dict:
+    """A config file's raw mapping, before validation (sections other tools add, such as
+    ``superres tune``'s ``search:``, included), with one-line errors for a file that cannot
+    be read or is not a YAML mapping."""
+    path = Path(path)
+    try:
+        raw = _yaml(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config '{path}': {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{path}' must hold a mapping of sections")
+    return raw
+
+
 def load_config(source: str | os.PathLike | dict, overrides: list[str] | None = None) -> TrainConfig:
     """Read and validate a config from a YAML file (or a mapping), with ``--set`` overrides."""
     if isinstance(source, dict):
         raw, name = copy.deepcopy(source), "config"  # overrides must not edit the caller's mapping
     else:
-        path = Path(source)
-        try:
-            raw = _yaml(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config '{path}': {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"'{path}' must hold a mapping of sections")
-        name = str(path)
+        raw, name = read_config_mapping(source), str(source)
     raw = apply_overrides(raw, overrides or [])
     try:
         return TrainConfig.model_validate_json(json.dumps(raw))

@@ -33,7 +33,7 @@ import yaml
 
 from superres.errors import SuperresError
 from superres.training.callbacks import ProtocolValidation
-from superres.training.config import ConfigError, _yaml, apply_overrides, load_config
+from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
 __all__ = ["TuneError", "SearchParam", "parse_search", "check_space", "PruneOnValidation", "TuneResult", "tune"]
 
@@ -422,19 +422,6 @@ def _pictures(study, directory: Path, notes: list[str]) -> list[Path]:
     return written
 
 
-def _read_yaml(path: Path) -> dict:
-    """The config file's raw mapping ('search:' included), with load_config's one-line errors."""
-    try:
-        raw = _yaml(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config '{path}': {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"'{path}' is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"'{path}' must hold a mapping of sections")
-    return raw
-
-
 def tune(
     config: str | os.PathLike,
     *,
@@ -468,7 +455,7 @@ def tune(
     if pruner not in ("median", "halving", "none"):
         raise TuneError(f"--pruner must be median, halving or none (got {pruner!r})")
     path = Path(config)
-    raw = _read_yaml(path)
+    raw = read_config_mapping(path)
     from_yaml = raw.pop("search", None) or {}
     if not isinstance(from_yaml, dict):
         raise TuneError(f"{path}: 'search' must map keys to KIND:ARGS, e.g. optim.lr: log:1e-4:1e-2")
