@@ -147,6 +147,8 @@ def test_an_unknown_degradation_is_one_line_before_any_model_loads(tmp_path, cap
     assert main(["eval", "--model", "no-such-model", "--data", str(tmp_path), "--degrade", "jpeg400"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "jpeg400" in err and "jpegQ" in err
+    assert main(["eval", "--data", str(tmp_path), "--lr-data", str(tmp_path), "--degrade", "real"]) == 1
+    assert capsys.readouterr().err.strip() == "superres: error: --degrade makes the LR images from the HR ones: it takes no --lr-data"
 
 
 def test_niqe_column_with_ground_truth_and_without(set14, tmp_path, capsys):

@@ -254,6 +254,8 @@ def _run_eval(args) -> int:
             check_preset(args.degrade)
         except ValueError as exc:
             raise SuperresError(f"--degrade: {exc}") from None
+    if args.degrade and args.lr_data:
+        raise SuperresError("--degrade makes the LR images from the HR ones: it takes no --lr-data")
     if args.no_reference and (args.degrade or args.lr_data):
         raise SuperresError("--no-reference scores the photos as they are: it takes neither --degrade nor --lr-data")
     if args.niqe or args.no_reference:
