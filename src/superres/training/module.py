@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from superres.data.degradations import make_lr_batch
+from superres.data.pairs import LRHRPair, batch_seed
 from superres.errors import SuperresError
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, _few, read_metadata
@@ -192,10 +193,12 @@ class SRModule(L.LightningModule):
         luma model, their Y as the model takes it (:func:`superres.models.contract.rgb_to_luma_input`)."""
         # LR synthesis must be exact (the protocol's rounding), so never under autocast.
         with torch.autocast(device_type=self.device.type, enabled=False):
-            if isinstance(batch, (list, tuple)):
+            if isinstance(batch, LRHRPair):  # made by the loader's workers (superres.data.pairs)
+                lr, hr = batch.lr.float(), batch.hr.float()
+            elif isinstance(batch, (list, tuple)):
                 lr, hr = (patches.float() / 255.0 for patches in batch)
             else:
-                generator = torch.Generator().manual_seed(self.config.trainer.seed * 1_000_003 + self.iteration)
+                generator = torch.Generator().manual_seed(batch_seed(self.config.trainer.seed, self.iteration))
                 lr, hr = make_lr_batch(batch, self.config.model.scale, self.degradations, generator)
             if self.luma and lr.shape[1] == 3:
                 lr, hr = rgb_to_luma_input(lr), rgb_to_luma_input(hr)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
+from superres.data.pairs import IndexedPatches, SynthesizeLR
 from superres.device import set_cpu_threads
 from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
@@ -69,9 +70,18 @@ class _SRData(L.LightningDataModule):
             rank=self.trainer.global_rank,
             world=self.trainer.world_size,
         )
+        dataset, collate = self.dataset, None
+        if d.num_workers > 0 and d.train_lr is None:
+            # The workers make the LR side too (the costly part with degradations), beside the
+            # training process instead of between its steps; the pairs are the same.
+            dataset = IndexedPatches(self.dataset)
+            collate = SynthesizeLR(
+                self.config.model.scale, self.config.data.degradations, self.config.trainer.seed, d.batch_size,
+                rank=self.trainer.global_rank, world=self.trainer.world_size,
+            )
         return DataLoader(
-            self.dataset, batch_size=d.batch_size, sampler=sampler, num_workers=d.num_workers,
-            persistent_workers=d.num_workers > 0, drop_last=True,
+            dataset, batch_size=d.batch_size, sampler=sampler, num_workers=d.num_workers,
+            persistent_workers=d.num_workers > 0, drop_last=True, collate_fn=collate,
         )
 
 
