@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
+from superres.data.degradations.kernels import gaussian_blur
 from superres.data.degradations.second_order import SecondOrder, jpeg_batch, second_order_lr, unsharp_mask
 from superres.imaging.resize import imresize_torch
 
@@ -51,23 +50,6 @@ class Degradations:
     @property
     def any(self) -> bool:
         return self.second_order is not None or any(v is not None for v in (self.blur_sigma, self.noise_sigma, self.jpeg_quality))
-
-
-def gaussian_blur(images: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Blur each (C, H, W) image of a batch with its own Gaussian sigma (separable, reflect-padded)."""
-    radius = int(np.ceil(3 * float(sigmas.max())))
-    if radius == 0:
-        return images
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    kernels = torch.exp(-(x[None] ** 2) / (2 * sigmas[:, None].to(images.dtype) ** 2))  # (B, K)
-    kernels = kernels / kernels.sum(dim=1, keepdim=True)
-    b, c, h, w = images.shape
-    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    flat = padded.reshape(1, b * c, h + 2 * radius, w + 2 * radius)
-    k = kernels.repeat_interleave(c, dim=0)  # (B*C, K)
-    flat = F.conv2d(flat, k[:, None, :, None], groups=b * c)  # vertical
-    flat = F.conv2d(flat, k[:, None, None, :], groups=b * c)  # horizontal
-    return flat.reshape(b, c, h, w)
 
 
 def make_lr_batch(

@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["KERNEL_SHAPES", "KERNEL_SIZE", "shaped_kernel", "sinc_kernel", "random_kernel", "filter_batch"]
+__all__ = ["KERNEL_SHAPES", "KERNEL_SIZE", "gaussian_blur", "shaped_kernel", "sinc_kernel", "random_kernel", "filter_batch"]
 
 KERNEL_SIZE = 21
 KERNEL_SHAPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
@@ -141,3 +141,23 @@ def _fast_fft_size(n: int) -> int:
         if m == 1:
             return n
         n += 1
+
+
+def gaussian_blur(images: torch.Tensor, sigmas: torch.Tensor, radius: int | None = None) -> torch.Tensor:
+    """Blur each (C, H, W) image of a batch with its own Gaussian sigma (separable, reflect-
+    padded), over ``radius`` pixels each side (default: 3 sigma)."""
+    if radius is None:
+        radius = int(math.ceil(3 * float(sigmas.max())))
+    if radius == 0:
+        return images
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernels = torch.exp(-(x[None] ** 2) / (2 * sigmas[:, None].to(images.dtype) ** 2))  # (B, K)
+    kernels = kernels / kernels.sum(dim=1, keepdim=True)
+    b, c, h, w = images.shape
+    mode = "reflect" if min(images.shape[-2:]) > radius else "replicate"  # reflect needs a wider image
+    padded = F.pad(images, (radius, radius, radius, radius), mode=mode)
+    flat = padded.reshape(1, b * c, h + 2 * radius, w + 2 * radius)
+    k = kernels.repeat_interleave(c, dim=0)  # (B*C, K)
+    flat = F.conv2d(flat, k[:, None, :, None], groups=b * c)  # vertical
+    flat = F.conv2d(flat, k[:, None, None, :], groups=b * c)  # horizontal
+    return flat.reshape(b, c, h, w)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from superres.data.degradations.kernels import KERNEL_SHAPES, KERNEL_SIZE, filter_batch, random_kernel, sinc_kernel
+from superres.data.degradations.kernels import KERNEL_SHAPES, KERNEL_SIZE, filter_batch, gaussian_blur, random_kernel, sinc_kernel
 
 __all__ = ["DegradationStage", "SecondOrder", "second_order_lr", "jpeg_batch", "add_gaussian_noise", "add_poisson_noise", "unsharp_mask"]
 
@@ -162,18 +162,14 @@ def add_poisson_noise(images: torch.Tensor, scales: torch.Tensor, gray: torch.Te
 
 
 def unsharp_mask(images: torch.Tensor, weight: float = 0.5, threshold: float = 10.0) -> torch.Tensor:
-    """Sharpen a [0, 1] batch by unsharp masking (a Gaussian of sigma 8.3 px over 51 px, the
+    """Sharpen a [0, 1] batch by unsharp masking (a Gaussian of sigma 8 px over 51 px, the
     paper's ground-truth sharpening), applied only where the detail exceeds ``threshold``
     8-bit levels, with a soft mask so that flat areas keep their noise-free look."""
-    x = torch.arange(51, dtype=torch.float64) - 25
-    sigma = 0.3 * ((51 - 1) * 0.5 - 1) + 0.8
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    kernel = (g[:, None] * g[None, :]) / g.sum() ** 2
-    kernels = kernel.float().expand(images.shape[0], 51, 51)
-    blurred = filter_batch(images, kernels)
+    sigmas = torch.full((images.shape[0],), 8.0, dtype=images.dtype)
+    blurred = gaussian_blur(images, sigmas, radius=25)
     residual = images - blurred
     mask = (residual.abs() * 255 > threshold).to(images.dtype)
-    soft = filter_batch(mask, kernels)
+    soft = gaussian_blur(mask, sigmas, radius=25)
     sharp = (images + weight * residual).clamp(0, 1)
     return soft * sharp + (1 - soft) * images
 
