@@ -342,9 +342,9 @@ def _add_serve(sub) -> None:
 
 
 def _run_serve(args) -> int:
-    from pydantic import ValidationError
+    from superres.serve import Settings, check_port, run  # first: without the serve extra, one line naming it
 
-    from superres.serve import Settings, check_port, run
+    from pydantic import ValidationError
 
     check_port(args.port)
     try:
@@ -453,7 +453,10 @@ _COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from superres import __version__
+
     parser = argparse.ArgumentParser(prog="superres", description="Deep-learning single-image super-resolution.")
+    parser.add_argument("--version", action="version", version=f"superres {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)

@@ -24,6 +24,7 @@ from torch import nn
 
 from superres.atomic import write_atomic
 from superres.errors import SuperresError
+from superres.extras import require
 from superres.inference.runners import OnnxRunner
 from superres.models.contract import Contract, model_contract
 
@@ -72,7 +73,7 @@ def export_onnx(
     :class:`SuperresError` if the export fails or the exported graph disagrees with PyTorch
     by more than 1e-4 on an input of another size.
     """
-    import onnx
+    onnx = require("onnx", extra="onnx", purpose="ONNX export")
 
     model = prepare_for_inference(model).cpu()
     contract = model_contract(model)

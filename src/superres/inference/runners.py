@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from superres.errors import SuperresError
+from superres.extras import require
 
 __all__ = ["OnnxRunner", "TorchRunner"]
 
@@ -60,7 +61,7 @@ class OnnxRunner:
     """
 
     def __init__(self, onnx_model: bytes | str | os.PathLike, *, threads: int | None = None, device: str | torch.device = "cpu"):
-        import onnxruntime as ort
+        ort = require("onnxruntime", extra="onnx", purpose="the ONNX backend")
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or 0)

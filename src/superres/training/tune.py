@@ -32,6 +32,7 @@ import lightning as L
 import yaml
 
 from superres.errors import SuperresError
+from superres.extras import require
 from superres.training.callbacks import ProtocolValidation
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
@@ -196,10 +197,7 @@ class TuneResult:
 
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise TuneError("superres tune needs Optuna: pip install 'superres[tune]' (or pip install optuna)") from None
+    optuna = require("optuna", extra="tune", purpose="superres tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -395,8 +393,7 @@ def _write_best(study, spec: _Spec, source: str) -> Path:
 
 
 def _pictures(study, directory: Path, notes: list[str]) -> list[Path]:
-    import matplotlib
-
+    matplotlib = require("matplotlib", extra="plot", purpose="the search's pictures")
     matplotlib.use("Agg")  # files only; no display on a server
     import matplotlib.pyplot as plt
 
