@@ -69,7 +69,7 @@ def installed(built, tmp_path_factory) -> dict[str, Path]:
     bin_dir = root / "venv" / ("Scripts" if os.name == "nt" else "bin")
     requirement = f"{built['wheel']}[{EXTRAS}]" if EXTRAS else str(built["wheel"])
     started = time.perf_counter()
-    _check(_run([bin_dir / "python", "-m", "pip", "install", "-q", requirement], cwd=root))
+    _check(_run([bin_dir / "python", "-m", "pip", "install", "-q", requirement], cwd=root, timeout=1800))
     print(f"\nwheel {built['wheel'].name}: {built['wheel'].stat().st_size / 1e6:.2f} MB; "
           f"pip install {'[' + EXTRAS + ']' if EXTRAS else 'core'}: {time.perf_counter() - started:.0f} s")
     work = root / "work"
