@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from superres.device import available_memory, resolve_device, set_cpu_threads
+from superres.device import available_memory, bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.pixels import from_float_tensor, to_float_tensor
@@ -30,10 +30,11 @@ from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
 from superres.inference.channels import adapt_channels_tensor
 from superres.inference.ensemble import self_ensemble
-from superres.inference.onnx import export_onnx, prepare_for_inference
+from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
+from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
@@ -44,7 +45,11 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "U
 DEFAULT_TILE_OVERLAP = 32
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+#: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
+#: change of bf16 within this (dB), and only on a machine where bf16 is measured to be fast.
+AUTO_BF16_MAX_LOSS = 0.01
 
 # Largest tile on a CPU. Measured with SwiftRep x4 on a 3840x2160 input (2 threads):
 # 1024 px tiles peaked at 3125 MB RSS in 32.5 s, 512 px at 2348 MB in 28.2 s (smaller
@@ -80,20 +85,49 @@ def _bytes_per_pixel(model: nn.Module, channels: int, scale: int) -> float:
     return 4.0 * (3 * per_pixel + channels * (1 + scale * scale))
 
 
-def _resolve_precision(precision: str, device: torch.device, backend: str) -> str:
+def _resolve_precision(precision: str, device: torch.device, backend: str, metadata: dict | None = None) -> tuple[str, str]:
+    """(precision, why): what the model runs in, and a few words on why."""
     aliases = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
     precision = aliases.get(precision, precision)
     if precision not in PRECISIONS:
         raise SuperresError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
-    if backend == "onnx":
+    if backend.startswith("onnx"):
         if precision not in ("auto", "fp32"):
-            raise SuperresError(f"the ONNX backend runs in fp32, not {precision}")
-        return "fp32"
-    if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type == "cpu":
-        raise SuperresError("fp16 needs a GPU; on the CPU use bf16 or fp32")
-    return precision
+            raise SuperresError(f"the ONNX backend runs in fp32 (onnx-int8 in int8), not {precision}")
+        return ("int8", "the shipped int8 graph") if backend == "onnx-int8" else ("fp32", "ONNX Runtime")
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise SuperresError("fp16 needs a GPU; on the CPU use bf16 or fp32")
+        return precision, "asked"
+    if device.type == "cuda":
+        return "fp16", "auto: CUDA"
+    if device.type != "cpu":
+        return "fp32", f"auto: {device.type}"
+    change = precision_change(metadata or {}, "bf16")
+    if change is None:
+        return "fp32", "auto: no measured bf16 change for these weights"
+    if change < -AUTO_BF16_MAX_LOSS:
+        return "fp32", f"auto: bf16 changes Set5 by {change:+.3f} dB"
+    if not bf16_is_fast("cpu"):
+        return "fp32", f"auto: bf16 is not fast on this CPU ({cpu_capability()})"
+    return "bf16", f"auto: fast bf16 on this CPU, Set5 {change:+.3f} dB"
+
+
+def _int8_graph(name: str, scale: int) -> Path:
+    """The shipped int8 graph of ``name`` at ``scale``, or a one-line error saying why there is none."""
+    from superres.models.registry import is_registered, list_specs, pretrained_path, quantized_path
+
+    if not is_registered(name):
+        raise SuperresError(f"the int8 backend runs only shipped models with an int8 graph, not {name!r} (use --backend onnx)")
+    path = quantized_path(name, scale)
+    if path.is_file():
+        return path
+    shipped = [f"{spec.name} x{s}" for spec in list_specs(generators_only=True) for s in spec.scales if quantized_path(spec.name, s).is_file()]
+    weights = pretrained_path(name, scale)
+    change = precision_change(read_metadata(weights), "int8") if weights.is_file() else None
+    why = f": int8 changes its Set5 PSNR by {change:+.2f} dB, over the {INT8_MAX_LOSS} allowed" if change is not None else ""
+    hint = f"int8 is shipped for {', '.join(shipped)}" if shipped else "no model has an int8 graph"
+    raise SuperresError(f"no int8 graph for {name} x{scale}{why} ({hint}; use --backend onnx or torch)")
 
 
 class Upscaler:
@@ -149,7 +183,7 @@ class Upscaler:
         self.name = name
         self.backend = backend
         self.device = resolve_device(device)
-        self.precision = _resolve_precision(precision, self.device, backend)
+        self.precision, self.precision_reason = _resolve_precision(precision, self.device, backend, getattr(model, "superres_metadata", None))
         self.tile = tile
         self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
         self.batch_size = batch_size
@@ -170,8 +204,10 @@ class Upscaler:
         self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
         if backend == "torch":
             self.runner: TorchRunner | OnnxRunner = TorchRunner(model, self.device, self.precision)
-        else:
+        elif backend == "onnx":
             self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
+        else:
+            self.runner = OnnxRunner(_int8_graph(name, self.scale), threads=threads, device=self.device)
         forward = self.runner.forward
         if self.ensemble:
             ensembled = self_ensemble(self.runner)
