@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from superres.errors import SuperresError
+from superres.imaging.dicom import is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
 
@@ -31,7 +32,10 @@ __all__ = ["Job", "collect_inputs", "check_output_folder", "plan_jobs", "run_job
 #: ``--format`` choices and the extension each writes.
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
-_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+#: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
+#: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
+DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | DICOM_EXTENSIONS
 
 
 @dataclass
@@ -44,8 +48,11 @@ class Job:
 
 
 def _wanted(path: Path) -> bool:
-    # Hidden files include the temporary files of interrupted atomic writes.
-    return path.is_file() and path.suffix.lower() in _KNOWN_EXTENSIONS and not path.name.startswith(".")
+    # Hidden files include the temporary files of interrupted atomic writes. DICOM series are
+    # often files without an extension (IM0001): those are taken by their DICM marker.
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    return path.suffix.lower() in _KNOWN_EXTENSIONS or (not path.suffix and is_dicom(path))
 
 
 def _unsupported(path: Path) -> str | None:
@@ -201,6 +208,8 @@ def plan_jobs(
         folder = Path(output_dir) / relative.parent if output_dir is not None else source.parent
         if is_video(source):
             extension = video_output_suffix(source)
+        elif source.suffix.lower() in DICOM_EXTENSIONS or (not source.suffix and is_dicom(source)):
+            extension = source.suffix.lower() or ".dcm"  # a DICOM result is DICOM, whatever --format says
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
         else:
@@ -233,9 +242,13 @@ def run_jobs(
     skip_existing: bool = False,
     progress: bool = True,
     log: Callable[[str], object] = print,
+    cog: bool = False,
 ) -> list[str]:
     """Run ``jobs`` one by one; a failure is recorded and the next job runs. ``log`` gets a
-    line per file. Returns the failures, one line each."""
+    line per file. Returns the failures, one line each. DICOM files and GeoTIFFs keep their
+    metadata (:mod:`.scientific`); ``cog`` writes GeoTIFF results Cloud-Optimised."""
+    from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
+
     failures = []
     for job in jobs:
         if skip_existing and job.output.exists():
@@ -244,9 +257,18 @@ def run_jobs(
         start = time.perf_counter()
         try:
             job.output.parent.mkdir(parents=True, exist_ok=True)
+            kind = None if is_video(job.source) else file_kind(job.source)
+            if kind is not None:
+                job.compare = None  # no side-by-side picture of a DICOM or a GeoTIFF
             if is_video(job.source):
                 result = upscale_video(upscaler, job.source, job.output, progress=progress)
                 detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
+            elif kind == "dicom":
+                detail = upscale_dicom_file(upscaler, job.source, job.output)
+            elif kind == "geotiff":
+                if job.output.suffix.lower() not in (".tif", ".tiff"):
+                    raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
+                detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
             else:
                 image = read_image(job.source)
                 upscaled = upscaler.upscale_image_data(image, progress=progress)
