@@ -17,15 +17,20 @@ from superres.cli import main  # noqa: E402
 from superres.imaging.io import ImageData, read_image, write_image  # noqa: E402
 
 
-def test_a_series_folder_comes_back_as_one_new_series(tmp_path, capsys):
+def test_a_series_folder_comes_back_as_one_new_series(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     series = tmp_path / "series"
     series.mkdir()
     for i in range(3):  # named as scanners name them: no extension
         write_dicom(series / f"IM{i:04d}", series_uid="1.2.826.0.1.3680043.8.498.77")
     (series / "notes.txt").write_text("not an image")
-    code = main(["upscale", str(series), "-m", "bicubic", "-s", "2", "-o", str(tmp_path / "out"), "--threads", "1"])
-    outputs = sorted((tmp_path / "out").glob("*.dcm"))
+    write_geotiff(tmp_path / "scene.tif")
+    # The README's command, as written.
+    code = main(["upscale", "series/", "scene.tif", "-m", "espcn", "-s", "2", "--threads", "1"])
+    outputs = sorted(series.glob("*.dcm"))
     assert [p.name for p in outputs] == ["IM0000_x2.dcm", "IM0001_x2.dcm", "IM0002_x2.dcm"]
+    with rasterio.open(tmp_path / "scene_x2.tif") as scene:
+        assert scene.crs is not None and (scene.width, scene.height) == (160, 192)
     datasets = [pydicom.dcmread(p) for p in outputs]
     assert len({str(d.SeriesInstanceUID) for d in datasets}) == 1
     assert datasets[0].SeriesInstanceUID != "1.2.826.0.1.3680043.8.498.77"

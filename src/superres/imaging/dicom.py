@@ -36,10 +36,10 @@ import numpy as np
 
 from superres.atomic import atomic_path
 from superres.errors import SuperresError
+from superres.extras import require
 
 __all__ = ["DicomError", "DicomImage", "derived_dicom", "from_unit", "is_dicom", "read_dicom", "to_unit", "write_dicom"]
 
-_EXTRA = "pip install 'superres[medical]'"
 _PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB")
 
 
@@ -48,11 +48,7 @@ class DicomError(SuperresError):
 
 
 def _pydicom():
-    try:
-        import pydicom
-    except ImportError:
-        raise DicomError(f"DICOM needs pydicom: {_EXTRA}") from None
-    return pydicom
+    return require("pydicom", extra="medical", purpose="DICOM")
 
 
 def is_dicom(path: str | os.PathLike) -> bool:

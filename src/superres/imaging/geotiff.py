@@ -21,10 +21,10 @@ import numpy as np
 
 from superres.atomic import atomic_path
 from superres.errors import SuperresError
+from superres.extras import require
 
 __all__ = ["GeoRaster", "GeoTiffError", "GeoTiffReader", "GeoTiffWriter", "is_geotiff", "upscaled_raster"]
 
-_EXTRA = "pip install 'superres[geo]'"
 # GeoTIFF's own tags: ModelPixelScale, ModelTiepoint, ModelTransformation, GeoKeyDirectory.
 _GEO_TAGS = (33550, 33922, 34264, 34735)
 _BLOCK = 512
@@ -39,11 +39,7 @@ class GeoTiffError(SuperresError):
 
 
 def _rasterio():
-    try:
-        import rasterio
-    except ImportError:
-        raise GeoTiffError(f"GeoTIFF needs rasterio: {_EXTRA}") from None
-    return rasterio
+    return require("rasterio", extra="geo", purpose="GeoTIFF")
 
 
 def _environment():

@@ -19,7 +19,7 @@ from typing import Callable
 
 from torch import nn
 
-__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
+__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -42,10 +42,16 @@ class ModelSpec:
     # What the shipped weights learnt to undo: "bicubic" (clean downscales, the benchmarks'
     # protocol) or "real" (photos as they are: JPEG, noise, blur; superres.data.degradations).
     trained_for: str = "bicubic"
+    # A perceptual (GAN) model's fidelity partner: the registered model it was fine-tuned from,
+    # same architecture, whose weights blend with its own for a strength between the two
+    # (superres.models.interpolate; `superres upscale --strength`). None for every other model.
+    fidelity: str | None = None
 
     def __post_init__(self):
         if self.trained_for not in TRAINED_FOR:
             raise ValueError(f"trained_for must be one of {', '.join(TRAINED_FOR)}, got {self.trained_for!r}")
+        if self.fidelity == self.name:
+            raise ValueError(f"model {self.name!r} cannot be its own fidelity partner")
 
     def pretrained_scales(self) -> tuple[int, ...]:
         return tuple(s for s in self.scales if pretrained_path(self.name, s).is_file())
@@ -123,3 +129,10 @@ def weights_file_name(name: str, scale: int) -> str:
 def pretrained_path(name: str, scale: int) -> Path:
     """Where the shipped weights of ``name`` at ``scale`` live (the file may not exist)."""
     return WEIGHTS_DIR / weights_file_name(name, scale)
+
+
+def quantized_path(name: str, scale: int) -> Path:
+    """Where the shipped int8 ONNX graph of ``name`` at ``scale`` lives (static quantisation of
+    its weights, :func:`superres.inference.onnx.quantize_int8`); shipped only for models whose
+    Set5 PSNR it changes by at most 0.05 dB, so the file may not exist."""
+    return WEIGHTS_DIR / f"{name}_x{scale}.int8.onnx"
