@@ -116,10 +116,13 @@ def test_core_is_lean_and_names_each_missing_extra(installed):
     bin_dir, work = installed["bin"], installed["work"]
     present = _check(_run([bin_dir / "python", "-c", f"import importlib.util as u; print(' '.join(m for m in {OPTIONAL!r} if u.find_spec(m)))"], cwd=work))
     assert present.strip() == ""
+    (work / "clip.mp4").write_bytes(b"\x00" * 64)  # never opened: the missing extra is named first
     for args, extra in (
         (["serve"], "serve"),
         (["train", "recipe.yaml"], "train"),
         (["export-onnx", "fsrcnn", "-s", "2"], "onnx"),
+        (["explain", "missing.png", "--box", "0,0,8,8"], "plot"),
+        (["upscale", "clip.mp4"], "video"),
     ):
         result = _run([bin_dir / "superres", *args], cwd=work)
         assert result.returncode == 1
