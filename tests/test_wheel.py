@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 EXTRAS = os.environ.get("SUPERRES_WHEEL_EXTRAS", "").strip()
-OPTIONAL = ("lightning", "tensorboard", "fastapi", "uvicorn", "onnx", "onnxruntime", "av", "matplotlib", "yaml", "pydantic")
+OPTIONAL = ("lightning", "tensorboard", "fastapi", "uvicorn", "onnx", "onnxruntime", "av", "matplotlib", "yaml", "pydantic", "pydicom", "rasterio")
 
 
 def _clean_env() -> dict[str, str]:
