@@ -1,8 +1,8 @@
 """``superres upscale --engine ray`` on a real Ray cluster that this module starts itself
-(``ray start --head`` in a subprocess, 2 CPUs, stopped at the end): the same bytes as the
-single-process path, a corrupt file as a failed manifest row with a non-zero exit, and a job
-whose driver is killed at about half and rerun with --skip-existing that ends with every
-image done exactly once."""
+(``ray start --head`` in a subprocess, 2 CPUs, stopped at the end): a job whose driver is
+killed at about half and rerun with --skip-existing ends with every image done exactly once,
+with the single-process path's bytes, and a corrupt file as a failed manifest row with a
+non-zero exit; lists of paths and the manifest's own rules without a cluster."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def cluster(tmp_path_factory):
     head = subprocess.Popen(
         [str(ray) if ray.exists() else "ray", "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0", f"--port={port}",
          "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
-        stdout=open(folder / "head.log", "w"), stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},  # the replicas import this superres
+        stdout=open(folder / "head.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     address = f"127.0.0.1:{port}"
     try:
@@ -64,9 +65,10 @@ def cluster(tmp_path_factory):
     finally:
         head.terminate()  # ray start --block stops the cluster's processes when it is told to stop
         try:
-            head.wait(60)
+            head.wait(20)
         except subprocess.TimeoutExpired:
-            head.kill()
+            os.killpg(head.pid, signal.SIGKILL)  # its own session: only the cluster's processes
+            head.wait()
         for key, value in env_before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -98,43 +100,20 @@ def _cli(*arguments: str) -> subprocess.Popen:
     )
 
 
-def test_same_bytes_as_single_process_and_a_corrupt_file_is_a_failed_row(cluster, tmp_path, capsys):
-    photos = _photos(tmp_path / "in", 6)
+def test_killed_at_half_and_rerun_does_every_image_once_with_the_same_bytes(cluster, tmp_path, capsys):
+    """One job through the whole story (each driver run costs seconds of start-up on 2 CPUs):
+    killed at about half, rerun with --skip-existing; a corrupt file fails in both runs
+    without stopping them; the outputs have the single-process path's bytes."""
+    photos = _photos(tmp_path / "in", 30, size=(64, 48))
     (tmp_path / "in" / "broken.png").write_bytes(b"<html>not a picture</html>")
-    single, on_ray, manifest = tmp_path / "single", tmp_path / "ray", tmp_path / "manifest.jsonl"
-    assert main(["upscale", str(tmp_path / "in"), "-o", str(single), "-m", "swiftrep"]) == 1  # the broken file
-    capsys.readouterr()
-
-    # The driver runs in its own process, as a user's would: Ray reads its authentication
-    # settings once per process, and this one's were fixed before the cluster existed.
-    run = _cli(
-        f"file://{tmp_path / 'in'}", "-o", str(on_ray), "-m", "swiftrep",
-        "--engine", "ray", "--ray-address", cluster, "--manifest", str(manifest),
-    )
-    out, err = run.communicate(timeout=180)
-    assert run.returncode == 1, err[-2000:]
-    rows = {Path(row["input"]).name: row for row in read_manifest(manifest)}
-    assert set(rows) == {p.name for p in photos} | {"broken.png"}
-    assert rows["broken.png"]["status"] == "failed" and "not an image" in rows["broken.png"]["error"]
-    assert not (on_ray / "broken_x4.png").exists()
-    assert "superres: failed cannot read" in err and "6 done, 0 skipped, 1 failed" in err
-    for photo in photos:
-        row = rows[photo.name]
-        assert row["status"] == "done" and row["error"] is None and row["seconds"] > 0, row
-        ours, theirs = on_ray / f"{photo.stem}_x4.png", single / f"{photo.stem}_x4.png"
-        assert row["output"] == str(ours) and f"wrote {ours} (40x32 -> 160x128" in out
-        assert ours.read_bytes() == theirs.read_bytes(), photo.name
-    assert sorted(p.name for p in on_ray.iterdir()) == sorted(p.name for p in single.iterdir())
-
-
-def test_killed_at_half_and_rerun_does_every_image_exactly_once(cluster, tmp_path):
-    photos = _photos(tmp_path / "in", 40, size=(64, 48))
     out, manifest = tmp_path / "out", tmp_path / "manifest.jsonl"
-    arguments = [str(tmp_path / "in"), "-o", str(out), "-m", "swiftrep", "--engine", "ray", "--ray-address", cluster,
+    arguments = [f"file://{tmp_path / 'in'}", "-o", str(out), "-m", "swiftrep", "--engine", "ray", "--ray-address", cluster,
                  "--manifest", str(manifest), "--skip-existing"]
 
+    # Each driver runs in its own process, as a user's would (and Ray reads its
+    # authentication settings once per process).
     first = _cli(*arguments)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while not manifest.exists() or len(read_manifest(manifest)) < len(photos) // 2:
         assert first.poll() is None, f"the run ended before it was killed: {first.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline, "no progress in the manifest"
@@ -149,11 +128,11 @@ def test_killed_at_half_and_rerun_does_every_image_exactly_once(cluster, tmp_pat
     first_rows = read_manifest(manifest)
     first_done = [row["input"] for row in first_rows if row["status"] == "done"]
     assert len(first_done) == len(set(first_done)) and 0 < len(written) < len(photos), (len(written), len(first_done))
-    assert {Path(o).name for o in (row["output"] for row in first_rows)} <= written
+    assert {Path(row["output"]).name for row in first_rows if row["status"] == "done"} <= written
 
     second = _cli(*arguments)
-    stdout, stderr = second.communicate(timeout=180)
-    assert second.returncode == 0, stderr[-2000:]
+    stdout, stderr = second.communicate(timeout=300)
+    assert second.returncode == 1, stderr[-2000:]  # the corrupt file, again
     rows = read_manifest(manifest)
     rerun = rows[len(first_rows):]
     skipped = {Path(r["output"]).name for r in rerun if r["status"] == "skipped"}
@@ -161,13 +140,23 @@ def test_killed_at_half_and_rerun_does_every_image_exactly_once(cluster, tmp_pat
     every = {f"{p.stem}_x4.png" for p in photos}
     # What the killed run wrote is skipped, never redone; the rest is done once, now.
     assert skipped == written and redone == every - written and not skipped & redone
-    assert f"{len(redone)} done, {len(skipped)} skipped, 0 failed" in stderr
+    assert f"{len(redone)} done, {len(skipped)} skipped, 1 failed" in stderr and "superres: failed cannot read" in stderr
+    failed = [r for r in rerun if r["status"] == "failed"]
+    assert [Path(r["input"]).name for r in failed] == ["broken.png"] and "not an image" in failed[0]["error"]
     done_rows = [r["input"] for r in rows if r["status"] == "done"]
     assert len(done_rows) == len(set(done_rows))
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == every
-    for name in every:
-        with Image.open(out / name) as image:
-            assert image.size == (256, 192)
+    for name in sorted(redone)[:3]:
+        assert f"wrote {out / name} (64x48 -> 256x192" in stdout
+
+    # The single-process path, on a list of some of the files (a .txt list), writes the same bytes.
+    sample = photos[:: len(photos) // 6]
+    (tmp_path / "some.txt").write_text("".join(f"in/{p.name}\n" for p in sample))
+    assert main(["upscale", str(tmp_path / "some.txt"), "-o", str(tmp_path / "single"), "-m", "swiftrep"]) == 0
+    capsys.readouterr()
+    for photo in sample:
+        name = f"{photo.stem}_x4.png"
+        assert (out / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
 
 
 def test_lists_of_paths_text_and_parquet(tmp_path):

@@ -220,6 +220,17 @@ class _Replica:
         return {name: [getattr(r, name) or ("" if name in ("error", "detail") else getattr(r, name)) for r in results] for name in _RESULT_FIELDS}
 
 
+def _root_cause(exc: BaseException) -> str:
+    """The line of a Ray error that says what went wrong (its messages hold whole remote
+    tracebacks), with what to do when a replica cannot import superres."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and set(line.strip()) != {"^"}]
+    causes = [line for line in lines if "Error:" in line and not line.startswith(("File ", "Traceback"))]
+    cause = causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
+    if "No module named 'superres" in cause:
+        cause += "; superres (with the same version) must be installed on every node of the cluster"
+    return cause
+
+
 def _connect(address: str | None) -> bool:
     """Join the cluster at ``address`` (None: ``RAY_ADDRESS``, else a new one on this
     machine); True if this call started the connection (and so should end it)."""
@@ -296,7 +307,8 @@ def run_on_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        # Ray Data logs a failed job's whole traceback before raising it; we report its cause in one line.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         if gpus_per_replica > 0:
             cpus = 1
         else:
@@ -315,13 +327,16 @@ def run_on_ray(
             num_gpus=gpus_per_replica or None,
             fn_constructor_kwargs=dict(model=model, scale=scale, sizing=sizing, options=options, quality=quality),
         )
-        for row in dataset.iter_rows():
-            report(
-                JobResult(
-                    source=row["source"], output=row["output"], status=row["status"], error=row["error"] or None,
-                    seconds=float(row["seconds"]), megapixels=float(row["megapixels"]), detail=row["detail"],
+        try:
+            for row in dataset.iter_rows():
+                report(
+                    JobResult(
+                        source=row["source"], output=row["output"], status=row["status"], error=row["error"] or None,
+                        seconds=float(row["seconds"]), megapixels=float(row["megapixels"]), detail=row["detail"],
+                    )
                 )
-            )
+        except ray.exceptions.RayError as exc:
+            raise SuperresError(f"the Ray job stopped: {_root_cause(exc)} (rerun with --skip-existing to continue)") from None
     finally:
         if started:
             ray.shutdown()
