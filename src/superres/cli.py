@@ -42,6 +42,11 @@ def _add_upscale(sub) -> None:
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="run the model with PyTorch or ONNX Runtime")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch or ONNX Runtime (default: one per core)")
     p.add_argument("--ensemble", action="store_true", help="self-ensemble: 8 flips and rotations averaged, a little sharper, about 8x the time")
+    p.add_argument(
+        "--strength", type=float, metavar="S",
+        help="a perceptual model (swiftrep-real-gan): 1 its full texture (default), 0 its fidelity partner's smooth result, between: a blend of the two networks",
+    )
+    p.add_argument("--fidelity", metavar="MODEL", help="with --strength: the fidelity model to blend with (default: the perceptual model's registered partner)")
     p.add_argument("--manifest", metavar="PATH", help="append a JSON line per file (input, output, status, error, seconds) to PATH")
     g = p.add_argument_group("Ray", "run the batch on a Ray cluster (pip install 'superres[ray]'); INPUT and -o may also be URIs (s3://, gs://, file://)")
     g.add_argument("--engine", choices=["local", "ray"], default="local", help="local: this process (default); ray: Ray Data replicas")
@@ -89,6 +94,15 @@ def _output_size(args):
     return None, width, height, size.label
 
 
+def _load_options(args, width, height) -> dict:
+    """``superres.load``'s keyword options from upscale's arguments, for either engine."""
+    return dict(
+        width=width, height=height, fit=args.fit, ensemble=args.ensemble, strength=args.strength, fidelity=args.fidelity,
+        device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
+        precision=args.precision, backend=args.backend, threads=args.threads,
+    )
+
+
 def _run_upscale(args) -> int:
     from pathlib import Path
 
@@ -117,11 +131,7 @@ def _run_upscale(args) -> int:
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
-        upscaler = load(  # checks the options before it loads the model
-            args.model, scale, width=width, height=height, fit=args.fit, ensemble=args.ensemble,
-            device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
-            precision=args.precision, backend=args.backend, threads=args.threads,
-        )
+        upscaler = load(args.model, scale, **_load_options(args, width, height))  # checks the options before it loads the model
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
         manifest = Manifest(args.manifest) if args.manifest else None
@@ -170,11 +180,7 @@ def _run_upscale_on_ray(args) -> int:
     start = time.perf_counter()
     try:
         results = run_on_ray(
-            plan.jobs, model=args.model, scale=scale, width=width, height=height, fit=args.fit,
-            upscaler_options=dict(
-                ensemble=args.ensemble, device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
-                precision=args.precision, backend=args.backend, threads=args.threads,
-            ),
+            plan.jobs, model=args.model, scale=scale, load_options=_load_options(args, width, height),
             quality=args.quality, replicas=args.replicas or 1, gpus_per_replica=args.gpus_per_replica or 0,
             ray_address=args.ray_address, skip_existing=args.skip_existing, on_result=report,
         ) if plan.jobs else []

@@ -208,10 +208,10 @@ def _run_row(upscaler, source: str, output: str, quality: int) -> JobResult:
 class _Replica:
     """The ``map_batches`` UDF: one per actor, so the model loads once per replica."""
 
-    def __init__(self, model: str, scale, sizing: dict, options: dict, quality: int):
+    def __init__(self, model: str, scale, options: dict, quality: int):
         from superres.inference.upscaler import load
 
-        self.upscaler = load(model, scale, **sizing, **options)
+        self.upscaler = load(model, scale, **options)
         self.quality = quality
 
     def __call__(self, batch: dict) -> dict:
@@ -252,10 +252,7 @@ def run_on_ray(
     *,
     model: str,
     scale: float | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    fit: str = "cover",
-    upscaler_options: dict | None = None,
+    load_options: dict | None = None,
     quality: int = 95,
     replicas: int = 1,
     gpus_per_replica: float = 0,
@@ -264,9 +261,10 @@ def run_on_ray(
     on_result: Callable[[JobResult], object] | None = None,
 ) -> list[JobResult]:
     """Upscale ``jobs`` ((input, output) pairs, from :func:`plan_ray_jobs`) on a Ray cluster
-    with ``replicas`` model replicas, each given ``gpus_per_replica`` GPUs (0: CPU; fractions
-    share a GPU) and, on CPU, an equal share of the cluster's CPUs as its threads (or
-    ``upscaler_options['threads']``). Jobs whose output exists are skipped when
+    with ``replicas`` model replicas, each ``superres.load(model, scale, **load_options)``
+    (width, height, fit, strength, device, tile, precision, ...), given ``gpus_per_replica``
+    GPUs (0: CPU; fractions share a GPU) and, on CPU, an equal share of the cluster's CPUs as
+    its threads (or ``load_options['threads']``). Jobs whose output exists are skipped when
     ``skip_existing``. ``on_result`` gets each result as it comes back (in completion order);
     all are returned. A bad file is a "failed" result, never an exception.
     """
@@ -278,13 +276,12 @@ def run_on_ray(
         raise SuperresError(f"--replicas must be a positive integer, got {replicas!r}")
     if gpus_per_replica < 0:
         raise SuperresError(f"--gpus-per-replica must be 0 or more, got {gpus_per_replica!r}")
-    options = dict(upscaler_options or {})
-    sizing = dict(width=width, height=height, fit=fit)
+    options = {k: v for k, v in (load_options or {}).items() if v is not None}
     # The model is checked here, before the cluster is asked for anything: a wrong name or
     # option is one line, not an actor's traceback.
     from superres.inference.upscaler import load
 
-    load(model, scale, **sizing, **{**options, "device": "cpu", "backend": "torch"})
+    load(model, scale, **{**options, "device": "cpu", "backend": "torch"})
 
     results: list[JobResult] = []
 
@@ -325,7 +322,7 @@ def run_on_ray(
             concurrency=replicas,
             num_cpus=cpus,
             num_gpus=gpus_per_replica or None,
-            fn_constructor_kwargs=dict(model=model, scale=scale, sizing=sizing, options=options, quality=quality),
+            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality),
         )
         try:
             for row in dataset.iter_rows():

@@ -451,6 +451,8 @@ def load(
     width: int | None = None,
     height: int | None = None,
     fit: str = "cover",
+    strength: float | None = None,
+    fidelity: str | os.PathLike | None = None,
     **upscaler_options,
 ) -> Upscaler:
     """An :class:`Upscaler` for ``model``: a registry name (with its shipped weights) or a
@@ -463,14 +465,22 @@ def load(
     of the next scale above and resizes its output down (or, above its largest, up).
     ``upscaler_options`` are :class:`Upscaler`'s (device, tile, tile_overlap, precision,
     backend, batch_size, threads, ensemble).
+
+    ``strength`` (a perceptual model with a fidelity partner, e.g. ``swiftrep-real-gan``):
+    1 is the perceptual model, 0 its fidelity partner, values between blend their weights
+    (:func:`superres.models.pretrained.load_blended`); None is the model as it is.
+    ``fidelity`` names the partner (a registry name or a checkpoint file of the same
+    architecture) where the model's registry entry does not.
     """
     from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
+    from superres.models.pretrained import check_strength, load_blended
     from superres.models import load as load_checkpoint
     from superres.models.registry import is_registered
 
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
     model = os.fspath(model)
+    check_strength(model, strength, fidelity)
     sized = width is not None or height is not None
     if not sized and scale is None:
         scale = 4
@@ -509,9 +519,14 @@ def load(
         # A width or height gives its factor only per image: start with the largest model,
         # which covers every factor up to its scale; the others load when an image needs them.
         model_scale = choose_model_scale(output.scale or max(scales), scales)
+    if strength is not None:
+        name = f"{name}@{float(strength):g}"
+        if checkpoint is not None:
+            checkpoint = load_blended(model, model_scale, strength, fidelity=fidelity)
     if checkpoint is not None:
         return Upscaler(checkpoint, scale=model_scale, name=name, output=output, **upscaler_options)
-    net = load_for_scale(model, model_scale)
-    return Upscaler(
-        net, scale=model_scale, name=name, output=output, scales=scales, loader=lambda s: load_for_scale(model, s), **upscaler_options
-    )
+
+    def loader(s: int):
+        return load_for_scale(model, s) if strength is None else load_blended(model, s, strength, fidelity=fidelity)
+
+    return Upscaler(loader(model_scale), scale=model_scale, name=name, output=output, scales=scales, loader=loader, **upscaler_options)

@@ -29,14 +29,19 @@ class InterpolationError(SuperresError):
 
 def interpolate(fidelity: nn.Module, perceptual: nn.Module, alpha: float) -> nn.Module:
     """A new model whose every floating-point tensor is ``(1 - alpha) * fidelity + alpha *
-    perceptual``; both must be the same architecture with the same hyperparameters and
-    scale. Integer buffers (counters) are taken from the fidelity model."""
+    perceptual``; both must be the same network class with the same hyperparameters and
+    scale (their registry names may differ). Integer buffers (counters) are taken from the fidelity model."""
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
         raise InterpolationError(f"strength must lie in [0, 1] (0 = fidelity, 1 = perceptual), got {alpha:g}")
-    for attribute in ("superres_arch", "scale", "superres_hyperparameters"):
+    # The registry names may differ (swiftrep-real and swiftrep-real-gan are one network).
+    if type(fidelity) is not type(perceptual):
+        raise InterpolationError(
+            f"cannot blend these two models: they differ in architecture ({type(fidelity).__name__} vs {type(perceptual).__name__})"
+        )
+    for attribute in ("scale", "superres_hyperparameters"):
         a, b = getattr(fidelity, attribute, None), getattr(perceptual, attribute, None)
-        if type(fidelity) is not type(perceptual) or a != b:
+        if a != b:
             raise InterpolationError(
                 f"cannot blend these two models: they differ in {attribute.removeprefix('superres_')} ({a!r} vs {b!r})"
             )

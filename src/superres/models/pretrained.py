@@ -12,10 +12,11 @@ from torch import nn
 from superres.errors import SuperresError
 from superres.models.checkpoint import load_superres, read_metadata
 from superres.models.foreign import load_foreign
-from superres.models.registry import create, get_spec, is_registered, pretrained_path
+from superres.models.interpolate import interpolate
+from superres.models.registry import create, get_spec, is_registered, list_specs, pretrained_path
 from superres.models.summary import model_summary
 
-__all__ = ["load", "load_for_scale", "has_parameters"]
+__all__ = ["load", "load_for_scale", "load_blended", "has_parameters", "check_strength", "fidelity_partner"]
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -61,3 +62,52 @@ def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Modu
     if getattr(net, "scale", scale) != scale:
         raise SuperresError(f"'{model}' is a x{net.scale} model, not x{scale}")
     return net
+
+
+
+def fidelity_partner(model: str | os.PathLike, fidelity: str | os.PathLike | None = None) -> str:
+    """What a perceptual ``model`` blends with: ``fidelity`` when given (a registry name or a
+    checkpoint file), else the fidelity partner its registry entry names (``ModelSpec.fidelity``;
+    for a weight file, the entry of the architecture in its metadata)."""
+    if fidelity is not None:
+        return os.fspath(fidelity)
+    model = os.fspath(model)
+    arch = model
+    if not is_registered(model) and model.lower().endswith(".safetensors") and Path(model).is_file():
+        arch = read_metadata(model).get("arch", "")
+    partner = get_spec(arch).fidelity if is_registered(arch) else None
+    if partner is None:
+        partnered = [s.name for s in list_specs(generators_only=True) if s.fidelity]
+        raise SuperresError(
+            f"{model!r} has no fidelity partner to blend with: strength applies to "
+            f"{', '.join(partnered) or 'a perceptual model'}, or name the partner (--fidelity)"
+        )
+    return partner
+
+
+def check_strength(model: str | os.PathLike, strength: float | None, fidelity: str | os.PathLike | None = None) -> None:
+    """Raise unless ``strength`` can apply to ``model``: None always can (and then ``fidelity``
+    must be None); a number must lie in [0, 1] and ``model`` must have a fidelity partner."""
+    if strength is None:
+        if fidelity is not None:
+            raise SuperresError("a fidelity partner is used only with a strength (--strength)")
+        return
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= float(strength) <= 1.0:
+        raise SuperresError(f"strength must be a number in [0, 1] (0 = fidelity, 1 = perceptual), got {strength!r}")
+    fidelity_partner(model, fidelity)
+
+
+def load_blended(
+    model: str | os.PathLike, scale: int, strength: float, *, fidelity: str | os.PathLike | None = None, map_location: str = "cpu"
+) -> nn.Module:
+    """The perceptual ``model`` at ``scale`` with its weights blended toward its fidelity
+    partner's (:func:`fidelity_partner`): ``strength`` 1 is the perceptual model, 0 the
+    partner, values between trade invented texture for fidelity (ESRGAN's network
+    interpolation, :func:`superres.models.interpolate.interpolate`). Each is a registry name
+    (its shipped weights) or a checkpoint file."""
+    check_strength(model, strength, fidelity)
+    perceptual = load_for_scale(os.fspath(model), scale, map_location=map_location)
+    if float(strength) == 1.0:
+        return perceptual
+    partner = load_for_scale(fidelity_partner(model, fidelity), scale, map_location=map_location)
+    return interpolate(partner, perceptual, float(strength)).eval()

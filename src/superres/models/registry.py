@@ -42,10 +42,16 @@ class ModelSpec:
     # What the shipped weights learnt to undo: "bicubic" (clean downscales, the benchmarks'
     # protocol) or "real" (photos as they are: JPEG, noise, blur; superres.data.degradations).
     trained_for: str = "bicubic"
+    # A perceptual (GAN) model's fidelity partner: the registered model it was fine-tuned from,
+    # same architecture, whose weights blend with its own for a strength between the two
+    # (superres.models.interpolate; `superres upscale --strength`). None for every other model.
+    fidelity: str | None = None
 
     def __post_init__(self):
         if self.trained_for not in TRAINED_FOR:
             raise ValueError(f"trained_for must be one of {', '.join(TRAINED_FOR)}, got {self.trained_for!r}")
+        if self.fidelity == self.name:
+            raise ValueError(f"model {self.name!r} cannot be its own fidelity partner")
 
     def pretrained_scales(self) -> tuple[int, ...]:
         return tuple(s for s in self.scales if pretrained_path(self.name, s).is_file())

@@ -169,3 +169,9 @@ register(ModelSpec(
     "swiftrep-real", SwiftRep, scales=(2, 4), defaults={"blocks": 24}, trained_for="real",
     paper="superres: SwiftRep on Real-ESRGAN's degradations (Wang et al., ICCVW 2021)",
 ))
+# Fine-tuned from swiftrep-real with a GAN (configs/swiftrep_real_gan_x4.yaml): sharper texture
+# for a little PSNR; --strength blends its weights with swiftrep-real's (ESRGAN's interpolation).
+register(ModelSpec(
+    "swiftrep-real-gan", SwiftRep, scales=(4,), defaults={"blocks": 24}, trained_for="real", fidelity="swiftrep-real",
+    paper="superres: swiftrep-real fine-tuned with a U-Net GAN and feature matching (Real-ESRGAN; pix2pixHD)",
+))
