@@ -18,6 +18,16 @@ What it measures, each configuration in its own subprocess so that its peak resi
 4. The peak RSS of upscaling a 3840 x 2160 image x4 with tiling (the flagship, or the first
    model), alone in its subprocess, as ``superres upscale`` does it (uint8 in and out).
 
+5. Small images, the way users meet them (``--pipeline-only`` runs this part alone, into
+   ``inference_pipeline.json``): a folder of BSD100-size inputs (120 x 80 LR, 480 x 320 output
+   at x4: centre crops of the training photos, MATLAB-bicubic downscaled; never Set5/Set14)
+   per model, backend and precision (``auto`` = what ``superres upscale`` picks): the
+   network alone (the model's forward pass on the model's input, one image per call),
+   the Python API (``Upscaler.upscale`` on each decoded image, and ``upscale_batch`` on the
+   whole folder), the API on one 1 MP output (256 x 256 LR), and the command line on the
+   folder (files in and out, process start included); output megapixels per second, each
+   with its ratio to the network alone, and the CPU capability beside them.
+
 It writes ``inference_speed.json`` and plots (``inference_speed.png``, ``inference_memory.png``,
 ``inference_tradeoff.png``) into ``--out``. ``--quick`` (tiny inputs, one model, two Set5
 images, a 480 x 270 "4K" image, results into a temporary folder unless --out is given) only
@@ -39,6 +49,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SET5 = REPO.parent / "shared" / "datasets" / "benchmark" / "Set5"
+TRAIN = REPO.parent / "shared" / "datasets" / "train" / "hr"
+PIPELINE_MODELS = ["espcn", "swiftrep"]
 FALLBACK_MODELS = ["swiftrep", "espcn", "fsrcnn"]
 SCALES = [2, 4]
 THREADS = [1, 2]
@@ -176,10 +188,111 @@ def worker_tiled(config: dict) -> dict:
     }
 
 
-WORKERS = {"model": worker_model, "bicubic": worker_bicubic, "tiled": worker_tiled}
 
 
 # --------------------------------------------------------------------------- driver side
+
+
+def small_image_folder(folder: Path, count: int) -> Path:
+    """``count`` BSD100-size LR inputs (120 x 80 or 80 x 120, alternating) in ``folder``: centre
+    crops of 480 x 320 of the training photos, MATLAB-bicubic downscaled by 4."""
+    import numpy as np
+
+    from superres.imaging import read_image
+    from superres.imaging.io import write_image
+    from superres.imaging.pixels import ImageData
+    from superres.imaging.resize import imresize
+
+    photos = sorted(TRAIN.glob("*.png"))
+    if not photos:
+        raise SystemExit(f"no training photos in {TRAIN}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pixels = read_image(photos[i % len(photos)]).pixels
+        pixels = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+        h, w = (320, 480) if i % 2 == 0 else (480, 320)
+        top, left = (pixels.shape[0] - h) // 2, (pixels.shape[1] - w) // 2
+        lr = imresize(np.ascontiguousarray(pixels[top : top + h, left : left + w]), 0.25)
+        write_image(folder / f"{i:03d}.png", ImageData(pixels=lr))
+    return folder
+
+
+def worker_pipeline(config: dict) -> dict:
+    import numpy as np
+    import torch
+
+    from superres.device import cpu_capability
+    from superres.imaging import read_image
+
+    threads = max(config["threads"])
+    torch.set_num_threads(threads)
+    images = [read_image(p).pixels for p in sorted(Path(config["folder"]).glob("*.png"))]
+    up = _upscaler(config, device="cpu", precision=config["precision"], backend=config["backend"], threads=threads)
+    scale = config["scale"]
+    out_mpx = sum(im.shape[0] * im.shape[1] for im in images) * scale * scale / 1e6
+
+    # The model's own input for each image: what the network alone is timed on.
+    with torch.inference_mode():
+        inputs = [torch.rand(1, up.channels, *im.shape[:2]) for im in images]
+
+    def network():
+        with torch.inference_mode():
+            for x in inputs:
+                up.runner.forward(x)
+
+    def api():
+        for image in images:
+            up.upscale(image)
+
+    def api_batch():
+        up.upscale_batch(images)
+
+    big = _test_image(256, 256)
+    result = {"precision_used": up.precision, "why": up.precision_reason, "cpu": cpu_capability(), "images": len(images)}
+    seconds = {name: _best_of(fn, config["repeat"]) for name, fn in (("network", network), ("api", api), ("api_batch", api_batch))}
+    result["speed_mpx_s"] = {name: out_mpx / t for name, t in seconds.items()}
+    result["speed_mpx_s"]["api_1mp"] = (256 * scale) ** 2 / 1e6 / _best_of(lambda: up.upscale(big), config["repeat"])
+    return result
+
+
+def pipeline(models: list[str], shipped: bool, *, count: int, repeat: int, threads: int) -> dict:
+    """Part 5 of the module docstring: the small-image measurements and the command line."""
+    from superres.device import cpu_capability
+
+    folder = small_image_folder(Path(tempfile.mkdtemp(prefix="superres-small-")) / "in", count)
+    rows = []
+    configs = [("torch", "fp32"), ("torch", "auto"), ("onnx", "fp32")]
+    print(f"\nsmall images: {count} inputs of 120x80 / 80x120, x4 (0.15 MP out each), {threads} threads, CPU {cpu_capability()}")
+    print(f"{'model':10s} {'backend':14s} {'runs in':8s} {'network':>8s} {'API':>15s} {'API batch':>15s} {'API 1 MP':>15s} {'CLI folder':>15s}  (output MP/s, x network)")
+    for name in models:
+        for backend, precision in configs:
+            config = {"kind": "pipeline", "model": name, "scale": 4, "shipped": shipped, "backend": backend, "precision": precision,
+                      "threads": [threads], "folder": str(folder), "repeat": repeat}
+            row = {"model": name, "scale": 4, "backend": backend, "precision": precision, **run_worker(config)}
+            if "error" not in row:
+                row["speed_mpx_s"]["cli_folder"] = _cli_folder(name, folder, backend, precision, threads, row["images"])
+                network = row["speed_mpx_s"]["network"]
+                row["ratio_to_network"] = {k: v / network for k, v in row["speed_mpx_s"].items()}
+                cells = " ".join(f"{row['speed_mpx_s'][k]:7.2f} ({row['ratio_to_network'][k]:4.2f}x)" for k in ("api", "api_batch", "api_1mp", "cli_folder"))
+                print(f"{name:10s} {_label(backend, precision):14s} {row['precision_used']:8s} {network:8.2f} {cells}")
+            else:
+                print(f"{name} {_label(backend, precision)}: failed: {row['error']}")
+            rows.append(row)
+    return {"cpu": cpu_capability(), "threads": threads, "images": count, "rows": rows}
+
+
+def _cli_folder(name: str, folder: Path, backend: str, precision: str, threads: int, count: int) -> float:
+    """Output MP/s of ``superres upscale`` on the folder, wall clock of the whole process."""
+    out = folder.parent / f"out-{name}-{backend}-{precision}"
+    command = [sys.executable, "-m", "superres.cli", "upscale", str(folder), "-o", str(out), "-m", name, "-s", "4",
+               "--backend", backend, "--precision", precision, "--threads", str(threads)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        return float("nan")
+    return count * 480 * 320 / 1e6 / seconds
 
 
 def run_worker(config: dict) -> dict:
@@ -220,11 +333,19 @@ def _label(backend: str, precision: str) -> str:
     return f"{'PyTorch' if backend == 'torch' else 'ONNX Runtime'} {precision}"
 
 
+# One colour and one marker per backend/precision, the same in every figure.
+STYLE = {("torch", "fp32"): ("tab:blue", "o"), ("torch", "bf16"): ("tab:orange", "s"), ("onnx", "fp32"): ("tab:green", "^")}
+
+
 def plot(results: dict, out: Path) -> list[Path]:
+    """Three figures, one idea each: speed by model and configuration (with bicubic for scale),
+    memory by model and configuration, and per model what each configuration trades (speed
+    against Set5 PSNR), every point labelled where it is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     written = []
     rows = [r for r in results["models"] if "error" not in r]
@@ -232,60 +353,103 @@ def plot(results: dict, out: Path) -> list[Path]:
         return written
     baseline = results["bicubic"]
     labels = sorted({(r["model"], r["scale"]) for r in rows}, key=lambda k: (k[1], k[0]))
-    order = [("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")]
-    configs = [c for c in order if any((r["backend"], r["precision"]) == c for r in rows)]
+    configs = [c for c in STYLE if any((r["backend"], r["precision"]) == c for r in rows)]
+    machine = f"{results['machine']['cpu']}, {results['machine']['cores']} cores, {'shipped weights' if results['shipped'] else 'random weights'}"
 
-    for metric, filename, ylabel in (("speed", "inference_speed.png", "output megapixels / s (log)"), ("memory", "inference_memory.png", "peak RSS above the loaded model (MB)")):
-        fig, axes = plt.subplots(1, len(THREADS) if metric == "speed" else 1, figsize=(12, 4.5), squeeze=False)
+    def row_for(model, scale, backend, precision):
+        return next((r for r in rows if (r["model"], r["scale"], r["backend"], r["precision"]) == (model, scale, backend, precision)), None)
+
+    for metric, filename, ylabel, title in (
+        ("speed", "inference_speed.png", "output megapixels per second (log scale)", "Speed of each model, 256 x 256 input; higher is faster"),
+        ("memory", "inference_memory.png", "peak memory above the loaded model (MB)", "Memory of each model, 256 x 256 input; lower is better"),
+    ):
         panels = [str(t) for t in THREADS] if metric == "speed" else [None]
+        fig, axes = plt.subplots(1, len(panels), figsize=(12 if metric == "speed" else 8, 4.8), squeeze=False, sharey=True)
+        width = 0.8 / len(configs)
         for ax, threads in zip(axes[0], panels):
-            width = 0.8 / len(configs)
             for i, (backend, precision) in enumerate(configs):
                 values = []
                 for model, scale in labels:
-                    row = next((r for r in rows if (r["model"], r["scale"], r["backend"], r["precision"]) == (model, scale, backend, precision)), None)
+                    row = row_for(model, scale, backend, precision)
                     if row is None:
                         values.append(0)
                     elif metric == "speed":
                         values.append(row["speed_mpx_s"].get(threads, 0))
                     else:
                         values.append(row["peak_above_loaded_mb"])
-                ax.bar([x + i * width for x in range(len(labels))], values, width, label=_label(backend, precision))
+                ax.bar([x + i * width for x in range(len(labels))], values, width, color=STYLE[(backend, precision)][0], label=_label(backend, precision))
             if metric == "speed":
-                for name, style in (("pillow", "--"), ("ours-torch", ":")):
-                    for scale, colour in zip(SCALES, ("grey", "black")):
+                # Bicubic as a yardstick: lines labelled where they are drawn, not in a legend.
+                for name, shown in (("pillow", "Pillow bicubic"),):
+                    for scale in SCALES:
                         speed = baseline.get(str(scale), {}).get("speed_mpx_s", {}).get(name, {}).get(threads)
                         if speed:
-                            ax.axhline(speed, linestyle=style, color=colour, linewidth=1, label=f"bicubic {name} x{scale}")
+                            ax.axhline(speed, color="grey", linestyle="--", linewidth=1)
+                            ax.text(len(labels) - 0.5, speed, f"{shown} x{scale}: {speed:.0f}", ha="right", va="bottom", fontsize=8, color="dimgrey")
                 ax.set_yscale("log")
                 ax.set_title(f"{threads} thread{'s' if threads != '1' else ''}")
-            ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], [f"{m} x{s}" for m, s in labels], rotation=20)
+            ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], [f"{m} x{s}" for m, s in labels])
             ax.set_ylabel(ylabel)
-        axes[0][-1].legend(fontsize=7, loc="best")
-        fig.suptitle(f"superres inference on {results['machine']['cpu']} ({'shipped weights' if results['shipped'] else 'random weights'})", fontsize=9)
-        fig.tight_layout()
+            ax.grid(axis="y", alpha=0.3)
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
+        fig.suptitle(f"{title} ({machine})", fontsize=10)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
         path = out / filename
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row in rows:
-        if row.get("psnr_change_db") is None:
-            continue
-        speed = max(row["speed_mpx_s"].values())
-        ax.scatter(speed, row["psnr_change_db"], label=f"{row['model']} x{row['scale']} {_label(row['backend'], row['precision'])}")
-    ax.axhline(-MAX_PSNR_LOSS, color="red", linestyle="--", linewidth=1, label=f"-{MAX_PSNR_LOSS} dB")
-    ax.set_xscale("log")
-    ax.set_xlabel("output megapixels / s (best thread count, log)")
-    ax.set_ylabel("Set5 PSNR change vs PyTorch fp32 (dB)")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    path = out / "inference_tradeoff.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    # The trade-off: one small panel per model and scale, its configurations labelled in place.
+    traded = [(m, s) for m, s in labels if any(row_for(m, s, *c) and row_for(m, s, *c).get("psnr_change_db") is not None for c in configs)]
+    if traded:
+        columns = len({m for m, _ in traded})
+        scales = sorted({s for _, s in traded})
+        models = sorted({m for m, _ in traded})
+        fig, axes = plt.subplots(len(scales), columns, figsize=(3.6 * columns, 3.2 * len(scales)), squeeze=False, sharey=True)
+        for r, scale in enumerate(scales):
+            for c, model in enumerate(models):
+                ax = axes[r][c]
+                ax.axhline(-MAX_PSNR_LOSS, color="red", linestyle="--", linewidth=1)
+                ax.axhline(0, color="grey", linewidth=0.5)
+                points = [(row_for(model, scale, *config), config) for config in configs]
+                points = [(row, config) for row, config in points if row and row.get("psnr_change_db") is not None]
+                for row, config in points:
+                    colour, marker = STYLE[config]
+                    speed = max(row["speed_mpx_s"].values())
+                    ax.scatter(speed, row["psnr_change_db"], color=colour, marker=marker, s=50, zorder=3)
+                    # fp32 PyTorch and ONNX both sit at 0 dB, often side by side: one label above, one
+                    # below; bf16 (usually the fastest) to its right.
+                    offset, align = {("onnx", "fp32"): ((0, -13), "center"), ("torch", "bf16"): ((7, -3), "left")}.get(config, ((0, 7), "center"))
+                    ax.annotate(_label(*config).replace(" Runtime", ""), (speed, row["psnr_change_db"]), textcoords="offset points",
+                                xytext=offset, ha=align, fontsize=8, color=colour)
+                speeds = [max(row["speed_mpx_s"].values()) for row, _ in points] or [1]
+                ax.set_xlim(min(speeds) / 1.6, max(speeds) * 2.2)
+                ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+                ax.tick_params(axis="x", which="minor", labelsize=7)
+                ax.set_title(f"{model} x{scale}", fontsize=10)
+                if c == 0:
+                    ax.set_ylabel("Set5 PSNR change (dB)")
+                if r == len(scales) - 1:
+                    ax.set_xlabel("output MP/s (best thread count)")
+                ax.grid(alpha=0.3)
+        lowest = min(r["psnr_change_db"] for r in rows if r.get("psnr_change_db") is not None)
+        axes[0][0].set_ylim(min(lowest, -MAX_PSNR_LOSS) - 0.03, 0.04)
+        for ax in axes.flat:
+            ax.text(0.02, -MAX_PSNR_LOSS, f"-{MAX_PSNR_LOSS} dB: the most we accept", transform=ax.get_yaxis_transform(),
+                    ha="left", va="top", fontsize=7, color="red")
+        fig.suptitle(f"What each backend and precision trades, per model: further right is faster, lower loses quality\n"
+                     f"(PSNR change against PyTorch fp32; {machine})", fontsize=10)
+        fig.tight_layout()
+        path = out / "inference_tradeoff.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
     return written
+
+WORKERS = {"model": worker_model, "bicubic": worker_bicubic, "tiled": worker_tiled, "pipeline": worker_pipeline}
 
 
 def main() -> None:
@@ -293,8 +457,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks that it runs, numbers mean nothing")
     parser.add_argument("--out", help="folder for the JSON and the plots (default: docs/benchmarks; --quick: a temporary folder)")
     parser.add_argument("--models", nargs="+", help="limit to these models")
+    parser.add_argument("--pipeline-only", action="store_true", help="only part 5 (small images, the API, the CLI), into inference_pipeline.json")
+    parser.add_argument("--images", type=int, default=100, help="small images in part 5's folder (default: 100, as BSD100)")
+    parser.add_argument("--replot", metavar="JSON", help="only redraw the figures from a saved inference_speed.json (into its folder, or --out)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.replot:
+        source = Path(args.replot)
+        target = Path(args.out) if args.out else source.parent
+        target.mkdir(parents=True, exist_ok=True)
+        for path in plot(json.loads(source.read_text()), target):
+            print(f"wrote {path}")
+        return
     if args.worker:
         config = json.loads(args.worker)
         print(json.dumps(WORKERS[config["kind"]](config)))
@@ -308,6 +482,13 @@ def main() -> None:
     out = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="superres-bench-")) if args.quick else REPO / "docs" / "benchmarks")
     out.mkdir(parents=True, exist_ok=True)
     models, shipped = shipped_models(args.models)
+    small = [m for m in models if m in PIPELINE_MODELS] or models[:1]
+    count = 4 if args.quick else args.images
+    if args.pipeline_only:
+        results = pipeline(small, shipped, count=count, repeat=1 if args.quick else 2, threads=max(THREADS))
+        (out / "inference_pipeline.json").write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {out / 'inference_pipeline.json'}")
+        return
     if args.quick:
         models = models[:1]
     size, repeat, set5_limit = (48, 1, 2) if args.quick else (256, 3, None)
@@ -403,6 +584,7 @@ def main() -> None:
             f"the uint8 output alone is {t['output_uint8_mb']:.0f} MB)"
         )
 
+    results["pipeline"] = pipeline(small, shipped, count=count, repeat=1 if args.quick else 2, threads=max(THREADS))
     (out / "inference_speed.json").write_text(json.dumps(results, indent=2))
     written = plot(results, out)
     print(f"\nwrote {out / 'inference_speed.json'}" + "".join(f", {p.name}" for p in written))

@@ -14,6 +14,8 @@ import json
 import os
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -270,36 +272,32 @@ def skipped_result(job: Job) -> JobResult:
     return JobResult(str(job.source), str(job.output), "skipped")
 
 
-def run_job(upscaler: Upscaler, job: Job, *, quality: int = 95, progress: bool = False) -> JobResult:
-    """Upscale one job's file into its output (and comparison), written atomically. Never
-    raises for a problem of the file: a failure is returned as a "failed" result with a
-    one-line error. The one routine of every engine (one process, or a Ray replica), so
-    that they write the same bytes."""
-    start = time.perf_counter()
-    megapixels = 0.0
-    try:
-        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        if is_video(job.source):
-            result = upscale_video(upscaler, job.source, job.output, progress=progress)
-            detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
-        else:
-            image = read_image(job.source)
-            megapixels = image.size[0] * image.size[1] / 1e6
-            upscaled = upscaler.upscale_image_data(image, progress=progress)
-            write_image(job.output, upscaled, quality=quality)
-            if job.compare is not None:
-                label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"
-                write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
-            (h, w), (oh, ow) = image.size, upscaled.size
-            detail = f"{w}x{h} -> {ow}x{oh}"
-            if upscaled.animation is not None:
-                detail += f", {len(upscaled.animation.durations)} frames"
-    except SuperresError as exc:
-        return JobResult(str(job.source), str(job.output), "failed", str(exc), time.perf_counter() - start, megapixels)
-    except Exception as exc:  # anything else one file raises must not stop the batch
-        error = f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}"
-        return JobResult(str(job.source), str(job.output), "failed", error, time.perf_counter() - start, megapixels)
-    return JobResult(str(job.source), str(job.output), "done", None, time.perf_counter() - start, megapixels, detail)
+#: Images decoded ahead of the model, and results waiting to be encoded, at most: enough to
+#: keep the model busy, few enough that a folder of large photos stays within memory.
+_PREFETCH = 4
+
+
+@dataclass
+class _Decoded:
+    job: Job
+    start: float
+    image: ImageData | None = None
+    failure: str | None = None
+
+
+def _failure(job: Job, exc: Exception) -> str:
+    if isinstance(exc, SuperresError):
+        return str(exc)
+    return f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _failed(job: Job, error: str, start: float | None = None, megapixels: float = 0.0) -> JobResult:
+    seconds = 0.0 if start is None else time.perf_counter() - start
+    return JobResult(str(job.source), str(job.output), "failed", error, seconds, megapixels)
+
+
+def _megapixels(image: ImageData | None) -> float:
+    return 0.0 if image is None else image.size[0] * image.size[1] / 1e6
 
 
 def run_jobs(
@@ -312,22 +310,148 @@ def run_jobs(
     log: Callable[[str], object] = print,
     record: Callable[[JobResult], object] | None = None,
 ) -> list[str]:
-    """Run ``jobs`` one by one; a failure is recorded and the next job runs. ``log`` gets a
-    line per file; ``record`` (a :class:`Manifest`'s ``write``, say) gets every result.
-    Returns the failures, one line each."""
-    failures = []
-    existing = existing_outputs(jobs) if skip_existing else set()
-    for i, job in enumerate(jobs):
-        result = skipped_result(job) if i in existing else run_job(upscaler, job, quality=quality, progress=progress)
+    """Run ``jobs``; a failure is recorded and the next job runs. ``log`` gets a line per
+    file, in the order of ``jobs``; ``record`` (a :class:`Manifest`'s ``write``, say) gets
+    each job's :class:`JobResult`. Returns the failures, one line each. Every engine runs
+    its files through this function (the Ray replicas too), so they write the same bytes.
+
+    Images run as a pipeline: a thread decodes the next images and another encodes the
+    previous results while the model runs (Pillow, imagecodecs and the model all release
+    the GIL), and consecutive images of one size go through the model together
+    (:meth:`Upscaler.upscale_batch`). Videos run one at a time, in their place, with their
+    own pipeline (:func:`upscale_video`)."""
+    failures: list[str] = []
+
+    def done(result: JobResult, extra: Sequence[str] = ()) -> None:
         if record is not None:
             record(result)
         if result.status == "failed":
             failures.append(result.error)
-            continue
+            return
         log(result.line())
-        if job.compare is not None and result.status == "done":
-            log(f"wrote {job.compare} (bicubic | {upscaler.name})")
+        for line in extra:
+            log(line)
+
+    existing = existing_outputs(jobs) if skip_existing else set()
+    todo = []
+    for i, job in enumerate(jobs):
+        if i in existing:
+            done(skipped_result(job))
+        else:
+            todo.append(job)
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder:
+        decoded: deque[Future] = deque()
+        written: deque[tuple[_Decoded, Future]] = deque()
+        upcoming = iter(todo)
+
+        def refill() -> None:
+            while len(decoded) < _PREFETCH:
+                job = next(upcoming, None)
+                if job is None:
+                    return
+                decoded.append(decoder.submit(_decode, job))
+
+        def report(block: bool) -> None:
+            while written and (block or written[0][1].done()):
+                item, future = written.popleft()
+                try:
+                    result, extra = future.result()
+                except Exception as exc:  # an encoder failure is this file's, not the batch's
+                    done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
+                    continue
+                done(result, extra)
+
+        refill()
+        while decoded:
+            head = decoded.popleft().result()
+            refill()
+            if head.failure is not None:
+                report(block=True)
+                done(_failed(head.job, head.failure, head.start))
+                continue
+            if head.image is None:  # a video: in its place, once the images before it are written
+                report(block=True)
+                done(_run_video(upscaler, head, progress))
+                continue
+            group = [head]
+            while decoded and len(group) < _PREFETCH and decoded[0].done() and _same_kind(group[0].image, decoded[0].result().image):
+                group.append(decoded.popleft().result())
+                refill()
+            for item, upscaled in _upscale_group(upscaler, group, progress, done):
+                written.append((item, encoder.submit(_encode, upscaler, item, upscaled, quality)))
+            report(block=len(written) > _PREFETCH)
+        report(block=True)
     return failures
+
+
+def _decode(job: Job) -> _Decoded:
+    start = time.perf_counter()
+    if is_video(job.source):
+        return _Decoded(job, start)
+    try:
+        return _Decoded(job, start, image=read_image(job.source))
+    except Exception as exc:
+        return _Decoded(job, start, failure=_failure(job, exc))
+
+
+def _same_kind(first: ImageData, other: ImageData | None) -> bool:
+    """Whether two decoded stills can go through the model in one batch."""
+    return (
+        other is not None and first.animation is None and other.animation is None
+        and first.pixels.shape == other.pixels.shape and first.pixels.dtype == other.pixels.dtype
+    )
+
+
+def _upscale_group(
+    upscaler: Upscaler, group: list[_Decoded], progress: bool, done: Callable[[JobResult], None]
+) -> list[tuple[_Decoded, ImageData]]:
+    """Upscale decoded images of one kind, in one batch when there are several; a batch that
+    fails is retried image by image, so that the failure is pinned on its file."""
+    if len(group) > 1:
+        try:
+            results = upscaler.upscale_batch([item.image.pixels for item in group], [item.image.alpha for item in group])
+            return [
+                (item, ImageData(pixels=pixels, alpha=alpha, icc_profile=item.image.icc_profile, exif=item.image.exif, format=item.image.format))
+                for item, (pixels, alpha) in zip(group, results)
+            ]
+        except Exception:
+            pass
+    upscaled = []
+    for item in group:
+        try:
+            upscaled.append((item, upscaler.upscale_image_data(item.image, progress=progress)))
+        except Exception as exc:  # anything one file raises must not stop the batch
+            done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
+    return upscaled
+
+
+def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: int) -> tuple[JobResult, list[str]]:
+    job, image = item.job, item.image
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    write_image(job.output, upscaled, quality=quality)
+    (h, w), (oh, ow) = image.size, upscaled.size
+    detail = f"{w}x{h} -> {ow}x{oh}"
+    if upscaled.animation is not None:
+        detail += f", {len(upscaled.animation.durations)} frames"
+    extra = []
+    if job.compare is not None:
+        label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"
+        write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
+        extra.append(f"wrote {job.compare} (bicubic | {upscaler.name})")
+    seconds = time.perf_counter() - item.start
+    return JobResult(str(job.source), str(job.output), "done", None, seconds, _megapixels(image), detail), extra
+
+
+def _run_video(upscaler: Upscaler, item: _Decoded, progress: bool) -> JobResult:
+    job = item.job
+    start = time.perf_counter()
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        result = upscale_video(upscaler, job.source, job.output, progress=progress)
+    except Exception as exc:
+        return _failed(job, _failure(job, exc), start)
+    detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
+    return JobResult(str(job.source), str(job.output), "done", None, time.perf_counter() - start, 0.0, detail)
 
 
 class Manifest:

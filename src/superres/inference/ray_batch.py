@@ -3,7 +3,7 @@ process gets through, on a laptop or a cluster.
 
 A thin adapter over :mod:`superres.inference.batch`: the inputs are found and their outputs
 named as ``superres upscale`` names them (:func:`~.batch.collect_inputs`, :func:`~.batch.plan_jobs`),
-and every file is upscaled by the same routine (:func:`~.batch.run_job`: read, upscale, write
+and every file is upscaled by the same routine (:func:`~.batch.run_jobs`: read, upscale, write
 atomically), so each output has the same bytes as the single-process one. What Ray adds:
 the list of (input, output) paths, never the pixels, streams through ``map_batches`` into a
 pool of replica actors, each of which loads the model once; the files are read, upscaled
@@ -27,30 +27,24 @@ from typing import Any, Callable, Sequence
 
 from superres.errors import SuperresError
 from superres.imaging.io import IMAGE_EXTENSIONS
-from superres.inference.batch import (
-    Job,
-    JobResult,
-    collect_inputs,
-    expand_path_lists,
-    plan_jobs,
-    run_job,
-    skipped_result,
-)
+from superres.inference.batch import Job, JobResult, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result
 from superres.inference.video import VIDEO_EXTENSIONS
 
 __all__ = ["RayPlan", "plan_ray_jobs", "run_on_ray", "upscale_on_ray", "require_ray"]
+
+#: Jobs handed to a replica at once (run_jobs' prefetch depth).
+_JOBS_PER_CALL = 4
 
 _RESULT_FIELDS = ("source", "output", "status", "error", "seconds", "megapixels", "detail")
 
 
 def require_ray() -> None:
-    """Raise a one-line :class:`SuperresError` when the ``ray`` extra is not installed."""
-    try:
-        import pyarrow  # noqa: F401
-        import ray  # noqa: F401
-        import ray.data  # noqa: F401
-    except ImportError as exc:
-        raise SuperresError(f"--engine ray needs the 'ray' extra: pip install 'superres[ray]' ({exc})") from None
+    """Raise a one-line :class:`~superres.extras.MissingExtraError` when the ``ray`` extra
+    (Ray Data and pyarrow) is not installed."""
+    from superres.extras import require
+
+    require("ray.data", extra="ray", purpose="--engine ray")
+    require("pyarrow", extra="ray", purpose="--engine ray")
 
 
 def is_uri(text: str) -> bool:
@@ -180,29 +174,44 @@ def _exists(outputs: Sequence[str]) -> set[int]:
     return found
 
 
-def _run_row(upscaler, source: str, output: str, quality: int) -> JobResult:
-    """One job in a replica: :func:`run_job`, with a remote input fetched to and a remote
-    output sent from a private temporary folder."""
-    if not is_uri(source) and not is_uri(output):
-        return run_job(upscaler, Job(Path(source), Path(output)), quality=quality)
+def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[JobResult]:
+    """Some jobs in a replica: :func:`run_jobs`, the single-process path's own function,
+    with remote inputs fetched to, and remote outputs sent from, a private temporary folder."""
+    results: list[JobResult] = []
     with tempfile.TemporaryDirectory(prefix="superres-ray-") as folder:
-        local_in = Path(folder) / "in" / PurePosixPath(source).name if is_uri(source) else Path(source)
-        local_out = Path(folder) / "out" / PurePosixPath(output).name if is_uri(output) else Path(output)
-        try:
+        jobs: list[Job] = []
+        names: dict[str, tuple[str, str, str]] = {}  # local output -> (input, output, local input)
+        for i, (source, output) in enumerate(rows):
+            local_in = Path(folder) / str(i) / "in" / PurePosixPath(source).name if is_uri(source) else Path(source)
+            local_out = Path(folder) / str(i) / "out" / PurePosixPath(output).name if is_uri(output) else Path(output)
             if is_uri(source):
-                local_in.parent.mkdir()
-                filesystem, path = _open_uri(source)
-                with filesystem.open_input_stream(path) as stream:
-                    local_in.write_bytes(stream.readall())
-            result = run_job(upscaler, Job(local_in, local_out), quality=quality)
-            if result.status == "done" and is_uri(output):
-                filesystem, path = _open_uri(output)
-                with filesystem.open_output_stream(path) as stream:
-                    stream.write(local_out.read_bytes())
-        except (OSError, SuperresError) as exc:
-            return JobResult(source, output, "failed", f"'{source}': {' '.join(str(exc).split())}")
-        error = None if result.error is None else result.error.replace(str(local_in), source).replace(str(local_out), output)
-        return JobResult(source, output, result.status, error, result.seconds, result.megapixels, result.detail)
+                try:
+                    local_in.parent.mkdir(parents=True)
+                    filesystem, path = _open_uri(source)
+                    with filesystem.open_input_stream(path) as stream:
+                        local_in.write_bytes(stream.readall())
+                except (OSError, SuperresError) as exc:
+                    results.append(JobResult(source, output, "failed", f"'{source}': {' '.join(str(exc).split())}"))
+                    continue
+            jobs.append(Job(local_in, local_out))
+            names[str(local_out)] = (source, output, str(local_in))
+        local: list[JobResult] = []
+        run_jobs(upscaler, jobs, quality=quality, progress=False, log=lambda line: None, record=local.append)
+        for result in local:
+            source, output, local_in = names[result.output]
+            error = result.error
+            if error is not None:
+                error = error.replace(local_in, source).replace(result.output, output)
+            elif result.status == "done" and is_uri(output):
+                try:
+                    filesystem, path = _open_uri(output)
+                    with filesystem.open_output_stream(path) as stream:
+                        stream.write(Path(result.output).read_bytes())
+                except (OSError, SuperresError) as exc:
+                    results.append(JobResult(source, output, "failed", f"cannot write '{output}': {' '.join(str(exc).split())}"))
+                    continue
+            results.append(JobResult(source, output, result.status, error, result.seconds, result.megapixels, result.detail))
+    return results
 
 
 class _Replica:
@@ -215,7 +224,7 @@ class _Replica:
         self.quality = quality
 
     def __call__(self, batch: dict) -> dict:
-        results = [_run_row(self.upscaler, str(s), str(o), self.quality) for s, o in zip(batch["source"], batch["output"])]
+        results = _run_rows(self.upscaler, [(str(s), str(o)) for s, o in zip(batch["source"], batch["output"])], self.quality)
         # Empty strings, not None: a column of one type.
         return {name: [getattr(r, name) or ("" if name in ("error", "detail") else getattr(r, name)) for r in results] for name in _RESULT_FIELDS}
 
@@ -311,13 +320,14 @@ def run_on_ray(
         else:
             cpus = options.get("threads") or max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
             options["threads"] = cpus
-        # One block per few jobs: the replicas take blocks as they free up, and the rows of a
-        # block come back when it is done, so a small block keeps the manifest close behind.
+        # A few jobs per call: run_jobs decodes the next and encodes the last while the model
+        # runs, and the rows of a call come back together, so a small call keeps the manifest
+        # close behind the files.
         rows = [{"source": s, "output": o} for s, o in todo]
-        dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4096))
+        dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // _JOBS_PER_CALL), 4096))
         dataset = dataset.map_batches(
             _Replica,
-            batch_size=1,
+            batch_size=_JOBS_PER_CALL,
             batch_format="numpy",
             concurrency=replicas,
             num_cpus=cpus,
