@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--size", type=int, default=128, help="side of the square inputs in pixels (default: 128)")
     parser.add_argument("--model", default="swiftrep")
+    parser.add_argument("--precision", default="fp32", help="fp32 (default) or bf16, the same for every run")
     parser.add_argument("--out", help="folder for batch_throughput.json (default: docs/benchmarks; --quick: a temporary one)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -121,9 +122,10 @@ def main() -> None:
     cluster_env = {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     try:
         source = make_images(work / "in", args.images, args.size)
-        common = ["-m", args.model]
+        # One precision for all three: "auto" is a timed probe per process (bf16 or fp32).
+        common = ["-m", args.model, "--precision", args.precision]
         runs = {}
-        print(f"{args.images} images of {args.size}x{args.size} ({source}), {args.model} x4, "
+        print(f"{args.images} images of {args.size}x{args.size} ({source}), {args.model} x4 {args.precision}, "
               f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
         runs["local"] = timed_run([str(work / "in"), "-o", str(work / "local"), *common], env)
         runs["ray, new cluster"] = timed_run([str(work / "in"), "-o", str(work / "ray_new"), "--engine", "ray", *common], env)
@@ -151,7 +153,7 @@ def main() -> None:
         print(f"outputs byte-identical across the three runs: {identical}")
         result = {
             "command": "python benchmarks/batch_throughput.py" + (" --quick" if args.quick else ""),
-            "images": args.images, "size": args.size, "model": args.model, "source": source,
+            "images": args.images, "size": args.size, "model": args.model, "precision": args.precision, "source": source,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),
             "torch": torch.__version__, "ray": ray.__version__, "identical_outputs": identical, "runs": runs,
         }

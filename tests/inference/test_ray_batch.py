@@ -107,8 +107,10 @@ def test_killed_at_half_and_rerun_does_every_image_once_with_the_same_bytes(clus
     photos = _photos(tmp_path / "in", 30, size=(64, 48))
     (tmp_path / "in" / "broken.png").write_bytes(b"<html>not a picture</html>")
     out, manifest = tmp_path / "out", tmp_path / "manifest.jsonl"
-    arguments = [f"file://{tmp_path / 'in'}", "-o", str(out), "-m", "swiftrep", "--engine", "ray", "--ray-address", cluster,
-                 "--manifest", str(manifest), "--skip-existing"]
+    # --precision fp32: "auto" is decided per process by a timed bf16 probe, which may
+    # answer differently in the test process and in the drivers on a busy machine.
+    arguments = [f"file://{tmp_path / 'in'}", "-o", str(out), "-m", "swiftrep", "--precision", "fp32", "--engine", "ray",
+                 "--ray-address", cluster, "--manifest", str(manifest), "--skip-existing"]
 
     # Each driver runs in its own process, as a user's would (and Ray reads its
     # authentication settings once per process).
@@ -158,7 +160,7 @@ def test_killed_at_half_and_rerun_does_every_image_once_with_the_same_bytes(clus
     # The single-process path, on a list of some of the files (a .txt list), writes the same bytes.
     sample = photos[:: len(photos) // 6]
     (tmp_path / "some.txt").write_text("".join(f"in/{p.name}\n" for p in sample))
-    assert main(["upscale", str(tmp_path / "some.txt"), "-o", str(tmp_path / "single"), "-m", "swiftrep"]) == 0
+    assert main(["upscale", str(tmp_path / "some.txt"), "-o", str(tmp_path / "single"), "-m", "swiftrep", "--precision", "fp32"]) == 0
     capsys.readouterr()
     for photo in sample:
         name = f"{photo.stem}_x4.png"

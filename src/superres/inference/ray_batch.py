@@ -290,7 +290,11 @@ def run_on_ray(
     # option is one line, not an actor's traceback.
     from superres.inference.upscaler import load
 
-    load(model, scale, **{**options, "device": "cpu", "backend": "torch"})
+    checked = load(model, scale, **{**options, "device": "cpu", "backend": "torch"})
+    if gpus_per_replica == 0 and options.get("precision", "auto") == "auto" and options.get("backend", "torch") == "torch":
+        # "auto" on the CPU is measured (a timed bf16 probe, superres.device.bf16_is_fast):
+        # decided here once, so that every replica of the job runs the same precision.
+        options["precision"] = checked.precision
 
     results: list[JobResult] = []
 
