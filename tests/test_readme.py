@@ -31,6 +31,8 @@ ELSEWHERE = {
         ("tests/test_evaluate.py", ['"--degrade"', '"--niqe"']),
     "superres eval -m swiftrep --data my_photos/ --no-reference":
         ("tests/test_evaluate.py", ['"--no-reference"']),
+    "superres upscale series/ scene.tif -m espcn -s 2":
+        ("tests/inference/test_scientific_command.py", ['main(["upscale", "series/", "scene.tif", "-m", "espcn", "-s", "2"']),
     "superres serve":
         ("tests/test_wheel.py", ['"serve", "--port"']),
     "superres train configs/swiftrep_x2.yaml":

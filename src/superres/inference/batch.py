@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from superres.errors import SuperresError
+from superres.imaging.dicom import is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
+from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
 
 if TYPE_CHECKING:
@@ -37,7 +39,10 @@ __all__ = [
 #: ``--format`` choices and the extension each writes.
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
-_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+#: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
+#: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
+DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | DICOM_EXTENSIONS
 
 
 @dataclass
@@ -50,8 +55,11 @@ class Job:
 
 
 def _wanted(path: Path) -> bool:
-    # Hidden files include the temporary files of interrupted atomic writes.
-    return path.is_file() and path.suffix.lower() in _KNOWN_EXTENSIONS and not path.name.startswith(".")
+    # Hidden files include the temporary files of interrupted atomic writes. DICOM series are
+    # often files without an extension (IM0001): those are taken by their DICM marker.
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    return path.suffix.lower() in _KNOWN_EXTENSIONS or (not path.suffix and is_dicom(path))
 
 
 def _unsupported(path: Path) -> str | None:
@@ -207,6 +215,8 @@ def plan_jobs(
         folder = Path(output_dir) / relative.parent if output_dir is not None else source.parent
         if is_video(source):
             extension = video_output_suffix(source)
+        elif source.suffix.lower() in DICOM_EXTENSIONS or (not source.suffix and is_dicom(source)):
+            extension = source.suffix.lower() or ".dcm"  # a DICOM result is DICOM, whatever --format says
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
         else:
@@ -309,6 +319,7 @@ def run_jobs(
     progress: bool = True,
     log: Callable[[str], object] = print,
     record: Callable[[JobResult], object] | None = None,
+    cog: bool = False,
 ) -> list[str]:
     """Run ``jobs``; a failure is recorded and the next job runs. ``log`` gets a line per
     file, in the order of ``jobs``; ``record`` (a :class:`Manifest`'s ``write``, say) gets
@@ -319,7 +330,8 @@ def run_jobs(
     previous results while the model runs (Pillow, imagecodecs and the model all release
     the GIL), and consecutive images of one size go through the model together
     (:meth:`Upscaler.upscale_batch`). Videos run one at a time, in their place, with their
-    own pipeline (:func:`upscale_video`)."""
+    own pipeline (:func:`upscale_video`); so do DICOM files and GeoTIFFs, which keep their
+    metadata (:mod:`.scientific`; ``cog`` writes GeoTIFF results Cloud-Optimised)."""
     failures: list[str] = []
 
     def done(result: JobResult, extra: Sequence[str] = ()) -> None:
@@ -369,9 +381,9 @@ def run_jobs(
                 report(block=True)
                 done(_failed(head.job, head.failure, head.start))
                 continue
-            if head.image is None:  # a video: in its place, once the images before it are written
+            if head.image is None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
                 report(block=True)
-                done(_run_video(upscaler, head, progress))
+                done(_run_whole(upscaler, head, progress, cog))
                 continue
             group = [head]
             while decoded and len(group) < _PREFETCH and decoded[0].done() and _same_kind(group[0].image, decoded[0].result().image):
@@ -386,7 +398,7 @@ def run_jobs(
 
 def _decode(job: Job) -> _Decoded:
     start = time.perf_counter()
-    if is_video(job.source):
+    if is_video(job.source) or file_kind(job.source) is not None:
         return _Decoded(job, start)
     try:
         return _Decoded(job, start, image=read_image(job.source))
@@ -442,15 +454,24 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: in
     return JobResult(str(job.source), str(job.output), "done", None, seconds, _megapixels(image), detail), extra
 
 
-def _run_video(upscaler: Upscaler, item: _Decoded, progress: bool) -> JobResult:
+def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) -> JobResult:
+    """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
     job = item.job
     start = time.perf_counter()
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        result = upscale_video(upscaler, job.source, job.output, progress=progress)
+        kind = "video" if is_video(job.source) else file_kind(job.source)
+        if kind == "dicom":
+            detail = upscale_dicom_file(upscaler, job.source, job.output)
+        elif kind == "geotiff":
+            if job.output.suffix.lower() not in (".tif", ".tiff"):
+                raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
+            detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
+        else:
+            result = upscale_video(upscaler, job.source, job.output, progress=progress)
+            detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
     except Exception as exc:
         return _failed(job, _failure(job, exc), start)
-    detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
     return JobResult(str(job.source), str(job.output), "done", None, time.perf_counter() - start, 0.0, detail)
 
 
