@@ -43,6 +43,9 @@ async def test_models_say_which_has_a_strength_control(tmp_path):
         models = {m["name"]: m for m in (await client.get("/v1/models")).json()["models"]}
     assert models["swiftrep-real-gan"]["fidelity"] == "swiftrep-real"
     assert models["swiftrep-real"]["fidelity"] is None and models["bicubic"]["fidelity"] is None
+    # which models are for which photos
+    assert models["swiftrep-real"]["trained_for"] == models["swiftrep-real-gan"]["trained_for"] == "real"
+    assert models["bicubic"]["trained_for"] == "bicubic"
 
 
 async def test_strength_blends_as_the_library_does(tmp_path):

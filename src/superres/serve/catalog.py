@@ -88,6 +88,8 @@ class Catalog:
                 "name": name,
                 "paper": self.papers[name],
                 "learned": any(o.weights is not None for o in scales.values()),
+                # what its weights learnt to undo: "bicubic" (clean downscales) or "real" (photos as they are)
+                "trained_for": get_spec(name).trained_for,
                 # the model its strength blends with (the page's slider), when offered too
                 "fidelity": self.partner(name) if self.partner(name) in self.offers else None,
                 "scales": [

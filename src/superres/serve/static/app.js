@@ -149,6 +149,9 @@
       el.modelInfo.append("no learned parameters: the baseline every model is compared with.");
     } else {
       el.modelInfo.append(formatCount(offer.parameters) + " parameters · ");
+      el.modelInfo.append(model.trained_for === "real"
+        ? "for real photos (JPEG, noise, blur) · "
+        : "for clean downscales (sharp sources, high-quality JPEG) · ");
       if (offer.quality) {
         const q = document.createElement("span");
         q.className = "quality";
