@@ -18,6 +18,16 @@ What it measures, each configuration in its own subprocess so that its peak resi
 4. The peak RSS of upscaling a 3840 x 2160 image x4 with tiling (the flagship, or the first
    model), alone in its subprocess, as ``superres upscale`` does it (uint8 in and out).
 
+5. Small images, the way users meet them (``--pipeline-only`` runs this part alone, into
+   ``inference_pipeline.json``): a folder of BSD100-size inputs (120 x 80 LR, 480 x 320 output
+   at x4: centre crops of the training photos, MATLAB-bicubic downscaled; never Set5/Set14)
+   per model, backend and precision (``auto`` = what ``superres upscale`` picks): the
+   network alone (the model's forward pass on the model's input, one image per call),
+   the Python API (``Upscaler.upscale`` on each decoded image, and ``upscale_batch`` on the
+   whole folder), the API on one 1 MP output (256 x 256 LR), and the command line on the
+   folder (files in and out, process start included); output megapixels per second, each
+   with its ratio to the network alone, and the CPU capability beside them.
+
 It writes ``inference_speed.json`` and plots (``inference_speed.png``, ``inference_memory.png``,
 ``inference_tradeoff.png``) into ``--out``. ``--quick`` (tiny inputs, one model, two Set5
 images, a 480 x 270 "4K" image, results into a temporary folder unless --out is given) only
@@ -39,6 +49,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SET5 = REPO.parent / "shared" / "datasets" / "benchmark" / "Set5"
+TRAIN = REPO.parent / "shared" / "datasets" / "train" / "hr"
+PIPELINE_MODELS = ["espcn", "swiftrep"]
 FALLBACK_MODELS = ["swiftrep", "espcn", "fsrcnn"]
 SCALES = [2, 4]
 THREADS = [1, 2]
@@ -176,10 +188,111 @@ def worker_tiled(config: dict) -> dict:
     }
 
 
-WORKERS = {"model": worker_model, "bicubic": worker_bicubic, "tiled": worker_tiled}
 
 
 # --------------------------------------------------------------------------- driver side
+
+
+def small_image_folder(folder: Path, count: int) -> Path:
+    """``count`` BSD100-size LR inputs (120 x 80 or 80 x 120, alternating) in ``folder``: centre
+    crops of 480 x 320 of the training photos, MATLAB-bicubic downscaled by 4."""
+    import numpy as np
+
+    from superres.imaging import read_image
+    from superres.imaging.io import write_image
+    from superres.imaging.pixels import ImageData
+    from superres.imaging.resize import imresize
+
+    photos = sorted(TRAIN.glob("*.png"))
+    if not photos:
+        raise SystemExit(f"no training photos in {TRAIN}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pixels = read_image(photos[i % len(photos)]).pixels
+        pixels = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+        h, w = (320, 480) if i % 2 == 0 else (480, 320)
+        top, left = (pixels.shape[0] - h) // 2, (pixels.shape[1] - w) // 2
+        lr = imresize(np.ascontiguousarray(pixels[top : top + h, left : left + w]), 0.25)
+        write_image(folder / f"{i:03d}.png", ImageData(pixels=lr))
+    return folder
+
+
+def worker_pipeline(config: dict) -> dict:
+    import numpy as np
+    import torch
+
+    from superres.device import cpu_capability
+    from superres.imaging import read_image
+
+    threads = max(config["threads"])
+    torch.set_num_threads(threads)
+    images = [read_image(p).pixels for p in sorted(Path(config["folder"]).glob("*.png"))]
+    up = _upscaler(config, device="cpu", precision=config["precision"], backend=config["backend"], threads=threads)
+    scale = config["scale"]
+    out_mpx = sum(im.shape[0] * im.shape[1] for im in images) * scale * scale / 1e6
+
+    # The model's own input for each image: what the network alone is timed on.
+    with torch.inference_mode():
+        inputs = [torch.rand(1, up.channels, *im.shape[:2]) for im in images]
+
+    def network():
+        with torch.inference_mode():
+            for x in inputs:
+                up.runner.forward(x)
+
+    def api():
+        for image in images:
+            up.upscale(image)
+
+    def api_batch():
+        up.upscale_batch(images)
+
+    big = _test_image(256, 256)
+    result = {"precision_used": up.precision, "why": up.precision_reason, "cpu": cpu_capability(), "images": len(images)}
+    seconds = {name: _best_of(fn, config["repeat"]) for name, fn in (("network", network), ("api", api), ("api_batch", api_batch))}
+    result["speed_mpx_s"] = {name: out_mpx / t for name, t in seconds.items()}
+    result["speed_mpx_s"]["api_1mp"] = (256 * scale) ** 2 / 1e6 / _best_of(lambda: up.upscale(big), config["repeat"])
+    return result
+
+
+def pipeline(models: list[str], shipped: bool, *, count: int, repeat: int, threads: int) -> dict:
+    """Part 5 of the module docstring: the small-image measurements and the command line."""
+    from superres.device import cpu_capability
+
+    folder = small_image_folder(Path(tempfile.mkdtemp(prefix="superres-small-")) / "in", count)
+    rows = []
+    configs = [("torch", "fp32"), ("torch", "auto"), ("onnx", "fp32")]
+    print(f"\nsmall images: {count} inputs of 120x80 / 80x120, x4 (0.15 MP out each), {threads} threads, CPU {cpu_capability()}")
+    print(f"{'model':10s} {'backend':14s} {'runs in':8s} {'network':>8s} {'API':>15s} {'API batch':>15s} {'API 1 MP':>15s} {'CLI folder':>15s}  (output MP/s, x network)")
+    for name in models:
+        for backend, precision in configs:
+            config = {"kind": "pipeline", "model": name, "scale": 4, "shipped": shipped, "backend": backend, "precision": precision,
+                      "threads": [threads], "folder": str(folder), "repeat": repeat}
+            row = {"model": name, "scale": 4, "backend": backend, "precision": precision, **run_worker(config)}
+            if "error" not in row:
+                row["speed_mpx_s"]["cli_folder"] = _cli_folder(name, folder, backend, precision, threads, row["images"])
+                network = row["speed_mpx_s"]["network"]
+                row["ratio_to_network"] = {k: v / network for k, v in row["speed_mpx_s"].items()}
+                cells = " ".join(f"{row['speed_mpx_s'][k]:7.2f} ({row['ratio_to_network'][k]:4.2f}x)" for k in ("api", "api_batch", "api_1mp", "cli_folder"))
+                print(f"{name:10s} {_label(backend, precision):14s} {row['precision_used']:8s} {network:8.2f} {cells}")
+            else:
+                print(f"{name} {_label(backend, precision)}: failed: {row['error']}")
+            rows.append(row)
+    return {"cpu": cpu_capability(), "threads": threads, "images": count, "rows": rows}
+
+
+def _cli_folder(name: str, folder: Path, backend: str, precision: str, threads: int, count: int) -> float:
+    """Output MP/s of ``superres upscale`` on the folder, wall clock of the whole process."""
+    out = folder.parent / f"out-{name}-{backend}-{precision}"
+    command = [sys.executable, "-m", "superres.cli", "upscale", str(folder), "-o", str(out), "-m", name, "-s", "4",
+               "--backend", backend, "--precision", precision, "--threads", str(threads)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        return float("nan")
+    return count * 480 * 320 / 1e6 / seconds
 
 
 def run_worker(config: dict) -> dict:
@@ -287,12 +400,16 @@ def plot(results: dict, out: Path) -> list[Path]:
     written.append(path)
     return written
 
+WORKERS = {"model": worker_model, "bicubic": worker_bicubic, "tiled": worker_tiled, "pipeline": worker_pipeline}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks that it runs, numbers mean nothing")
     parser.add_argument("--out", help="folder for the JSON and the plots (default: docs/benchmarks; --quick: a temporary folder)")
     parser.add_argument("--models", nargs="+", help="limit to these models")
+    parser.add_argument("--pipeline-only", action="store_true", help="only part 5 (small images, the API, the CLI), into inference_pipeline.json")
+    parser.add_argument("--images", type=int, default=100, help="small images in part 5's folder (default: 100, as BSD100)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -308,6 +425,13 @@ def main() -> None:
     out = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="superres-bench-")) if args.quick else REPO / "docs" / "benchmarks")
     out.mkdir(parents=True, exist_ok=True)
     models, shipped = shipped_models(args.models)
+    small = [m for m in models if m in PIPELINE_MODELS] or models[:1]
+    count = 4 if args.quick else args.images
+    if args.pipeline_only:
+        results = pipeline(small, shipped, count=count, repeat=1 if args.quick else 2, threads=max(THREADS))
+        (out / "inference_pipeline.json").write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {out / 'inference_pipeline.json'}")
+        return
     if args.quick:
         models = models[:1]
     size, repeat, set5_limit = (48, 1, 2) if args.quick else (256, 3, None)
@@ -403,6 +527,7 @@ def main() -> None:
             f"the uint8 output alone is {t['output_uint8_mb']:.0f} MB)"
         )
 
+    results["pipeline"] = pipeline(small, shipped, count=count, repeat=1 if args.quick else 2, threads=max(THREADS))
     (out / "inference_speed.json").write_text(json.dumps(results, indent=2))
     written = plot(results, out)
     print(f"\nwrote {out / 'inference_speed.json'}" + "".join(f", {p.name}" for p in written))

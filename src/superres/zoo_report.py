@@ -25,14 +25,21 @@ from PIL import Image, ImageDraw
 from superres.data.datasets import BenchmarkImage, load_benchmark
 from superres.device import set_cpu_threads
 from superres.evaluate import predict_uint8, score_images
+from superres.atomic import write_atomic
+from superres.imaging.io import from_float, read_image
+from superres.imaging.resize import imresize
 from superres.inference.channels import adapt_channels
-from superres.inference.runners import TorchRunner
+from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, quantize_int8
+from superres.inference.runners import OnnxRunner, TorchRunner
+from superres.metrics import psnr
 from superres.models import create, get_spec, list_specs, load, pretrained_path, read_metadata, save
-from superres.models.checkpoint import training_stages
+from superres.models.checkpoint import training_stages, update_metadata
+from superres.models.contract import rgb_to_luma_input
+from superres.models.registry import quantized_path
 from superres.models.contract import input_channels
 from superres.models.summary import model_summary
 
-__all__ = ["ZooRow", "measure_zoo", "write_report"]
+__all__ = ["ZooRow", "calibration_inputs", "measure_precisions", "measure_zoo", "write_report"]
 
 # What the flagship is measured against (issue: at least VDSR, with a fifth of its cost).
 FLAGSHIP_TARGET = "vdsr"
@@ -204,3 +211,77 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def calibration_inputs(folder: str | os.PathLike, *, scale: int, channels: int, count: int = 8, side: int = 192) -> list[np.ndarray]:
+    """Model inputs for int8 calibration: ``count`` training photos of ``folder`` (evenly
+    spaced in name order), a centre crop of ``side`` HR pixels each, MATLAB-bicubic
+    downscaled by ``scale`` as the protocol makes LR images, as (1, C, h, w) float32 in the
+    model's own terms (RGB in [0, 1], or Y for a luma model)."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
+    if not files:
+        raise ValueError(f"no photos to calibrate on in '{folder}'")
+    chosen = [files[i * len(files) // count] for i in range(min(count, len(files)))]
+    inputs = []
+    for path in chosen:
+        pixels = read_image(path).pixels
+        pixels = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+        h, w = pixels.shape[:2]
+        top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        crop = pixels[top : top + side, left : left + side]
+        lr = imresize(crop, 1 / scale).astype(np.float32) / 255
+        x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None]
+        inputs.append((rgb_to_luma_input(x) if channels == 1 else x).numpy())
+    return inputs
+
+
+def _set5_mean_psnr(run, channels: int, items: Sequence[BenchmarkImage], scale: int) -> float:
+    """Mean PSNR of a tile runner on prepared benchmark images, rounded to 8 bits as saved."""
+    adapted = adapt_channels(run, channels)
+    scores = []
+    for item in items:
+        x = (item.lr.astype(np.float32) / 255).transpose(2, 0, 1)[None]
+        sr = from_float(adapted(x)[0].transpose(1, 2, 0), np.uint8)
+        scores.append(psnr(sr, item.hr, shave=scale))
+    return float(np.mean(scores))
+
+
+def measure_precisions(
+    set5: str | os.PathLike,
+    calibration_folder: str | os.PathLike,
+    *,
+    models: Sequence[tuple[str, int, Path]] | None = None,
+    threads: int = 2,
+    write: bool = True,
+    log=print,
+) -> dict[tuple[str, int], dict[str, float]]:
+    """The Set5 PSNR change of bf16 (PyTorch autocast) and of int8 (:func:`quantize_int8`,
+    calibrated on photos of ``calibration_folder``) against fp32, for every shipped (or
+    given) model. With ``write``, each change goes into its weight file's metadata
+    (``precision``; the tensors are left byte for byte), where ``precision="auto"`` reads
+    the bf16 one, and the int8 graph is written beside the weights where its change is
+    within :data:`INT8_MAX_LOSS` (and removed where it is not)."""
+    previous = set_cpu_threads(threads)
+    results = {}
+    try:
+        for name, scale, path in models or shipped_models():
+            model = load(path).eval()
+            channels = input_channels(model)
+            items = _benchmark(str(set5), scale)
+            cpu = torch.device("cpu")
+            base = _set5_mean_psnr(TorchRunner(model, cpu, "fp32"), channels, items, scale)
+            bf16 = _set5_mean_psnr(TorchRunner(model, cpu, "bf16"), channels, items, scale) - base
+            graph = quantize_int8(export_onnx(model, scale=scale, name=name), calibration_inputs(calibration_folder, scale=scale, channels=channels))
+            int8 = _set5_mean_psnr(OnnxRunner(graph, threads=threads), channels, items, scale) - base
+            results[(name, scale)] = {"fp32": base, "bf16": bf16, "int8": int8}
+            log(f"{name} x{scale}: Set5 {base:.4f} dB fp32, bf16 {bf16:+.4f}, int8 {int8:+.4f}")
+            if write:
+                update_metadata(path, {"precision": {"bf16": {"Set5": round(bf16, 4)}, "int8": {"Set5": round(int8, 4)}}})
+                target = quantized_path(name, scale)
+                if int8 >= -INT8_MAX_LOSS:
+                    write_atomic(target, graph)
+                elif target.exists():
+                    target.unlink()
+    finally:
+        set_cpu_threads(previous)
+    return results

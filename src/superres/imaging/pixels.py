@@ -10,8 +10,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+import torch
 
-__all__ = ["Animation", "ImageData", "composite_on_white", "from_float", "peak_value", "to_8bit", "to_float"]
+__all__ = [
+    "Animation", "ImageData", "composite_on_white", "from_float", "from_float_tensor", "peak_value", "to_8bit", "to_float",
+    "to_float_tensor",
+]
 
 
 @dataclass(eq=False)
@@ -129,6 +133,38 @@ def from_float(pixels: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
     # float32 is exact enough: its spacing near 65535 is 1/256, far from a rounding boundary.
     scaled = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0) * values.dtype.type(top)
     return np.rint(scaled).astype(dtype)
+
+
+def to_float_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(B, H, W, C) or (H, W, C) uint8/uint16 pixels to a float32 (B, C, H, W) tensor in [0, 1]:
+    :func:`to_float`'s arithmetic (the same float32 division), so the numbers are identical."""
+    batch = pixels[None] if pixels.ndim == 3 else pixels
+    peak = peak_value(pixels.dtype)
+    # uint16 has no arithmetic in torch: widen it to int32 first (exact). A read-only array
+    # (Pillow's) is copied: torch refuses to wrap one without a warning.
+    if batch.dtype == np.uint16:
+        batch = batch.astype(np.int32)
+    elif not (batch.flags.writeable and batch.flags.c_contiguous):
+        batch = np.array(batch)
+    source = torch.from_numpy(batch)
+    return source.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format).div_(peak)
+
+
+def from_float_tensor(images: torch.Tensor, dtype: npt.DTypeLike) -> np.ndarray:
+    """A float (B, C, H, W) CPU tensor in [0, 1] to (B, H, W, C) ``dtype`` pixels, as
+    :func:`from_float` does it (NaN to 0, clip, times the peak in float32, round half to even),
+    so the numbers are identical. Works in place on ``images`` when it is float32."""
+    dtype = np.dtype(dtype)
+    top = peak_value(dtype)
+    # (B, H, W, C): a free view when ``images`` is laid out channels-last, which then needs
+    # no transposing copy at all (the luma models' colour join makes it so).
+    x = images.permute(0, 2, 3, 1)
+    x = x if x.dtype == torch.float32 else x.float()
+    x = x.nan_to_num_(0.0).clamp_(0.0, 1.0).mul_(top).round_()
+    if dtype == np.uint8:
+        return x.to(torch.uint8, memory_format=torch.contiguous_format).numpy()
+    # torch has no uint16 arithmetic; int32 holds 0..65535 exactly.
+    return x.to(torch.int32, memory_format=torch.contiguous_format).numpy().astype(np.uint16)
 
 
 def to_8bit(array: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ import glob
 import os
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -225,6 +227,25 @@ def plan_jobs(
     return jobs, errors
 
 
+#: Images decoded ahead of the model, and results waiting to be encoded, at most: enough to
+#: keep the model busy, few enough that a folder of large photos stays within memory.
+_PREFETCH = 4
+
+
+@dataclass
+class _Decoded:
+    job: Job
+    start: float
+    image: ImageData | None = None
+    failure: str | None = None
+
+
+def _failure(job: Job, exc: Exception) -> str:
+    if isinstance(exc, SuperresError):
+        return str(exc)
+    return f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def run_jobs(
     upscaler: Upscaler,
     jobs: Sequence[Job],
@@ -234,40 +255,135 @@ def run_jobs(
     progress: bool = True,
     log: Callable[[str], object] = print,
 ) -> list[str]:
-    """Run ``jobs`` one by one; a failure is recorded and the next job runs. ``log`` gets a
-    line per file. Returns the failures, one line each."""
-    failures = []
+    """Run ``jobs``; a failure is recorded and the next job runs. ``log`` gets a line per
+    file, in the order of ``jobs``. Returns the failures, one line each.
+
+    Images run as a pipeline: a thread decodes the next images and another encodes the
+    previous results while the model runs (Pillow, imagecodecs and the model all release
+    the GIL), and consecutive images of one size go through the model together
+    (:meth:`Upscaler.upscale_batch`). Videos run one at a time, in their place, with their
+    own pipeline (:func:`upscale_video`)."""
+    failures: list[str] = []
+    todo = []
     for job in jobs:
         if skip_existing and job.output.exists():
             log(f"skipped {job.output} (exists)")
-            continue
-        start = time.perf_counter()
-        try:
-            job.output.parent.mkdir(parents=True, exist_ok=True)
-            if is_video(job.source):
-                result = upscale_video(upscaler, job.source, job.output, progress=progress)
-                detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
-            else:
-                image = read_image(job.source)
-                upscaled = upscaler.upscale_image_data(image, progress=progress)
-                write_image(job.output, upscaled, quality=quality)
-                if job.compare is not None:
-                    label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"
-                    write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
-                (h, w), (oh, ow) = image.size, upscaled.size
-                detail = f"{w}x{h} -> {ow}x{oh}"
-                if upscaled.animation is not None:
-                    detail += f", {len(upscaled.animation.durations)} frames"
-        except SuperresError as exc:
-            failures.append(str(exc))
-            continue
-        except Exception as exc:  # anything else one file raises must not stop the batch
-            failures.append(f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}")
-            continue
-        log(f"wrote {job.output} ({detail}, {time.perf_counter() - start:.1f} s)")
-        if job.compare is not None:
-            log(f"wrote {job.compare} (bicubic | {upscaler.name})")
+        else:
+            todo.append(job)
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder:
+        decoded: deque[Future] = deque()
+        written: deque[tuple[Job, Future]] = deque()
+        upcoming = iter(todo)
+
+        def refill() -> None:
+            while len(decoded) < _PREFETCH:
+                job = next(upcoming, None)
+                if job is None:
+                    return
+                decoded.append(decoder.submit(_decode, job))
+
+        def report(block: bool) -> None:
+            while written and (block or written[0][1].done()):
+                job, future = written.popleft()
+                try:
+                    lines = future.result()
+                except Exception as exc:  # an encoder failure is this file's, not the batch's
+                    failures.append(_failure(job, exc))
+                    continue
+                for line in lines:
+                    log(line)
+
+        refill()
+        while decoded:
+            head = decoded.popleft().result()
+            refill()
+            if head.failure is not None:
+                report(block=True)
+                failures.append(head.failure)
+                continue
+            if head.image is None:  # a video: in its place, once the images before it are written
+                report(block=True)
+                _run_video(upscaler, head, progress, failures, log)
+                continue
+            group = [head]
+            while decoded and len(group) < _PREFETCH and decoded[0].done() and _same_kind(group[0].image, decoded[0].result().image):
+                group.append(decoded.popleft().result())
+                refill()
+            for item, upscaled in _upscale_group(upscaler, group, progress, failures):
+                written.append((item.job, encoder.submit(_encode, upscaler, item, upscaled, quality)))
+            report(block=len(written) > _PREFETCH)
+        report(block=True)
     return failures
+
+
+def _decode(job: Job) -> _Decoded:
+    start = time.perf_counter()
+    if is_video(job.source):
+        return _Decoded(job, start)
+    try:
+        return _Decoded(job, start, image=read_image(job.source))
+    except Exception as exc:
+        return _Decoded(job, start, failure=_failure(job, exc))
+
+
+def _same_kind(first: ImageData, other: ImageData | None) -> bool:
+    """Whether two decoded stills can go through the model in one batch."""
+    return (
+        other is not None and first.animation is None and other.animation is None
+        and first.pixels.shape == other.pixels.shape and first.pixels.dtype == other.pixels.dtype
+    )
+
+
+def _upscale_group(upscaler: Upscaler, group: list[_Decoded], progress: bool, failures: list[str]) -> list[tuple[_Decoded, ImageData]]:
+    """Upscale decoded images of one kind, in one batch when there are several; a batch that
+    fails is retried image by image, so that the failure is pinned on its file."""
+    if len(group) > 1:
+        try:
+            results = upscaler.upscale_batch([item.image.pixels for item in group], [item.image.alpha for item in group])
+            return [
+                (item, ImageData(pixels=pixels, alpha=alpha, icc_profile=item.image.icc_profile, exif=item.image.exif, format=item.image.format))
+                for item, (pixels, alpha) in zip(group, results)
+            ]
+        except Exception:
+            pass
+    done = []
+    for item in group:
+        try:
+            done.append((item, upscaler.upscale_image_data(item.image, progress=progress)))
+        except Exception as exc:  # anything one file raises must not stop the batch
+            failures.append(_failure(item.job, exc))
+    return done
+
+
+def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: int) -> list[str]:
+    job, image = item.job, item.image
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    write_image(job.output, upscaled, quality=quality)
+    lines = []
+    (h, w), (oh, ow) = image.size, upscaled.size
+    detail = f"{w}x{h} -> {ow}x{oh}"
+    if upscaled.animation is not None:
+        detail += f", {len(upscaled.animation.durations)} frames"
+    if job.compare is not None:
+        label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"
+        write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
+    lines.append(f"wrote {job.output} ({detail}, {time.perf_counter() - item.start:.1f} s)")
+    if job.compare is not None:
+        lines.append(f"wrote {job.compare} (bicubic | {upscaler.name})")
+    return lines
+
+
+def _run_video(upscaler: Upscaler, item: _Decoded, progress: bool, failures: list[str], log: Callable[[str], object]) -> None:
+    job = item.job
+    start = time.perf_counter()
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        result = upscale_video(upscaler, job.source, job.output, progress=progress)
+    except Exception as exc:
+        failures.append(_failure(job, exc))
+        return
+    detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
+    log(f"wrote {job.output} ({detail}, {time.perf_counter() - start:.1f} s)")
 
 
 def _display_rgb8(image: ImageData) -> np.ndarray:

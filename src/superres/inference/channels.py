@@ -14,40 +14,57 @@ this module only adapts images to it.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from superres.errors import SuperresError
-from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
+from superres.imaging.color import luma_chroma_to_rgb_torch, rgb_to_ycbcr_torch
 from superres.imaging.resize import imresize_torch
 from superres.inference.tiling import Runner
 from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
 from superres.models.contract import luma_from_model, luma_to_model
 
-__all__ = ["adapt_channels"]
+__all__ = ["adapt_channels", "adapt_channels_tensor"]
+
+#: (B, C, h, w) float32 tensor -> (B, C', s*h, s*w) float32 tensor: a runner's ``forward``.
+TensorRunner = Callable[[torch.Tensor], torch.Tensor]
 
 
 def adapt_channels(run: Runner, channels: int) -> Runner:
     """``run`` (a model that takes ``channels``-channel batches) for batches of 1 or 3 channels."""
 
-    def adapted(batch: np.ndarray) -> np.ndarray:
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        out = np.asarray(run(x.numpy()))
+        return torch.from_numpy(out if out.flags.writeable else out.copy())
+
+    adapted = adapt_channels_tensor(forward, channels)
+    return lambda batch: adapted(torch.from_numpy(np.asarray(batch, dtype=np.float32))).numpy()
+
+
+def adapt_channels_tensor(forward: TensorRunner, channels: int) -> TensorRunner:
+    """:func:`adapt_channels` on float32 CPU tensors: the same operations, so both give the same
+    numbers; the Upscaler's whole-image path calls this one, its tiles the numpy one."""
+
+    def adapted(batch: torch.Tensor) -> torch.Tensor:
         c = batch.shape[1]
         if c == channels:
-            return run(batch)
+            return forward(batch)
         if c == 1 and channels == 3:
-            return run(np.repeat(batch, 3, axis=1)).mean(axis=1, keepdims=True)
+            return forward(batch.expand(-1, 3, -1, -1).contiguous()).mean(dim=1, keepdim=True)
         if c == 3 and channels == 1:
-            return _luma_then_bicubic_chroma(run, batch)
+            return _luma_then_bicubic_chroma(forward, batch)
         raise SuperresError(f"the model takes {channels}-channel images, not {c}-channel ones")
 
     return adapted
 
 
-def _luma_then_bicubic_chroma(run: Runner, batch: np.ndarray) -> np.ndarray:
+def _luma_then_bicubic_chroma(forward: TensorRunner, batch: torch.Tensor) -> torch.Tensor:
     # In torch and in the batch's float32 throughout: at x4 the float64 numpy version of this
     # split and join took nearly as long as ESPCN's network and held the Upscaler to 13 MP/s
     # (21 now; python benchmarks/inference_speed.py).
-    ycbcr = rgb_to_ycbcr_torch(torch.from_numpy(batch))  # (B, 3, h, w) on 0-255
-    y = torch.from_numpy(run(luma_to_model(ycbcr[:, :1]).numpy()))  # (B, 1, sh, sw), as the model takes Y
+    ycbcr = rgb_to_ycbcr_torch(batch)  # (B, 3, h, w) on 0-255
+    y = forward(luma_to_model(ycbcr[:, :1]))  # (B, 1, sh, sw), as the model takes Y
     cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[2:]))  # (B, 2, sh, sw)
-    return ycbcr_to_rgb_torch(torch.cat([luma_from_model(y), cbcr], dim=1)).numpy()
+    return luma_chroma_to_rgb_torch(luma_from_model(y), cbcr)  # (B, 3, sh, sw), laid out channels-last

@@ -17,6 +17,7 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,9 +28,13 @@ from superres.errors import SuperresError
 from superres.inference.runners import OnnxRunner
 from superres.models.contract import Contract, model_contract
 
-__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "export_onnx", "max_abs_difference", "prepare_for_inference"]
+__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "INT8_MAX_LOSS", "export_onnx", "max_abs_difference", "prepare_for_inference", "quantize_int8"]
 
 DEFAULT_OPSET = 17
+
+#: An int8 graph is shipped for a model only where it changes the model's Set5 PSNR by at
+#: most this (dB).
+INT8_MAX_LOSS = 0.05
 
 # The size the graph is traced at and the size it is checked at: different, and odd, so that
 # anything the trace froze (shapes, padding arithmetic) shows up as a mismatch.
@@ -114,6 +119,48 @@ def export_onnx(
     if path is not None:
         _write(Path(path), data)
     return data
+
+
+def quantize_int8(onnx_model: bytes, calibration: Sequence[np.ndarray]) -> bytes:
+    """Static post-training quantisation of an exported graph (:func:`export_onnx`) with ONNX
+    Runtime, in its QDQ format: weights int8 per output channel, activations uint8 with ranges
+    calibrated (min-max) on ``calibration``, (1, C, h, w) float32 inputs as the graph takes
+    them (a few training photos; never the benchmark sets the change is then measured on).
+    Returns the quantised graph's bytes. (Tried on SwiftRep x4 and left out: keeping the
+    first and last convolutions in float, -0.148 dB instead of -0.150; percentile
+    calibration, -0.130: neither reaches the 0.05 dB at which a graph is shipped.)"""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not calibration:
+        raise ValueError("quantize_int8 needs at least one calibration input")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration)
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"input": np.ascontiguousarray(batch, dtype=np.float32)}
+
+    with tempfile.TemporaryDirectory(prefix="superres-int8-") as folder:
+        source, prepared, target = (Path(folder) / f"{n}.onnx" for n in ("source", "prepared", "int8"))
+        source.write_bytes(onnx_model)
+        quant_pre_process(str(source), str(prepared))  # shape inference and folding, as ORT advises
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_static(
+                str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            )
+        graph = onnx.load(str(target))
+    for prop in onnx.load_from_string(onnx_model).metadata_props:
+        graph.metadata_props.add(key=prop.key, value=prop.value)
+    graph.metadata_props.add(key="superres.quantization", value="int8 QDQ, per-channel weights, min-max calibrated activations")
+    return graph.SerializeToString()
 
 
 def max_abs_difference(model: nn.Module, onnx_model: bytes | str | os.PathLike, *, size: tuple[int, int] = _CHECK_SIZE, seed: int = 0) -> float:

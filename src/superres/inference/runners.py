@@ -1,6 +1,10 @@
 """Tile runners: a model as a callable on float32 numpy batches, (B, C, h, w) in and
 (B, C, s*h, s*w) out, which is all the tiling engine (:mod:`.tiling`) needs. One per backend:
-:class:`TorchRunner` (PyTorch) and :class:`OnnxRunner` (ONNX Runtime)."""
+:class:`TorchRunner` (PyTorch) and :class:`OnnxRunner` (ONNX Runtime).
+
+Each also has ``forward``, the same on float32 CPU tensors: the whole-image path of the
+:class:`~superres.inference.upscaler.Upscaler` stays in torch from the decoded pixels to
+the encoded ones, without a numpy round trip per image."""
 
 from __future__ import annotations
 
@@ -36,20 +40,24 @@ class TorchRunner:
         self.dtype = _DTYPES.get(precision)
         self.fell_back = False
 
-    @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(batch, dtype=np.float32)).to(self.device)
+        return self.forward(torch.from_numpy(np.asarray(batch, dtype=np.float32))).numpy()
+
+    @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) float32 CPU tensor -> (B, C, s*h, s*w) float32 CPU tensor."""
+        x = x.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.dtype is not None:
             with torch.autocast(self.device.type, dtype=self.dtype):
                 y = self.model(x)
             if bool(torch.isfinite(y).all()):
-                return y.float().cpu().numpy()
-            warnings.warn(f"{self.dtype} output was not finite; running in float32 from now on", RuntimeWarning, stacklevel=2)
+                return y.float().cpu()
+            warnings.warn(f"{self.dtype} output was not finite; running in float32 from now on", RuntimeWarning, stacklevel=3)
             self.dtype = None
             self.fell_back = True
-        return self.model(x).float().cpu().numpy()
+        return self.model(x).float().cpu()
 
 
 class OnnxRunner:
@@ -88,3 +96,7 @@ class OnnxRunner:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         return self.session.run(None, {self.input_name: x})[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`__call__` on float32 CPU tensors."""
+        return torch.from_numpy(self(x.numpy()))

@@ -21,17 +21,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from superres.device import available_memory, resolve_device, set_cpu_threads
+from superres.device import available_memory, bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, from_float, to_float
+from superres.imaging.pixels import from_float_tensor, to_float_tensor
+from superres.imaging.resize import imresize_torch
 from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels
+from superres.inference.channels import adapt_channels_tensor
 from superres.inference.ensemble import self_ensemble
-from superres.inference.onnx import export_onnx, prepare_for_inference
+from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
+from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
@@ -42,7 +45,11 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "U
 DEFAULT_TILE_OVERLAP = 32
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+#: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
+#: change of bf16 within this (dB), and only on a machine where bf16 is measured to be fast.
+AUTO_BF16_MAX_LOSS = 0.01
 
 # Largest tile on a CPU. Measured with SwiftRep x4 on a 3840x2160 input (2 threads):
 # 1024 px tiles peaked at 3125 MB RSS in 32.5 s, 512 px at 2348 MB in 28.2 s (smaller
@@ -78,20 +85,49 @@ def _bytes_per_pixel(model: nn.Module, channels: int, scale: int) -> float:
     return 4.0 * (3 * per_pixel + channels * (1 + scale * scale))
 
 
-def _resolve_precision(precision: str, device: torch.device, backend: str) -> str:
+def _resolve_precision(precision: str, device: torch.device, backend: str, metadata: dict | None = None) -> tuple[str, str]:
+    """(precision, why): what the model runs in, and a few words on why."""
     aliases = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
     precision = aliases.get(precision, precision)
     if precision not in PRECISIONS:
         raise SuperresError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
-    if backend == "onnx":
+    if backend.startswith("onnx"):
         if precision not in ("auto", "fp32"):
-            raise SuperresError(f"the ONNX backend runs in fp32, not {precision}")
-        return "fp32"
-    if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type == "cpu":
-        raise SuperresError("fp16 needs a GPU; on the CPU use bf16 or fp32")
-    return precision
+            raise SuperresError(f"the ONNX backend runs in fp32 (onnx-int8 in int8), not {precision}")
+        return ("int8", "the shipped int8 graph") if backend == "onnx-int8" else ("fp32", "ONNX Runtime")
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise SuperresError("fp16 needs a GPU; on the CPU use bf16 or fp32")
+        return precision, "asked"
+    if device.type == "cuda":
+        return "fp16", "auto: CUDA"
+    if device.type != "cpu":
+        return "fp32", f"auto: {device.type}"
+    change = precision_change(metadata or {}, "bf16")
+    if change is None:
+        return "fp32", "auto: no measured bf16 change for these weights"
+    if change < -AUTO_BF16_MAX_LOSS:
+        return "fp32", f"auto: bf16 changes Set5 by {change:+.3f} dB"
+    if not bf16_is_fast("cpu"):
+        return "fp32", f"auto: bf16 is not fast on this CPU ({cpu_capability()})"
+    return "bf16", f"auto: fast bf16 on this CPU, Set5 {change:+.3f} dB"
+
+
+def _int8_graph(name: str, scale: int) -> Path:
+    """The shipped int8 graph of ``name`` at ``scale``, or a one-line error saying why there is none."""
+    from superres.models.registry import is_registered, list_specs, pretrained_path, quantized_path
+
+    if not is_registered(name):
+        raise SuperresError(f"the int8 backend runs only shipped models with an int8 graph, not {name!r} (use --backend onnx)")
+    path = quantized_path(name, scale)
+    if path.is_file():
+        return path
+    shipped = [f"{spec.name} x{s}" for spec in list_specs(generators_only=True) for s in spec.scales if quantized_path(spec.name, s).is_file()]
+    weights = pretrained_path(name, scale)
+    change = precision_change(read_metadata(weights), "int8") if weights.is_file() else None
+    why = f": int8 changes its Set5 PSNR by {change:+.2f} dB, over the {INT8_MAX_LOSS} allowed" if change is not None else ""
+    hint = f"int8 is shipped for {', '.join(shipped)}" if shipped else "no model has an int8 graph"
+    raise SuperresError(f"no int8 graph for {name} x{scale}{why} ({hint}; use --backend onnx or torch)")
 
 
 class Upscaler:
@@ -147,7 +183,7 @@ class Upscaler:
         self.name = name
         self.backend = backend
         self.device = resolve_device(device)
-        self.precision = _resolve_precision(precision, self.device, backend)
+        self.precision, self.precision_reason = _resolve_precision(precision, self.device, backend, getattr(model, "superres_metadata", None))
         self.tile = tile
         self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
         self.batch_size = batch_size
@@ -167,12 +203,20 @@ class Upscaler:
         self.channels = input_channels(model)
         self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
         if backend == "torch":
-            self.runner: Callable[[np.ndarray], np.ndarray] = TorchRunner(model, self.device, self.precision)
-        else:
+            self.runner: TorchRunner | OnnxRunner = TorchRunner(model, self.device, self.precision)
+        elif backend == "onnx":
             self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
+        else:
+            self.runner = OnnxRunner(_int8_graph(name, self.scale), threads=threads, device=self.device)
+        forward = self.runner.forward
+        if self.ensemble:
+            ensembled = self_ensemble(self.runner)
+            forward = lambda x: torch.from_numpy(ensembled(x.numpy()))  # noqa: E731
         # Inside the channel adapter: a luma model ensembles its Y, and the bicubic chroma,
-        # which no flip changes, is made once.
-        self._run = adapt_channels(self_ensemble(self.runner) if self.ensemble else self.runner, self.channels)
+        # which no flip changes, is made once. One adapted model, on tensors (the whole-image
+        # path) and on numpy planes (the tiles), so both give the same numbers.
+        self._forward = adapt_channels_tensor(forward, self.channels)
+        self._run = _on_numpy(self._forward)
 
     def __repr__(self) -> str:
         tile = "auto" if self.tile is None else self.tile
@@ -293,10 +337,70 @@ class Upscaler:
             return [self.upscale(frame) for frame in frames]
         out = []
         for first in range(0, len(frames), batch):
-            stack = np.stack(frames[first : first + batch]).transpose(0, 3, 1, 2)  # (B, C, H, W)
-            result = self._run(stack.astype(np.float32) / np.float32(255))
-            out += [_planes_to_pixels(image, np.uint8) for image in result]
+            out += [pixels for pixels, _ in self._whole_images(frames[first : first + batch])]
         return out
+
+    def upscale_batch(self, images: Sequence[np.ndarray], alphas: Sequence[np.ndarray | None] | None = None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Upscale (H, W, C) uint8 or uint16 images (C = 1 or 3), each with an optional (H, W)
+        alpha of its dtype; return (pixels, alpha) per image, as :meth:`upscale_image_data`
+        would. Images of one size, dtype and channel count that fit one model call go
+        through the model together (up to the batch :meth:`tiling_for` allows), the rest
+        one by one: for a folder of small photos, or video frames."""
+        alphas = list(alphas) if alphas is not None else [None] * len(images)
+        if len(alphas) != len(images):
+            raise ValueError(f"{len(images)} images but {len(alphas)} alpha planes")
+        results: list = [None] * len(images)
+        groups: dict[tuple, list[int]] = {}
+        for i, pixels in enumerate(images):
+            groups.setdefault((pixels.shape, pixels.dtype.str), []).append(i)
+        for (shape, _dtype), members in groups.items():
+            tile, batch = self.tiling_for(*shape[:2])
+            if self.output is not None or (tile and max(shape[:2]) > tile):
+                for i in members:
+                    results[i] = self._upscale_integer(images[i], alphas[i], False, None)
+                continue
+            for first in range(0, len(members), batch):
+                chunk = members[first : first + batch]
+                for i, result in zip(chunk, self._whole_images([images[i] for i in chunk], [alphas[i] for i in chunk])):
+                    results[i] = result
+        return results
+
+    def _whole_images(self, images: Sequence[np.ndarray], alphas: Sequence[np.ndarray | None] | None = None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Same-sized (H, W, C) integer images, each whole in one model call, all in one batch:
+        the fused path. From the decoded pixels to the encoded ones in torch (float32, as the
+        tiled path computes, so the colour comes out pixel-exact; the bicubic alpha is float32
+        here and float64 there, within 1 LSB); no tiling machinery, no numpy float planes."""
+        dtype = images[0].dtype
+        with torch.inference_mode():
+            x = to_float_tensor(np.stack(images) if len(images) > 1 else images[0])  # (B, C, H, W) in [0, 1]
+            for i, alpha in enumerate(alphas or ()):
+                if alpha is not None:
+                    filled = bleed_colour(x[i].permute(1, 2, 0).numpy(), to_float(alpha))
+                    x[i] = torch.from_numpy(filled).permute(2, 0, 1)
+            pixels = from_float_tensor(self._forward(x), dtype)  # (B, sH, sW, C)
+            out = []
+            for i, image in enumerate(pixels):
+                alpha = alphas[i] if alphas else None
+                if alpha is not None:
+                    a = torch.from_numpy(to_float(alpha))[None, None]
+                    alpha = from_float_tensor(imresize_torch(a, self.scale), dtype)[0, ..., 0]
+                out.append((image, alpha))
+        return out
+
+    def _upscale_integer(self, pixels: np.ndarray, alpha: np.ndarray | None, progress, output: OutputSize | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(H, W, C) uint8/uint16 and its alpha: the fused path when the image fits one model
+        call at the model's own scale, else the float planes (tiles, output sizes)."""
+        output = self.output if output is None else output
+        tile, _batch = self.tiling_for(*pixels.shape[:2])
+        if output is None and not (tile and max(pixels.shape[:2]) > tile):
+            (result, out_alpha), = self._whole_images([pixels], [alpha])
+            if callable(progress):
+                progress(1, 1)
+            return result, out_alpha
+        colour = to_float(pixels).transpose(2, 0, 1)
+        out, out_alpha = self.upscale_planes(colour, None if alpha is None else to_float(alpha), progress=progress, output=output)
+        dtype = pixels.dtype
+        return _planes_to_pixels(out, dtype), None if out_alpha is None else _planes_to_pixels(out_alpha[None], dtype)[..., 0]
 
     # ------------------------------------------------------------------ kinds of image
 
@@ -316,14 +420,8 @@ class Upscaler:
         )
 
     def _upscale_still(self, image: ImageData, progress, output: OutputSize | None) -> ImageData:
-        colour = to_float(image.pixels).transpose(2, 0, 1)
-        alpha = None if image.alpha is None else to_float(image.alpha)
-        out, out_alpha = self.upscale_planes(colour, alpha, progress=progress, output=output)
-        dtype = image.pixels.dtype
-        return ImageData(
-            pixels=_planes_to_pixels(out, dtype),
-            alpha=None if out_alpha is None else _planes_to_pixels(out_alpha[None], dtype)[..., 0],
-        )
+        pixels, alpha = self._upscale_integer(image.pixels, image.alpha, progress, output)
+        return ImageData(pixels=pixels, alpha=alpha)
 
     def upscale(self, image):
         """Upscale ``image`` and return the same kind:
@@ -365,8 +463,12 @@ class Upscaler:
             raise ValueError(f"expected an HxW or HxWxC array, got shape {array.shape}")
         hwc = array[..., None] if array.ndim == 2 else array
         if array.dtype in (np.uint8, np.uint16):
-            out = self._upscale_hwc(to_float(hwc))
-            result = _planes_to_pixels(out.transpose(2, 0, 1), array.dtype)
+            channels = hwc.shape[2]
+            if channels not in (1, 2, 3, 4):
+                raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
+            has_alpha = channels in (2, 4)
+            pixels, alpha = self._upscale_integer(hwc[..., : channels - 1] if has_alpha else hwc, hwc[..., -1] if has_alpha else None, False, None)
+            result = np.concatenate([pixels, alpha[..., None]], axis=2) if has_alpha else pixels
         elif np.issubdtype(array.dtype, np.floating):
             result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
         else:
@@ -409,6 +511,16 @@ class Upscaler:
             if key in image.info:
                 result.info[key] = image.info[key]
         return result
+
+
+def _on_numpy(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
+    """A tensor runner as a numpy one (the tiling engine's :data:`~.tiling.Runner`)."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return forward(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+    return run
 
 
 def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:

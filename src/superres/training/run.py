@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.data.pairs import IndexedPatches, SynthesizeLR
-from superres.device import set_cpu_threads
+from superres.device import bf16_is_fast, cpu_capability, set_cpu_threads
 from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
@@ -178,7 +179,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
         devices=t.devices,
         num_nodes=t.num_nodes,
         strategy=_strategy(config, module),
-        precision=t.precision,
+        precision=training_precision(t.precision, t.accelerator),
         max_epochs=-1,
         max_steps=-1,
         limit_val_batches=0,
@@ -229,6 +230,17 @@ def _lineage(path: str | os.PathLike) -> dict:
     if path.suffix == ".safetensors":
         return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
     return {"from": str(path), **_training_record(read_training_checkpoint(path).record)}
+
+
+def training_precision(precision: str, accelerator: str) -> str:
+    """The Lightning precision a run uses: the recipe's, except bf16 on a CPU where bf16 is not
+    measured to be fast (:func:`superres.device.bf16_is_fast`), which falls back to fp32 with
+    a one-line warning (on an AVX2-only CPU a bf16 SwiftRep step was 15x slower than fp32)."""
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if precision.startswith("bf16") and on_cpu and not bf16_is_fast("cpu"):
+        print(f"superres: warning: {precision} is slow on this CPU ({cpu_capability()}); training in fp32 (32-true) instead", file=sys.stderr)
+        return "32-true"
+    return precision
 
 
 def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
