@@ -333,11 +333,19 @@ def _label(backend: str, precision: str) -> str:
     return f"{'PyTorch' if backend == 'torch' else 'ONNX Runtime'} {precision}"
 
 
+# One colour and one marker per backend/precision, the same in every figure.
+STYLE = {("torch", "fp32"): ("tab:blue", "o"), ("torch", "bf16"): ("tab:orange", "s"), ("onnx", "fp32"): ("tab:green", "^")}
+
+
 def plot(results: dict, out: Path) -> list[Path]:
+    """Three figures, one idea each: speed by model and configuration (with bicubic for scale),
+    memory by model and configuration, and per model what each configuration trades (speed
+    against Set5 PSNR), every point labelled where it is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     written = []
     rows = [r for r in results["models"] if "error" not in r]
@@ -345,59 +353,100 @@ def plot(results: dict, out: Path) -> list[Path]:
         return written
     baseline = results["bicubic"]
     labels = sorted({(r["model"], r["scale"]) for r in rows}, key=lambda k: (k[1], k[0]))
-    order = [("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")]
-    configs = [c for c in order if any((r["backend"], r["precision"]) == c for r in rows)]
+    configs = [c for c in STYLE if any((r["backend"], r["precision"]) == c for r in rows)]
+    machine = f"{results['machine']['cpu']}, {results['machine']['cores']} cores, {'shipped weights' if results['shipped'] else 'random weights'}"
 
-    for metric, filename, ylabel in (("speed", "inference_speed.png", "output megapixels / s (log)"), ("memory", "inference_memory.png", "peak RSS above the loaded model (MB)")):
-        fig, axes = plt.subplots(1, len(THREADS) if metric == "speed" else 1, figsize=(12, 4.5), squeeze=False)
+    def row_for(model, scale, backend, precision):
+        return next((r for r in rows if (r["model"], r["scale"], r["backend"], r["precision"]) == (model, scale, backend, precision)), None)
+
+    for metric, filename, ylabel, title in (
+        ("speed", "inference_speed.png", "output megapixels per second (log scale)", "Speed of each model, 256 x 256 input; higher is faster"),
+        ("memory", "inference_memory.png", "peak memory above the loaded model (MB)", "Memory of each model, 256 x 256 input; lower is better"),
+    ):
         panels = [str(t) for t in THREADS] if metric == "speed" else [None]
+        fig, axes = plt.subplots(1, len(panels), figsize=(12 if metric == "speed" else 8, 4.8), squeeze=False, sharey=True)
+        width = 0.8 / len(configs)
         for ax, threads in zip(axes[0], panels):
-            width = 0.8 / len(configs)
             for i, (backend, precision) in enumerate(configs):
                 values = []
                 for model, scale in labels:
-                    row = next((r for r in rows if (r["model"], r["scale"], r["backend"], r["precision"]) == (model, scale, backend, precision)), None)
+                    row = row_for(model, scale, backend, precision)
                     if row is None:
                         values.append(0)
                     elif metric == "speed":
                         values.append(row["speed_mpx_s"].get(threads, 0))
                     else:
                         values.append(row["peak_above_loaded_mb"])
-                ax.bar([x + i * width for x in range(len(labels))], values, width, label=_label(backend, precision))
+                ax.bar([x + i * width for x in range(len(labels))], values, width, color=STYLE[(backend, precision)][0], label=_label(backend, precision))
             if metric == "speed":
-                for name, style in (("pillow", "--"), ("ours-torch", ":")):
-                    for scale, colour in zip(SCALES, ("grey", "black")):
+                # Bicubic as a yardstick: lines labelled where they are drawn, not in a legend.
+                for name, shown in (("pillow", "Pillow bicubic"),):
+                    for scale in SCALES:
                         speed = baseline.get(str(scale), {}).get("speed_mpx_s", {}).get(name, {}).get(threads)
                         if speed:
-                            ax.axhline(speed, linestyle=style, color=colour, linewidth=1, label=f"bicubic {name} x{scale}")
+                            ax.axhline(speed, color="grey", linestyle="--", linewidth=1)
+                            ax.text(len(labels) - 0.5, speed, f"{shown} x{scale}: {speed:.0f}", ha="right", va="bottom", fontsize=8, color="dimgrey")
                 ax.set_yscale("log")
                 ax.set_title(f"{threads} thread{'s' if threads != '1' else ''}")
-            ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], [f"{m} x{s}" for m, s in labels], rotation=20)
+            ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))], [f"{m} x{s}" for m, s in labels])
             ax.set_ylabel(ylabel)
-        axes[0][-1].legend(fontsize=7, loc="best")
-        fig.suptitle(f"superres inference on {results['machine']['cpu']} ({'shipped weights' if results['shipped'] else 'random weights'})", fontsize=9)
-        fig.tight_layout()
+            ax.grid(axis="y", alpha=0.3)
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
+        fig.suptitle(f"{title} ({machine})", fontsize=10)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
         path = out / filename
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row in rows:
-        if row.get("psnr_change_db") is None:
-            continue
-        speed = max(row["speed_mpx_s"].values())
-        ax.scatter(speed, row["psnr_change_db"], label=f"{row['model']} x{row['scale']} {_label(row['backend'], row['precision'])}")
-    ax.axhline(-MAX_PSNR_LOSS, color="red", linestyle="--", linewidth=1, label=f"-{MAX_PSNR_LOSS} dB")
-    ax.set_xscale("log")
-    ax.set_xlabel("output megapixels / s (best thread count, log)")
-    ax.set_ylabel("Set5 PSNR change vs PyTorch fp32 (dB)")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    path = out / "inference_tradeoff.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    # The trade-off: one small panel per model and scale, its configurations labelled in place.
+    traded = [(m, s) for m, s in labels if any(row_for(m, s, *c) and row_for(m, s, *c).get("psnr_change_db") is not None for c in configs)]
+    if traded:
+        columns = len({m for m, _ in traded})
+        scales = sorted({s for _, s in traded})
+        models = sorted({m for m, _ in traded})
+        fig, axes = plt.subplots(len(scales), columns, figsize=(3.6 * columns, 3.2 * len(scales)), squeeze=False, sharey=True)
+        for r, scale in enumerate(scales):
+            for c, model in enumerate(models):
+                ax = axes[r][c]
+                ax.axhline(-MAX_PSNR_LOSS, color="red", linestyle="--", linewidth=1)
+                ax.axhline(0, color="grey", linewidth=0.5)
+                points = [(row_for(model, scale, *config), config) for config in configs]
+                points = [(row, config) for row, config in points if row and row.get("psnr_change_db") is not None]
+                for row, config in points:
+                    colour, marker = STYLE[config]
+                    speed = max(row["speed_mpx_s"].values())
+                    ax.scatter(speed, row["psnr_change_db"], color=colour, marker=marker, s=50, zorder=3)
+                    # fp32 PyTorch and ONNX both sit at 0 dB, often side by side: one label above, one
+                    # below; bf16 (usually the fastest) to its right.
+                    offset, align = {("onnx", "fp32"): ((0, -13), "center"), ("torch", "bf16"): ((7, -3), "left")}.get(config, ((0, 7), "center"))
+                    ax.annotate(_label(*config).replace(" Runtime", ""), (speed, row["psnr_change_db"]), textcoords="offset points",
+                                xytext=offset, ha=align, fontsize=8, color=colour)
+                speeds = [max(row["speed_mpx_s"].values()) for row, _ in points] or [1]
+                ax.set_xlim(min(speeds) / 1.6, max(speeds) * 2.2)
+                ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+                ax.tick_params(axis="x", which="minor", labelsize=7)
+                ax.set_title(f"{model} x{scale}", fontsize=10)
+                if c == 0:
+                    ax.set_ylabel("Set5 PSNR change (dB)")
+                if r == len(scales) - 1:
+                    ax.set_xlabel("output MP/s (best thread count)")
+                ax.grid(alpha=0.3)
+        lowest = min(r["psnr_change_db"] for r in rows if r.get("psnr_change_db") is not None)
+        axes[0][0].set_ylim(min(lowest, -MAX_PSNR_LOSS) - 0.03, 0.04)
+        for ax in axes.flat:
+            ax.text(0.02, -MAX_PSNR_LOSS, f"-{MAX_PSNR_LOSS} dB: the most we accept", transform=ax.get_yaxis_transform(),
+                    ha="left", va="top", fontsize=7, color="red")
+        fig.suptitle(f"What each backend and precision trades, per model: further right is faster, lower loses quality\n"
+                     f"(PSNR change against PyTorch fp32; {machine})", fontsize=10)
+        fig.tight_layout()
+        path = out / "inference_tradeoff.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
     return written
 
 WORKERS = {"model": worker_model, "bicubic": worker_bicubic, "tiled": worker_tiled, "pipeline": worker_pipeline}
@@ -410,8 +459,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", help="limit to these models")
     parser.add_argument("--pipeline-only", action="store_true", help="only part 5 (small images, the API, the CLI), into inference_pipeline.json")
     parser.add_argument("--images", type=int, default=100, help="small images in part 5's folder (default: 100, as BSD100)")
+    parser.add_argument("--replot", metavar="JSON", help="only redraw the figures from a saved inference_speed.json (into its folder, or --out)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.replot:
+        source = Path(args.replot)
+        target = Path(args.out) if args.out else source.parent
+        target.mkdir(parents=True, exist_ok=True)
+        for path in plot(json.loads(source.read_text()), target):
+            print(f"wrote {path}")
+        return
     if args.worker:
         config = json.loads(args.worker)
         print(json.dumps(WORKERS[config["kind"]](config)))

@@ -12,7 +12,12 @@ function), all imported on first use, so ``import superres`` stays cheap (no PyT
 model is needed).
 """
 
-__all__ = ["Upscaler", "load", "explain"]
+# The one place the version is written: pyproject.toml reads it from here (setuptools'
+# dynamic version), `superres --version` and the web app print it, and CHANGELOG.md's newest
+# heading must match it (tests/test_release.py).
+__version__ = "0.2.0"
+
+__all__ = ["Upscaler", "load", "explain", "__version__"]
 
 
 def __getattr__(name: str):

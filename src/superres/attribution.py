@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.errors import SuperresError
+from superres.extras import require
 from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
 from superres.imaging.io import ImageData, to_float
 from superres.imaging.resize import imresize_torch
@@ -548,7 +549,7 @@ def heatmap_overlay(
     (``box``, or the Attribution's) is outlined in cyan just outside it, over the ring of
     pixels next to it; ``outline=False`` leaves them visible (to draw the box another way).
     """
-    from matplotlib import colormaps
+    colormaps = require("matplotlib", extra="plot", purpose="the attribution heatmap").colormaps
 
     lam = attribution.map if isinstance(attribution, Attribution) else np.asarray(attribution, dtype=np.float64)
     if box is None and isinstance(attribution, Attribution):

@@ -21,7 +21,7 @@ def _add_upscale(sub) -> None:
 
     p = sub.add_parser(
         "upscale",
-        help="upscale images and videos (files, folders, globs); with no INPUT, the bundled demo image",
+        help="upscale images, videos, DICOM and GeoTIFF (files, folders, globs); with no INPUT, the bundled demo image",
         description="Upscale images and videos. With no INPUT, upscale the bundled demo image with the default "
         f"model into -o (default ./{_DEMO_OUTPUT}/) beside a bicubic comparison.",
     )
@@ -48,6 +48,7 @@ def _add_upscale(sub) -> None:
     )
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch or ONNX Runtime (default: one per core)")
     p.add_argument("--ensemble", action="store_true", help="self-ensemble: 8 flips and rotations averaged, a little sharper, about 8x the time")
+    p.add_argument("--cog", action="store_true", help="write GeoTIFF results as Cloud-Optimised GeoTIFFs (with overviews)")
     p.add_argument(
         "--strength", type=float, metavar="S",
         help="a perceptual model (swiftrep-real-gan): 1 its full texture (default), 0 its fidelity partner's smooth result, between: a blend of the two networks",
@@ -119,7 +120,9 @@ def _run_upscale(args) -> int:
         )
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
-        failures += run_jobs(upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing, log=lambda line: print(printable(line)))
+        failures += run_jobs(
+            upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing, log=lambda line: print(printable(line)), cog=args.cog
+        )
     for message in skipped:
         print(f"superres: skipped {printable(message)}", file=sys.stderr)
     for message in failures:
@@ -246,6 +249,11 @@ def _add_eval(sub) -> None:
         "--no-reference", action="store_true",
         help="the folders hold photos with no ground truth: upscale them as they are and score NIQE only",
     )
+    p.add_argument(
+        "--lr-8bit", action="store_true",
+        help="reduce the LR images to 8 bits before the model (as an 8-bit pipeline would) and score against the HR at its "
+        "own depth; 16-bit images are otherwise scored in 16 bits (PSNR peak 65535)",
+    )
     p.add_argument("--per-image", action="store_true", help="a row per image as well")
     p.add_argument("--ensemble", action="store_true", help="score the self-ensemble (8 flips and rotations averaged; about 8x the time), shown as x4+")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -267,6 +275,8 @@ def _run_eval(args) -> int:
             raise SuperresError(f"--degrade: {exc}") from None
     if args.degrade and args.lr_data:
         raise SuperresError("--degrade makes the LR images from the HR ones: it takes no --lr-data")
+    if args.lr_8bit and (args.lr_data or args.no_reference):
+        raise SuperresError("--lr-8bit reduces the LR images made from the HR ones: it takes neither --lr-data nor --no-reference")
     if args.no_reference and (args.degrade or args.lr_data):
         raise SuperresError("--no-reference scores the photos as they are: it takes neither --degrade nor --lr-data")
     if args.niqe or args.no_reference:
@@ -293,6 +303,7 @@ def _run_eval(args) -> int:
             degrade=args.degrade,
             with_niqe=args.niqe,
             ensemble=args.ensemble,
+            lr_8bit=args.lr_8bit,
         )
     output = {"table": lambda: evaluate.format_table(results, per_image=args.per_image), "json": lambda: evaluate.to_json(results), "csv": lambda: evaluate.to_csv(results)}
     print(output[args.format]())
@@ -353,9 +364,9 @@ def _add_serve(sub) -> None:
 
 
 def _run_serve(args) -> int:
-    from pydantic import ValidationError
+    from superres.serve import Settings, check_port, run  # first: without the serve extra, one line naming it
 
-    from superres.serve import Settings, check_port, run
+    from pydantic import ValidationError
 
     check_port(args.port)
     try:
@@ -464,7 +475,10 @@ _COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from superres import __version__
+
     parser = argparse.ArgumentParser(prog="superres", description="Deep-learning single-image super-resolution.")
+    parser.add_argument("--version", action="version", version=f"superres {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)

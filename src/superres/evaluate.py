@@ -1,8 +1,9 @@
 """The paper protocol over folders of images: what every quality number of superres comes from.
 
 For each HR image: modcrop to the scale, LR = MATLAB bicubic (or a ready-made LR from a
-paired folder), SR = model(LR) clipped and rounded to uint8, then PSNR and SSIM on Y (on
-the image itself if grayscale) with ``scale`` pixels shaved from each border
+paired folder), SR = model(LR) clipped and rounded to the LR's grid (uint8, or uint16 for a
+16-bit image, which is scored in its own range: PSNR's peak is 65535 there), then PSNR and
+SSIM on Y (on the image itself if grayscale) with ``scale`` pixels shaved from each border
 (see ../shared/REFERENCE.md and ``superres.metrics``).
 
 A grayscale image is fed to an RGB model as three identical channels and the model's
@@ -30,7 +31,7 @@ from superres.data.datasets import BenchmarkImage, list_images, load_benchmark, 
 from superres.data.degradations import check_preset
 from superres.errors import printable
 from superres.imaging.io import ImageReadError, read_image
-from superres.imaging.pixels import to_8bit
+from superres.imaging.pixels import from_float, to_8bit, to_float
 from superres.inference.channels import adapt_channels
 from superres.inference.ensemble import self_ensemble
 from superres.metrics import NIQE_MIN_SIZE, SSIM_WINDOW, niqe, psnr, ssim
@@ -80,18 +81,19 @@ def _niqe_or_skip(sr: np.ndarray, name: str, skip: Callable[[str], None]) -> flo
 
 @torch.no_grad()
 def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str = "cpu", *, ensemble: bool = False) -> np.ndarray:
-    """Run ``model`` on one HxWxC uint8 image (C = 1 or 3) and return its uint8 output, rounded.
-    Images with other channels than the model's go through :func:`adapt_channels`; with
-    ``ensemble`` the model is its self-ensemble (:func:`superres.inference.ensemble.self_ensemble`)."""
+    """Run ``model`` on one HxWxC uint8 or uint16 image (C = 1 or 3) and return its output
+    rounded to the same type (the name is older than 16-bit scoring). Images with other
+    channels than the model's go through :func:`adapt_channels`; with ``ensemble`` the model
+    is its self-ensemble (:func:`superres.inference.ensemble.self_ensemble`)."""
 
     # Not the Upscaler's TorchRunner: that moves the model to channels-last on CUDA, and here
     # the model may be training's live EMA generator, which must be left as it is.
     def run(batch: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 
-    x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]  # (1, C, H, W)
+    x = to_float(lr).transpose(2, 0, 1)[None]  # (1, C, H, W)
     y = adapt_channels(self_ensemble(run) if ensemble else run, input_channels(model))(x)  # (1, C, sH, sW)
-    return np.round(np.clip(y[0].transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
+    return from_float(y[0].transpose(1, 2, 0), lr.dtype)
 
 
 def score_images(
@@ -166,6 +168,7 @@ def evaluate(
     degrade: str | None = None,
     with_niqe: bool = False,
     ensemble: bool = False,
+    lr_8bit: bool = False,
 ) -> list[DatasetScore]:
     """Score a model on each HR folder at each scale. ``model_for_scale(s)`` returns the model
     for scale ``s``. With ``lr_folders`` (one per HR folder) the LR images are read from them
@@ -173,7 +176,9 @@ def evaluate(
     :mod:`superres.data.degradations.presets`, e.g. ``jpeg40``, ``noise8``, ``real``) they
     are made by that fixed degradation instead, and the dataset is named ``Set5-jpeg40``.
     ``with_niqe`` adds the NIQE of each result; ``ensemble`` scores the self-ensemble of the
-    model (eight flips and rotations, averaged). Images that cannot be read or scored (see
+    model (eight flips and rotations, averaged). With ``lr_8bit`` the LR images are reduced
+    to 8 bits (the model sees and gives 8-bit pixels), scored against the HR at its own depth:
+    what an 8-bit pipeline loses on 16-bit data. Images that cannot be read or scored (see
     :func:`score_images`) are skipped and reported in ``errors``."""
     if lr_folders is not None and len(lr_folders) != len(folders):
         raise ValueError(f"{len(folders)} HR folders but {len(lr_folders)} LR folders")
@@ -185,9 +190,9 @@ def evaluate(
     for scale in scales:
         model = model_for_scale(scale)
         for i, folder in enumerate(folders):
-            name = Path(folder).name + (f"-{degrade}" if degrade else "")
+            name = Path(folder).name + (f"-{degrade}" if degrade else "") + ("-8bit" if lr_8bit else "")
             if lr_folders is None:
-                items = load_benchmark(folder, scale, errors=errors, degrade=degrade)
+                items = load_benchmark(folder, scale, errors=errors, degrade=degrade, lr_8bit=lr_8bit)
             else:
                 items = load_paired_benchmark(folder, lr_folders[i], scale, errors=errors)
             results.append(

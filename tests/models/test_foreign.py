@@ -439,7 +439,7 @@ def test_unknown_architecture_without_spandrel(tmp_path, no_spandrel):
     torch.save({"params": {"patch_embed.norm.weight": torch.ones(4), "layers.0.residual_group.blocks.0.attn.qkv.weight": torch.ones(12, 4)}}, path)
     message = load_error(path)
     assert "architecture not recognised" in message
-    assert 'pip install "superres[spandrel]"' in message
+    assert "pip install 'superres[spandrel]'" in message
 
 
 def test_recognised_layout_in_unsupported_configuration_without_spandrel(tmp_path, no_spandrel):
@@ -453,7 +453,7 @@ def test_recognised_layout_in_unsupported_configuration_without_spandrel(tmp_pat
     torch.save(state, path)
     message = load_error(path)
     assert "1 upsampling stage" in message
-    assert 'pip install "superres[spandrel]"' in message
+    assert "pip install 'superres[spandrel]'" in message
 
 
 def test_unknown_architecture_goes_to_spandrel_when_installed(tmp_path, monkeypatch):

@@ -12,6 +12,12 @@ images are decoded once (``ImageStore``): held in memory, or, for datasets large
 memory budget, cut once into 480 px sub-images saved as ``.npy`` files that are memory-mapped
 (BasicSR's sub-image trick without the re-encoding). ``benchmarks/training_throughput.py``
 times the pipeline with each cache.
+
+Images keep their bit depth: a folder with 16-bit images trains on 16-bit patches (8-bit ones
+among them widened exactly, x 257), so a user's 12- to 16-bit scans are not reduced to 256
+levels; a folder of grayscale images trains on one channel, as the upscaler and the protocol
+feed grayscale images to a model. The LR side is rounded to the patches' own grid
+(:func:`superres.data.degradations.make_lr_batch`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from superres.data.degradations.presets import degrade as degrade_preset
 from superres.errors import SuperresError
 from superres.imaging.color import modcrop
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageReadError, read_image
-from superres.imaging.pixels import to_8bit
+from superres.imaging.pixels import peak_value, to_8bit
 from superres.imaging.resize import imresize
 
 __all__ = [
@@ -63,16 +69,22 @@ def list_images(root: str | os.PathLike) -> list[Path]:
     return files
 
 
-def _rgb(pixels: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 from an ImageData's pixels (grayscale repeated, 16-bit reduced)."""
-    pixels = to_8bit(pixels)
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels)
+def conform(pixels: np.ndarray, dtype: np.dtype, channels: int) -> np.ndarray:
+    """HxWxC uint8/uint16 ``pixels`` as ``dtype`` (8-bit widened exactly to 16: x 257) with
+    ``channels`` (grayscale repeated to 3); a no-op for pixels that already are."""
+    if pixels.dtype != dtype:
+        pixels = pixels.astype(dtype) * dtype.type(257)
+    if pixels.shape[2] != channels:
+        pixels = np.repeat(pixels, channels, axis=2)
+    return pixels
 
 
 class ImageStore:
-    """Decoded training images, each an HxWx3 uint8 array, decoded once.
+    """Decoded training images, each an HxWxC uint8 or uint16 array (C = 1 or 3), decoded once.
+
+    ``dtype`` is uint16 when any image is 16-bit (the others are widened as patches are cut),
+    else uint8; ``channels`` is 1 when every image is grayscale, else 3. :meth:`patch` cuts
+    a crop in that common form.
 
     ``cache="memory"`` keeps them in RAM (they are shared copy-on-write with forked
     DataLoader workers). ``cache="subimages"`` cuts each image once into overlapping
@@ -87,6 +99,8 @@ class ImageStore:
         self.cache = cache
         self.files = [f for folder in folders for f in list_images(folder)]
         self.skipped: list[str] = []
+        self._dtypes: set = set()
+        self._channels: set[int] = set()
         if cache == "subimages":
             self._arrays = self._build_subimages(Path(cache_dir or ".superres-cache"), tile)
             self.sizes = [a.shape[:2] for a in self._arrays]
@@ -109,6 +123,8 @@ class ImageStore:
             self.files = kept
         if not self.sizes:
             raise DataError(f"no readable training images in {', '.join(map(str, folders))}")
+        self.dtype = np.dtype(np.uint16 if np.uint16 in self._dtypes else np.uint8)
+        self.channels = 1 if self._channels == {1} else 3
         too_small = [i for i, (h, w) in enumerate(self.sizes) if min(h, w) < min_size]
         if len(too_small) == len(self.sizes):
             raise DataError(f"every training image is smaller than the {min_size} px patch")
@@ -119,10 +135,16 @@ class ImageStore:
 
     def _decode(self, path: Path) -> np.ndarray | None:
         try:
-            return _rgb(read_image(path).pixels)
+            pixels = read_image(path).pixels
         except ImageReadError as exc:
             self.skipped.append(str(exc))
             return None
+        self._note(pixels)
+        return np.ascontiguousarray(pixels)
+
+    def _note(self, pixels: np.ndarray) -> None:
+        self._dtypes.add(pixels.dtype.type)
+        self._channels.add(pixels.shape[2])
 
     def _build_subimages(self, cache_dir: Path, tile: int) -> list[np.ndarray]:
         step = tile // 2
@@ -146,16 +168,24 @@ class ImageStore:
                             np.save(fh, image[y : y + tile, x : x + tile])
                         os.replace(tmp, folder / f"{y}_{x}.npy")
                 done.touch()
-            arrays += [np.load(p, mmap_mode="r") for p in sorted(folder.glob("*.npy"))]
+            tiles = [np.load(p, mmap_mode="r") for p in sorted(folder.glob("*.npy"))]
+            if tiles:
+                self._note(tiles[0])  # a cache built by an earlier run decodes nothing
+            arrays += tiles
         return arrays
 
     def __len__(self) -> int:
         return len(self.sizes)
 
     def image(self, index: int) -> np.ndarray:
+        """Image ``index`` as it was decoded (its own depth and channels; see :meth:`patch`)."""
         if self._arrays is not None:
             return self._arrays[index]
-        return _rgb(read_image(self.files[index]).pixels)
+        return read_image(self.files[index]).pixels
+
+    def patch(self, index: int, y: int, x: int, height: int, width: int) -> np.ndarray:
+        """A crop of image ``index`` in the store's common ``dtype`` and ``channels``."""
+        return conform(self.image(index)[y : y + height, x : x + width], self.dtype, self.channels)
 
     def pick(self, u: float, *, by: str = "area") -> int:
         """The image index for a uniform draw ``u`` in [0, 1): weighted by area (every pixel
@@ -188,14 +218,17 @@ def _check_sampling(sampling: str) -> str:
 
 def mean_gradient(patch: np.ndarray) -> float:
     """Mean absolute difference between vertical plus horizontal neighbours of an HxWxC
-    uint8 patch, in 8-bit levels, on its green channel (a cheap stand-in for luminance):
-    ~0 on a flat or gently graded area, 10-25 on a textured photograph."""
-    g = patch[..., 1 if patch.shape[-1] >= 3 else 0].astype(np.int16)
-    return float(np.abs(g[1:] - g[:-1]).mean() + np.abs(g[:, 1:] - g[:, :-1]).mean())
+    uint8 or uint16 patch, in 8-bit levels (16-bit ones divided by 257), on its green
+    channel (a cheap stand-in for luminance): ~0 on a flat or gently graded area, 10-25 on a
+    textured photograph."""
+    g = patch[..., 1 if patch.shape[-1] >= 3 else 0].astype(np.int32)
+    levels = np.abs(g[1:] - g[:-1]).mean() + np.abs(g[:, 1:] - g[:, :-1]).mean()
+    return float(levels * 255 / peak_value(patch.dtype))
 
 
 class HRPatchDataset(Dataset):
-    """Sample ``i``: a random ``patch`` px HR crop, as a (3, P, P) uint8 tensor.
+    """Sample ``i``: a random ``patch`` px HR crop, as a (C, P, P) tensor of the store's
+    ``dtype`` and ``channels`` (uint8 or uint16; 3, or 1 for a grayscale folder).
 
     Which image (``sampling``: weighted by ``"area"``, or each ``"image"`` equally), where,
     and which of the 8 flips/rotations are drawn from a generator seeded by ``(seed, i)``:
@@ -225,11 +258,11 @@ class HRPatchDataset(Dataset):
         return 2**62
 
     def _crop(self, rng: np.random.Generator) -> np.ndarray:
-        image = self.store.image(self.store.pick(rng.random(), by=self.sampling))
-        h, w = image.shape[:2]
+        index = self.store.pick(rng.random(), by=self.sampling)
+        h, w = self.store.sizes[index]
         y = int(rng.integers(0, h - self.patch + 1))
         x = int(rng.integers(0, w - self.patch + 1))
-        return image[y : y + self.patch, x : x + self.patch]
+        return self.store.patch(index, y, x, self.patch, self.patch)
 
     def __getitem__(self, index: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, index])
@@ -241,12 +274,13 @@ class HRPatchDataset(Dataset):
                 crop = self._crop(rng)
         if self.augment:
             crop = _augment(crop, int(rng.integers(0, 8)))
-        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)  # (3, P, P)
+        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)  # (C, P, P)
 
 
 class PairedPatchDataset(Dataset):
     """Aligned random crops from ready-made LR and HR folders (files matched by sorted order
-    and stem): sample ``i`` is ``(lr, hr)`` uint8 tensors of ``patch // scale`` and ``patch`` px."""
+    and stem): sample ``i`` is ``(lr, hr)`` tensors of ``patch // scale`` and ``patch`` px, each
+    in its store's dtype (uint8 or uint16) and both with the larger store's channels."""
 
     def __init__(
         self, lr_store: ImageStore, hr_store: ImageStore, *, scale: int, patch: int, seed: int = 0, augment: bool = True, sampling: str = "area"
@@ -266,13 +300,13 @@ class PairedPatchDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         k = self.hr.pick(rng.random(), by=self.sampling)
-        lr_image, hr_image = self.lr.image(k), self.hr.image(k)
         lp = self.patch // self.scale
-        h, w = lr_image.shape[:2]
+        h, w = self.lr.sizes[k]
         y, x = int(rng.integers(0, h - lp + 1)), int(rng.integers(0, w - lp + 1))
-        lr = lr_image[y : y + lp, x : x + lp]
         s = self.scale
-        hr = hr_image[y * s : (y + lp) * s, x * s : (x + lp) * s]
+        channels = max(self.lr.channels, self.hr.channels)
+        lr = conform(self.lr.image(k)[y : y + lp, x : x + lp], self.lr.dtype, channels)
+        hr = conform(self.hr.image(k)[y * s : (y + lp) * s, x * s : (x + lp) * s], self.hr.dtype, channels)
         if self.augment:
             code = int(rng.integers(0, 8))
             lr, hr = _augment(lr, code), _augment(hr, code)
@@ -300,11 +334,12 @@ class PatchStreamSampler(Sampler[int]):
 
 @dataclass
 class BenchmarkImage:
-    """One benchmark image under the paper protocol: the modcropped HR and its LR (uint8)."""
+    """One benchmark image under the paper protocol: the modcropped HR and its LR, each at
+    its own depth (uint8 or uint16)."""
 
     name: str
-    hr: np.ndarray  # (H, W, C) uint8, C = 1 or 3
-    lr: np.ndarray  # (H / s, W / s, C) uint8
+    hr: np.ndarray  # (H, W, C) uint8 or uint16, C = 1 or 3
+    lr: np.ndarray  # (H / s, W / s, C) uint8 or uint16
 
 
 def _modcropped(path: Path, hr: np.ndarray, scale: int) -> np.ndarray:
@@ -316,10 +351,21 @@ def _modcropped(path: Path, hr: np.ndarray, scale: int) -> np.ndarray:
 
 
 def load_benchmark(
-    folder: str | os.PathLike, scale: int, *, errors: list[str] | None = None, degrade: str | None = None
+    folder: str | os.PathLike,
+    scale: int,
+    *,
+    errors: list[str] | None = None,
+    degrade: str | None = None,
+    lr_8bit: bool = False,
 ) -> list[BenchmarkImage]:
     """HR images of ``folder``, modcropped, with LR made by MATLAB bicubic (the paper protocol),
     or by the named degradation preset ``degrade`` (:mod:`superres.data.degradations.presets`).
+
+    A 16-bit image stays 16-bit and its bicubic LR is rounded to the 16-bit grid, so it is
+    scored in its own range. With ``lr_8bit`` the LR is then reduced to 8 bits (what an 8-bit
+    pipeline would feed the model) while the HR it is scored against keeps its depth.
+    The degradation presets (JPEG, noise on the 8-bit grid) work on 8-bit images: with
+    ``degrade`` both sides are reduced to 8 bits.
 
     Unreadable files are skipped; their one-line reasons are appended to ``errors`` when
     given, else the first one raises.
@@ -327,14 +373,15 @@ def load_benchmark(
     items = []
     for path in list_images(folder):
         try:
-            hr = _modcropped(path, to_8bit(read_image(path).pixels), scale)
+            hr = read_image(path).pixels
+            hr = _modcropped(path, to_8bit(hr) if degrade is not None else hr, scale)
         except ImageReadError as exc:
             if errors is None:
                 raise
             errors.append(str(exc))
             continue
         lr = imresize(hr, 1 / scale) if degrade is None else degrade_preset(hr, scale, degrade, key=path.stem)
-        items.append(BenchmarkImage(path.stem, hr, lr))
+        items.append(BenchmarkImage(path.stem, hr, to_8bit(lr) if lr_8bit else lr))
     return items
 
 
@@ -354,8 +401,8 @@ def load_paired_benchmark(hr_folder, lr_folder, scale: int, *, errors: list[str]
         try:
             if path.stem not in lr_by_stem:
                 raise ImageReadError(f"cannot score '{path.name}': no LR image with its name in '{lr_folder}'")
-            hr = _modcropped(path, to_8bit(read_image(path).pixels), scale)
-            lr = to_8bit(read_image(lr_by_stem[path.stem]).pixels)
+            hr = _modcropped(path, read_image(path).pixels, scale)
+            lr = read_image(lr_by_stem[path.stem]).pixels
             if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
                 raise ImageReadError(f"cannot score '{path.name}': LR is {lr.shape[1]}x{lr.shape[0]}, HR {hr.shape[1]}x{hr.shape[0]} at x{scale}")
         except ImageReadError as exc:

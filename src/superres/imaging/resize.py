@@ -165,6 +165,7 @@ def imresize_torch(
     size: tuple[int, int] | None = None,
     antialiasing: bool = True,
     round_uint8: bool = False,
+    round_levels: int | None = None,
 ) -> torch.Tensor:
     """MATLAB bicubic resize of a batch (B, C, H, W) or an image (C, H, W), on any device.
 
@@ -173,15 +174,17 @@ def imresize_torch(
     rounded and clipped after each dimension like :func:`imresize`. ``round_uint8`` treats a
     float image in [0, 1] the same way (rounding to the 1/255 grid after each dimension),
     which is how the paper protocol makes its LR images: training uses it so that its
-    inputs match what evaluation feeds the model.
+    inputs match what evaluation feeds the model. ``round_levels`` rounds a float image to
+    another grid, 1/``round_levels`` (65535 for 16-bit images); ``round_uint8`` is 255.
     """
     if images.ndim not in (3, 4):
         raise ValueError(f"expected (B, C, H, W) or (C, H, W), got shape {tuple(images.shape)}")
     (out_h, out_w), scales = output_size(tuple(images.shape[-2:]), scale, size)
     in_dtype = images.dtype
     compute = torch.float64 if in_dtype == torch.float64 else torch.float32
-    quantise = in_dtype == torch.uint8 or round_uint8
+    quantise = in_dtype == torch.uint8 or round_uint8 or round_levels is not None
     peak = 255.0 if in_dtype == torch.uint8 else 1.0
+    levels = float(round_levels) if round_levels is not None else 255.0
     x = images.to(compute)
     for axis in _axis_order(scales):
         out_len = out_h if axis == 0 else out_w
@@ -193,5 +196,5 @@ def imresize_torch(
         if quantise and peak == 255.0:
             x = x.add_(0.5).floor_().clamp_(0, 255)
         elif quantise:
-            x = x.mul_(255.0).add_(0.5).floor_().clamp_(0, 255).div_(255.0)
+            x = x.mul_(levels).add_(0.5).floor_().clamp_(0, levels).div_(levels)
     return x.to(in_dtype)

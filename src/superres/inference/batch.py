@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from superres.errors import SuperresError
+from superres.imaging.dicom import is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
+from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
 
 if TYPE_CHECKING:
@@ -33,7 +35,10 @@ __all__ = ["Job", "collect_inputs", "check_output_folder", "plan_jobs", "run_job
 #: ``--format`` choices and the extension each writes.
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
-_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+#: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
+#: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
+DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+_KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | DICOM_EXTENSIONS
 
 
 @dataclass
@@ -46,8 +51,11 @@ class Job:
 
 
 def _wanted(path: Path) -> bool:
-    # Hidden files include the temporary files of interrupted atomic writes.
-    return path.is_file() and path.suffix.lower() in _KNOWN_EXTENSIONS and not path.name.startswith(".")
+    # Hidden files include the temporary files of interrupted atomic writes. DICOM series are
+    # often files without an extension (IM0001): those are taken by their DICM marker.
+    if path.name.startswith(".") or not path.is_file():
+        return False
+    return path.suffix.lower() in _KNOWN_EXTENSIONS or (not path.suffix and is_dicom(path))
 
 
 def _unsupported(path: Path) -> str | None:
@@ -203,6 +211,8 @@ def plan_jobs(
         folder = Path(output_dir) / relative.parent if output_dir is not None else source.parent
         if is_video(source):
             extension = video_output_suffix(source)
+        elif source.suffix.lower() in DICOM_EXTENSIONS or (not source.suffix and is_dicom(source)):
+            extension = source.suffix.lower() or ".dcm"  # a DICOM result is DICOM, whatever --format says
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
         else:
@@ -254,6 +264,7 @@ def run_jobs(
     skip_existing: bool = False,
     progress: bool = True,
     log: Callable[[str], object] = print,
+    cog: bool = False,
 ) -> list[str]:
     """Run ``jobs``; a failure is recorded and the next job runs. ``log`` gets a line per
     file, in the order of ``jobs``. Returns the failures, one line each.
@@ -262,7 +273,8 @@ def run_jobs(
     previous results while the model runs (Pillow, imagecodecs and the model all release
     the GIL), and consecutive images of one size go through the model together
     (:meth:`Upscaler.upscale_batch`). Videos run one at a time, in their place, with their
-    own pipeline (:func:`upscale_video`)."""
+    own pipeline (:func:`upscale_video`); so do DICOM files and GeoTIFFs, which keep their
+    metadata (:mod:`.scientific`; ``cog`` writes GeoTIFF results Cloud-Optimised)."""
     failures: list[str] = []
     todo = []
     for job in jobs:
@@ -301,9 +313,9 @@ def run_jobs(
                 report(block=True)
                 failures.append(head.failure)
                 continue
-            if head.image is None:  # a video: in its place, once the images before it are written
+            if head.image is None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
                 report(block=True)
-                _run_video(upscaler, head, progress, failures, log)
+                _run_whole(upscaler, head, progress, failures, log, cog)
                 continue
             group = [head]
             while decoded and len(group) < _PREFETCH and decoded[0].done() and _same_kind(group[0].image, decoded[0].result().image):
@@ -318,7 +330,7 @@ def run_jobs(
 
 def _decode(job: Job) -> _Decoded:
     start = time.perf_counter()
-    if is_video(job.source):
+    if is_video(job.source) or file_kind(job.source) is not None:
         return _Decoded(job, start)
     try:
         return _Decoded(job, start, image=read_image(job.source))
@@ -373,16 +385,25 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: in
     return lines
 
 
-def _run_video(upscaler: Upscaler, item: _Decoded, progress: bool, failures: list[str], log: Callable[[str], object]) -> None:
+def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, failures: list[str], log: Callable[[str], object], cog: bool) -> None:
+    """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
     job = item.job
     start = time.perf_counter()
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        result = upscale_video(upscaler, job.source, job.output, progress=progress)
+        kind = "video" if is_video(job.source) else file_kind(job.source)
+        if kind == "dicom":
+            detail = upscale_dicom_file(upscaler, job.source, job.output)
+        elif kind == "geotiff":
+            if job.output.suffix.lower() not in (".tif", ".tiff"):
+                raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
+            detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
+        else:
+            result = upscale_video(upscaler, job.source, job.output, progress=progress)
+            detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
     except Exception as exc:
         failures.append(_failure(job, exc))
         return
-    detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
     log(f"wrote {job.output} ({detail}, {time.perf_counter() - start:.1f} s)")
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from superres.atomic import write_atomic
 from superres.errors import SuperresError
+from superres.extras import require
 from superres.inference.runners import OnnxRunner
 from superres.models.contract import Contract, model_contract
 
@@ -77,7 +78,7 @@ def export_onnx(
     :class:`SuperresError` if the export fails or the exported graph disagrees with PyTorch
     by more than 1e-4 on an input of another size.
     """
-    import onnx
+    onnx = require("onnx", extra="onnx", purpose="ONNX export")
 
     model = prepare_for_inference(model).cpu()
     contract = model_contract(model)
@@ -131,7 +132,8 @@ def quantize_int8(onnx_model: bytes, calibration: Sequence[np.ndarray]) -> bytes
     calibration, -0.130: neither reaches the 0.05 dB at which a graph is shipped.)"""
     import tempfile
 
-    import onnx
+    onnx = require("onnx", extra="onnx", purpose="int8 quantisation")
+    require("onnxruntime", extra="onnx", purpose="int8 quantisation")
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

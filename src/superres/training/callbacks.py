@@ -18,6 +18,7 @@ from superres.atomic import atomic_path
 from superres.data.datasets import BenchmarkImage
 from superres.errors import printable
 from superres.evaluate import score_images
+from superres.imaging.pixels import to_8bit
 from superres.training.checkpoints import read_for_resume
 
 __all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps"]
@@ -108,6 +109,7 @@ def _triplet(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int, crop: i
     y, x = (h - c) // 2 // scale * scale, (w - c) // 2 // scale * scale
     lr_up = np.repeat(np.repeat(lr[y // scale : (y + c) // scale, x // scale : (x + c) // scale], scale, 0), scale, 1)
     panels = [lr_up, sr[y : y + c, x : x + c], hr[y : y + c, x : x + c]]
+    panels = [to_8bit(p) for p in panels]  # TensorBoard shows 8 bits; 16-bit validation images are scored in 16
     panels = [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in panels]
     return np.concatenate(panels, axis=1).transpose(2, 0, 1)
 

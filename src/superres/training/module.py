@@ -189,19 +189,24 @@ class SRModule(L.LightningModule):
         return optimizers, schedulers
 
     def make_pair(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float (lr, hr) in [0, 1] from a batch of HR patches (or paired LR/HR patches); for a
-        luma model, their Y as the model takes it (:func:`superres.models.contract.rgb_to_luma_input`)."""
+        """Float (lr, hr) in [0, 1] from a batch of 8- or 16-bit HR patches (or paired LR/HR
+        patches); for a luma model, the Y of colour ones as the model takes it
+        (:func:`superres.models.contract.rgb_to_luma_input`)."""
         # LR synthesis must be exact (the protocol's rounding), so never under autocast.
         with torch.autocast(device_type=self.device.type, enabled=False):
             if isinstance(batch, LRHRPair):  # made by the loader's workers (superres.data.pairs)
                 lr, hr = batch.lr.float(), batch.hr.float()
             elif isinstance(batch, (list, tuple)):
-                lr, hr = (patches.float() / 255.0 for patches in batch)
+                lr, hr = (patches.float() / (65535.0 if patches.dtype == torch.uint16 else 255.0) for patches in batch)
             else:
                 generator = torch.Generator().manual_seed(batch_seed(self.config.trainer.seed, self.iteration))
                 lr, hr = make_lr_batch(batch, self.config.model.scale, self.degradations, generator)
+            # As the upscaler and the protocol feed images (superres.inference.channels): a
+            # grayscale folder goes to a luma model as it is and to an RGB model repeated.
             if self.luma and lr.shape[1] == 3:
                 lr, hr = rgb_to_luma_input(lr), rgb_to_luma_input(hr)
+            elif not self.luma and lr.shape[1] == 1:
+                lr, hr = lr.expand(-1, 3, -1, -1), hr.expand(-1, 3, -1, -1)
             return lr, hr
 
     def training_step(self, batch, batch_idx):

@@ -32,6 +32,7 @@ import lightning as L
 import yaml
 
 from superres.errors import SuperresError
+from superres.extras import require
 from superres.training.callbacks import ProtocolValidation
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
@@ -196,10 +197,7 @@ class TuneResult:
 
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise TuneError("superres tune needs Optuna: pip install 'superres[tune]' (or pip install optuna)") from None
+    optuna = require("optuna", extra="tune", purpose="superres tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -394,9 +392,8 @@ def _write_best(study, spec: _Spec, source: str) -> Path:
     return path
 
 
-def _pictures(study, directory: Path, notes: list[str]) -> list[Path]:
-    import matplotlib
-
+def _pictures(study, directory: Path, notes: list[str], metric: str) -> list[Path]:
+    matplotlib = require("matplotlib", extra="plot", purpose="the search's pictures")
     matplotlib.use("Agg")  # files only; no display on a server
     import matplotlib.pyplot as plt
 
@@ -405,14 +402,29 @@ def _pictures(study, directory: Path, notes: list[str]) -> list[Path]:
 
     written = []
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    plots = [("history.png", vis.plot_optimization_history, 1), ("importances.png", vis.plot_param_importances, 2)]
-    for name, plot, needed in plots:
+    # Optuna's own titles and axes say "Objective Value"; ours name what was maximised.
+    plots = [
+        ("history.png", vis.plot_optimization_history, 1, f"{metric} of each complete trial, and the best so far", metric),
+        ("importances.png", vis.plot_param_importances, 2, f"What moved {metric} (fANOVA importance; sums to 1)", None),
+    ]
+    for name, plot, needed, title, ylabel in plots:
         if len(complete) < needed:
             notes.append(f"{name} not drawn: it needs {needed} complete trials, the study has {len(complete)}")
             continue
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             axes = plot(study)
+        for where in ("left", "center", "right"):  # optuna puts its titles in either place
+            axes.set_title("", loc=where)
+        axes.set_title(title, fontsize=10, loc="left")
+        if ylabel:
+            axes.set_ylabel(ylabel)
+        legend = axes.get_legend()
+        if legend is not None and name == "importances.png":
+            legend.remove()  # one series: its legend ("Objective Value") says nothing
+        elif legend is not None:
+            for text in legend.get_texts():
+                text.set_text(text.get_text().replace("Objective Value", metric))
         figure = axes.get_figure()
         figure.set_size_inches(8, 5)
         figure.tight_layout()
@@ -536,7 +548,7 @@ def _report(study, spec: _Spec, source: Path, notes: list[str]) -> TuneResult:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best = study.best_trial if complete else None
     best_config = _write_best(study, spec, str(source)) if best else None
-    pictures = _pictures(study, folder, notes)
+    pictures = _pictures(study, folder, notes, spec.metric)
     return TuneResult(
         directory=folder, best_trial=best.number if best else None, best_value=best.value if best else None,
         best_params=dict(best.params) if best else {}, best_config=best_config, table=table, counts=counts,

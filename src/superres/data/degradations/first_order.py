@@ -58,14 +58,19 @@ def make_lr_batch(
     degradations: Degradations | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """From a (B, C, H, W) uint8 HR batch, float32 ``(lr, hr)`` in [0, 1].
+    """From a (B, C, H, W) uint8 or uint16 HR batch, float32 ``(lr, hr)`` in [0, 1].
 
     Without degradations the LR is the paper protocol's: bicubic with antialiasing, rounded
-    to the 8-bit grid. H and W must be multiples of ``scale``.
+    to the HR's own grid (8-bit, or 16-bit for a uint16 batch, so 16-bit data keeps its
+    depth on both sides; the JPEG and second-order degradations are 8-bit by nature).
+    H and W must be multiples of ``scale``.
     """
     if hr.shape[-1] % scale or hr.shape[-2] % scale:
         raise ValueError(f"HR patch {tuple(hr.shape[-2:])} is not a multiple of scale {scale}")
-    hr_f = hr.float() / 255.0
+    if hr.dtype not in (torch.uint8, torch.uint16):
+        raise TypeError(f"expected a uint8 or uint16 HR batch, got {hr.dtype}")
+    levels = 65535 if hr.dtype == torch.uint16 else 255
+    hr_f = hr.float() / levels
     d = degradations or Degradations()
     if d.second_order is not None:
         lr = second_order_lr(hr_f, scale, d.second_order, generator)
@@ -78,11 +83,11 @@ def make_lr_batch(
 
     if d.blur_sigma is not None:
         source = gaussian_blur(source, uniform(*d.blur_sigma).to(hr.device))
-    lr = imresize_torch(source, 1 / scale, round_uint8=True)
+    lr = imresize_torch(source, 1 / scale, round_levels=levels)
     if d.noise_sigma is not None:
         sigma = uniform(*d.noise_sigma).to(hr.device).view(b, 1, 1, 1) / 255.0
         noise = torch.randn(lr.shape, generator=generator).to(hr.device)
-        lr = ((lr + sigma * noise).clamp(0, 1) * 255).round() / 255
+        lr = ((lr + sigma * noise).clamp(0, 1) * levels).round() / levels
     if d.jpeg_quality is not None:
         lo, hi = d.jpeg_quality
         qualities = torch.randint(lo, hi + 1, (b,), generator=generator).tolist()
