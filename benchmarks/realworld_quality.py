@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["bicubic", "swiftrep", "swiftrep-real"], help="names, or NAME@STRENGTH (swiftrep-real-gan@0.5)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--presets", nargs="+", default=["jpeg40", "noise8", "real"], help="superres eval --degrade presets, e.g. jpeg90 jpeg75")
+    parser.add_argument("--no-speed", action="store_true", help="scores only")
+    parser.add_argument("--no-clean", action="store_true", help="skip the clean Set5/Set14 columns")
     parser.add_argument("--json")
     args = parser.parse_args()
     capability = torch.backends.cpu.get_cpu_capability()
@@ -68,14 +71,14 @@ def main() -> None:
     for name in args.models:
         model = loader(name)
         row = {}
-        for r in evaluate.evaluate(model, [set5, set14], [scale]):
+        for r in [] if args.no_clean else evaluate.evaluate(model, [set5, set14], [scale]):
             row[f"{r.dataset} clean"] = r.psnr
-        for preset in ("jpeg40", "noise8", "real"):
+        for preset in args.presets:
             r = evaluate.evaluate(model, [set14], [scale], degrade=preset, with_niqe=preset == "real")[0]
             row[f"Set14 {preset}"] = r.psnr
             if r.niqe is not None:
                 row["NIQE Set14 real"] = r.niqe
-        row.update({f"MP/s {k}": v for k, v in speed(name, scale, args.threads).items()} if name != "bicubic" else {})
+        row.update({f"MP/s {k}": v for k, v in speed(name, scale, args.threads).items()} if name != "bicubic" and not args.no_speed else {})
         rows[name] = row
         print(name, {k: round(v, 3) for k, v in row.items()}, flush=True)
     columns = list(dict.fromkeys(k for row in rows.values() for k in row))
