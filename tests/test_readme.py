@@ -43,6 +43,8 @@ ELSEWHERE = {
         ("tests/training/test_train.py", ['"--resume"']),
     "superres export runs/swiftrep_x2":
         ("tests/training/test_safe_loading.py", ['"export"']),
+    "superres upscale photos/ -o photos_x4/ --engine ray --manifest run.jsonl --skip-existing":
+        ("tests/inference/test_ray_batch.py", ['"--engine", "ray"', '"--manifest"', '"--skip-existing"']),
     "superres tune configs/fsrcnn_x2.yaml --trials 20 --search optim.lr=log:1e-4:1e-2":
         ("tests/training/test_tune.py", ['main(["tune"', '"--trials"', '"--search", "optim.lr=log:1e-4:1e-2"']),
 }

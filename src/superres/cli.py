@@ -54,6 +54,12 @@ def _add_upscale(sub) -> None:
         help="a perceptual model (swiftrep-real-gan): 1 its full texture (default), 0 its fidelity partner's smooth result, between: a blend of the two networks",
     )
     p.add_argument("--fidelity", metavar="MODEL", help="with --strength: the fidelity model to blend with (default: the perceptual model's registered partner)")
+    p.add_argument("--manifest", metavar="PATH", help="append a JSON line per file (input, output, status, error, seconds) to PATH")
+    g = p.add_argument_group("Ray", "run the batch on a Ray cluster (pip install 'superres[ray]'); INPUT and -o may also be URIs (s3://, gs://, file://)")
+    g.add_argument("--engine", choices=["local", "ray"], default="local", help="local: this process (default); ray: Ray Data replicas")
+    g.add_argument("--ray-address", metavar="ADDRESS", help="a running cluster (e.g. 10.0.0.5:6379 or auto; default: RAY_ADDRESS, else a new one on this machine)")
+    g.add_argument("--replicas", type=int, help="model replicas, one actor each (default: 1)")
+    g.add_argument("--gpus-per-replica", type=float, help="GPUs each replica takes; 0.5 puts two on a GPU (default: 0, CPU)")
     p.set_defaults(run=_run_upscale)
 
 
@@ -95,12 +101,29 @@ def _output_size(args):
     return None, width, height, size.label
 
 
+def _load_options(args, width, height) -> dict:
+    """``superres.load``'s keyword options from upscale's arguments, for either engine."""
+    return dict(
+        width=width, height=height, fit=args.fit, ensemble=args.ensemble, strength=args.strength, fidelity=args.fidelity,
+        device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
+        precision=args.precision, backend=args.backend, threads=args.threads,
+    )
+
+
 def _run_upscale(args) -> int:
     from pathlib import Path
 
     from superres.inference import load
-    from superres.inference.batch import check_output_folder, collect_inputs, plan_jobs, run_jobs
+    from superres.inference.batch import Manifest, check_output_folder, collect_inputs, expand_path_lists, plan_jobs, run_jobs
 
+    if args.engine == "ray":
+        return _run_upscale_on_ray(args)
+    for option in ("ray_address", "replicas", "gpus_per_replica"):
+        if getattr(args, option) is not None:
+            raise SuperresError(f"--{option.replace('_', '-')} is an option of --engine ray")
+    uris = [a for a in [*args.inputs, args.output or ""] if "://" in a]
+    if uris:
+        raise SuperresError(f"'{uris[0]}': URIs are read and written by --engine ray (pip install 'superres[ray]')")
     demo = not args.inputs
     inputs = args.inputs or [str(Path(__file__).parent / "assets" / "demo.png")]
     output = args.output or (_DEMO_OUTPUT if demo else None)
@@ -109,20 +132,24 @@ def _run_upscale(args) -> int:
     scale, width, height, label = _output_size(args)
     suffix = f"_{label}" if args.suffix is None else args.suffix
     skipped: list[str] = []
-    found, failures = collect_inputs(inputs, exclude=output, suffix=suffix, skipped=skipped)
+    inputs, failures = expand_path_lists(inputs)
+    found, missing = collect_inputs(inputs, exclude=output, suffix=suffix, skipped=skipped)
+    failures += missing
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
     if jobs:
-        upscaler = load(  # checks the options before it loads the model
-            args.model, scale, width=width, height=height, fit=args.fit, ensemble=args.ensemble, strength=args.strength, fidelity=args.fidelity,
-            device=args.device, tile=args.tile, tile_overlap=args.tile_overlap,
-            precision=args.precision, backend=args.backend, threads=args.threads,
-        )
+        upscaler = load(args.model, scale, **_load_options(args, width, height))  # checks the options before it loads the model
         if output is not None:
             Path(output).mkdir(parents=True, exist_ok=True)
-        failures += run_jobs(
-            upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing, log=lambda line: print(printable(line)), cog=args.cog
-        )
+        manifest = Manifest(args.manifest) if args.manifest else None
+        try:
+            failures += run_jobs(
+                upscaler, jobs, quality=args.quality, skip_existing=args.skip_existing,
+                log=lambda line: print(printable(line)), record=manifest.write if manifest else None, cog=args.cog,
+            )
+        finally:
+            if manifest is not None:
+                manifest.close()
     for message in skipped:
         print(f"superres: skipped {printable(message)}", file=sys.stderr)
     for message in failures:
@@ -130,6 +157,52 @@ def _run_upscale(args) -> int:
     if skipped or failures:
         print(f"superres: {len(skipped)} skipped, {len(failures)} failed (listed above)", file=sys.stderr)
     return 1 if failures or skipped or not jobs else 0
+
+
+def _run_upscale_on_ray(args) -> int:
+    """``upscale --engine ray``: the same outputs, made by Ray Data replicas; a summary line at the end."""
+    import time
+
+    from superres.inference.batch import Manifest, check_output_folder, summary
+    from superres.inference.ray_batch import is_uri, plan_ray_jobs, require_ray, run_on_ray
+
+    if not args.inputs:
+        raise SuperresError("--engine ray needs INPUT (files, folders, globs, lists of paths or URIs)")
+    if args.compare:
+        raise SuperresError("--compare is not offered with --engine ray (run it on a few files without it)")
+    require_ray()
+    if args.output is not None and not is_uri(args.output):
+        check_output_folder(args.output)
+    scale, width, height, label = _output_size(args)
+    suffix = f"_{label}" if args.suffix is None else args.suffix
+    plan = plan_ray_jobs(args.inputs, args.output, suffix=suffix, image_format=args.format)
+    manifest = Manifest(args.manifest) if args.manifest else None
+
+    def report(result) -> None:
+        if manifest is not None:
+            manifest.write(result)
+        if result.status != "failed":
+            print(printable(result.line()), flush=True)
+
+    start = time.perf_counter()
+    try:
+        results = run_on_ray(
+            plan.jobs, model=args.model, scale=scale, load_options=_load_options(args, width, height),
+            quality=args.quality, replicas=args.replicas or 1, gpus_per_replica=args.gpus_per_replica or 0,
+            ray_address=args.ray_address, skip_existing=args.skip_existing, on_result=report,
+        ) if plan.jobs else []
+    finally:
+        if manifest is not None:
+            manifest.close()
+    failures = plan.failures + [r.error for r in results if r.status == "failed"]
+    for message in plan.skipped:
+        print(f"superres: skipped {printable(message)}", file=sys.stderr)
+    for message in failures:
+        print(f"superres: failed {printable(message)}", file=sys.stderr)
+    if plan.skipped or failures:
+        print(f"superres: {len(plan.skipped)} skipped, {len(failures)} failed (listed above)", file=sys.stderr)
+    print(f"superres: {summary(results, time.perf_counter() - start)}", file=sys.stderr)
+    return 1 if failures or plan.skipped or not plan.jobs else 0
 
 
 def _add_export_onnx(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_y_torch", "rgb_to_ycbcr_torch", "ycbcr_to_rgb_torch", "luma_chroma_to_rgb_torch", "modcrop"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_y_torch", "rgb_to_ycbcr_torch", "ycbcr_to_rgb_torch", "modcrop"]
 
 # MATLAB rgb2ycbcr for R, G, B in [0, 1], giving Y in [16, 235] and Cb, Cr in [16, 240].
 _YCBCR = np.array(
@@ -55,23 +55,6 @@ def rgb_to_ycbcr_torch(images: torch.Tensor) -> torch.Tensor:
 def ycbcr_to_rgb_torch(images: torch.Tensor) -> torch.Tensor:
     """:func:`ycbcr_to_rgb` for (B, 3, H, W) YCbCr tensors (0-255 scale): RGB in [0, 1], unclipped."""
     return _per_pixel_affine(images, _INVERSE, -_INVERSE @ _OFFSET)
-
-
-def luma_chroma_to_rgb_torch(y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
-    """:func:`ycbcr_to_rgb_torch` of ``Y`` (B, 1, H, W) and ``CbCr`` (B, 2, H, W), given apart.
-
-    The same affine map, without concatenating the planes, as one batched matrix product
-    whose result is laid out channels-last: the (B, 3, H, W) tensor returned is a view of a
-    contiguous (B, H, W, 3) one, the layout images are stored in, so turning it into pixels
-    needs no transposing copy (at a 0.15 MP output, that copy cost as much as this product).
-    """
-    b, _, h, w = y.shape
-    inverse = torch.tensor(_INVERSE, dtype=y.dtype, device=y.device)
-    offset = torch.tensor(-_INVERSE @ _OFFSET, dtype=y.dtype, device=y.device)
-    base = y.reshape(b, h * w, 1) * inverse[:, 0] + offset  # (B, HW, 3): the Y term and the constant
-    chroma = cbcr.reshape(b, 2, h * w).transpose(1, 2)  # (B, HW, 2), a strided view
-    rgb = torch.baddbmm(base, chroma, inverse[:, 1:].T.expand(b, 2, 3))  # (B, HW, 3)
-    return rgb.view(b, h, w, 3).permute(0, 3, 1, 2)
 
 
 def _per_pixel_affine(images: torch.Tensor, matrix: np.ndarray, offset: np.ndarray) -> torch.Tensor:

@@ -156,8 +156,7 @@ def from_float_tensor(images: torch.Tensor, dtype: npt.DTypeLike) -> np.ndarray:
     so the numbers are identical. Works in place on ``images`` when it is float32."""
     dtype = np.dtype(dtype)
     top = peak_value(dtype)
-    # (B, H, W, C): a free view when ``images`` is laid out channels-last, which then needs
-    # no transposing copy at all (the luma models' colour join makes it so).
+    # (B, H, W, C): a view; the conversion to integers writes it contiguous, in one pass.
     x = images.permute(0, 2, 3, 1)
     x = x if x.dtype == torch.float32 else x.float()
     x = x.nan_to_num_(0.0).clamp_(0.0, 1.0).mul_(top).round_()

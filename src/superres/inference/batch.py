@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import json
 import os
 import tempfile
 import time
@@ -30,7 +31,10 @@ from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
-__all__ = ["Job", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "compare_image", "OUTPUT_FORMATS"]
+__all__ = [
+    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_job", "run_jobs",
+    "existing_outputs", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
+]
 
 #: ``--format`` choices and the extension each writes.
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
@@ -237,6 +241,47 @@ def plan_jobs(
     return jobs, errors
 
 
+@dataclass
+class JobResult:
+    """What became of one job: a manifest row and a line of the log.
+
+    ``status`` is "done", "skipped" (its output existed and ``skip_existing`` was asked) or
+    "failed" (``error`` says why, one line). ``megapixels`` are the input's (0 when unknown).
+    """
+
+    source: str
+    output: str
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+    megapixels: float = 0.0
+    detail: str = ""
+
+    def row(self) -> dict:
+        """The manifest row (JSON-ready)."""
+        return {
+            "input": self.source, "output": self.output, "status": self.status, "error": self.error,
+            "seconds": round(self.seconds, 4), "megapixels": round(self.megapixels, 6),
+        }
+
+    def line(self) -> str:
+        """The log line of a done or skipped job (a failure is reported with the others at the end)."""
+        if self.status == "skipped":
+            return f"skipped {self.output} (exists)"
+        return f"wrote {self.output} ({self.detail}, {self.seconds:.1f} s)"
+
+
+def existing_outputs(jobs: Sequence[Job]) -> set[int]:
+    """The indices of ``jobs`` whose output is already there: the ones ``--skip-existing``
+    leaves alone. Outputs are written atomically, so one that exists is complete."""
+    return {i for i, job in enumerate(jobs) if Path(job.output).exists()}
+
+
+def skipped_result(job: Job) -> JobResult:
+    """The result of a job left alone because its output exists."""
+    return JobResult(str(job.source), str(job.output), "skipped")
+
+
 #: Images decoded ahead of the model, and results waiting to be encoded, at most: enough to
 #: keep the model busy, few enough that a folder of large photos stays within memory.
 _PREFETCH = 4
@@ -256,6 +301,15 @@ def _failure(job: Job, exc: Exception) -> str:
     return f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
+def _failed(job: Job, error: str, start: float | None = None, megapixels: float = 0.0) -> JobResult:
+    seconds = 0.0 if start is None else time.perf_counter() - start
+    return JobResult(str(job.source), str(job.output), "failed", error, seconds, megapixels)
+
+
+def _megapixels(image: ImageData | None) -> float:
+    return 0.0 if image is None else image.size[0] * image.size[1] / 1e6
+
+
 def run_jobs(
     upscaler: Upscaler,
     jobs: Sequence[Job],
@@ -264,10 +318,13 @@ def run_jobs(
     skip_existing: bool = False,
     progress: bool = True,
     log: Callable[[str], object] = print,
+    record: Callable[[JobResult], object] | None = None,
     cog: bool = False,
 ) -> list[str]:
     """Run ``jobs``; a failure is recorded and the next job runs. ``log`` gets a line per
-    file, in the order of ``jobs``. Returns the failures, one line each.
+    file, in the order of ``jobs``; ``record`` (a :class:`Manifest`'s ``write``, say) gets
+    each job's :class:`JobResult`. Returns the failures, one line each. Every engine runs
+    its files through this function (the Ray replicas too), so they write the same bytes.
 
     Images run as a pipeline: a thread decodes the next images and another encodes the
     previous results while the model runs (Pillow, imagecodecs and the model all release
@@ -276,15 +333,27 @@ def run_jobs(
     own pipeline (:func:`upscale_video`); so do DICOM files and GeoTIFFs, which keep their
     metadata (:mod:`.scientific`; ``cog`` writes GeoTIFF results Cloud-Optimised)."""
     failures: list[str] = []
+
+    def done(result: JobResult, extra: Sequence[str] = ()) -> None:
+        if record is not None:
+            record(result)
+        if result.status == "failed":
+            failures.append(result.error)
+            return
+        log(result.line())
+        for line in extra:
+            log(line)
+
+    existing = existing_outputs(jobs) if skip_existing else set()
     todo = []
-    for job in jobs:
-        if skip_existing and job.output.exists():
-            log(f"skipped {job.output} (exists)")
+    for i, job in enumerate(jobs):
+        if i in existing:
+            done(skipped_result(job))
         else:
             todo.append(job)
     with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder:
         decoded: deque[Future] = deque()
-        written: deque[tuple[Job, Future]] = deque()
+        written: deque[tuple[_Decoded, Future]] = deque()
         upcoming = iter(todo)
 
         def refill() -> None:
@@ -296,14 +365,13 @@ def run_jobs(
 
         def report(block: bool) -> None:
             while written and (block or written[0][1].done()):
-                job, future = written.popleft()
+                item, future = written.popleft()
                 try:
-                    lines = future.result()
+                    result, extra = future.result()
                 except Exception as exc:  # an encoder failure is this file's, not the batch's
-                    failures.append(_failure(job, exc))
+                    done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
                     continue
-                for line in lines:
-                    log(line)
+                done(result, extra)
 
         refill()
         while decoded:
@@ -311,18 +379,18 @@ def run_jobs(
             refill()
             if head.failure is not None:
                 report(block=True)
-                failures.append(head.failure)
+                done(_failed(head.job, head.failure, head.start))
                 continue
             if head.image is None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
                 report(block=True)
-                _run_whole(upscaler, head, progress, failures, log, cog)
+                done(_run_whole(upscaler, head, progress, cog))
                 continue
             group = [head]
             while decoded and len(group) < _PREFETCH and decoded[0].done() and _same_kind(group[0].image, decoded[0].result().image):
                 group.append(decoded.popleft().result())
                 refill()
-            for item, upscaled in _upscale_group(upscaler, group, progress, failures):
-                written.append((item.job, encoder.submit(_encode, upscaler, item, upscaled, quality)))
+            for item, upscaled in _upscale_group(upscaler, group, progress, done):
+                written.append((item, encoder.submit(_encode, upscaler, item, upscaled, quality)))
             report(block=len(written) > _PREFETCH)
         report(block=True)
     return failures
@@ -346,7 +414,9 @@ def _same_kind(first: ImageData, other: ImageData | None) -> bool:
     )
 
 
-def _upscale_group(upscaler: Upscaler, group: list[_Decoded], progress: bool, failures: list[str]) -> list[tuple[_Decoded, ImageData]]:
+def _upscale_group(
+    upscaler: Upscaler, group: list[_Decoded], progress: bool, done: Callable[[JobResult], None]
+) -> list[tuple[_Decoded, ImageData]]:
     """Upscale decoded images of one kind, in one batch when there are several; a batch that
     fails is retried image by image, so that the failure is pinned on its file."""
     if len(group) > 1:
@@ -358,34 +428,33 @@ def _upscale_group(upscaler: Upscaler, group: list[_Decoded], progress: bool, fa
             ]
         except Exception:
             pass
-    done = []
+    upscaled = []
     for item in group:
         try:
-            done.append((item, upscaler.upscale_image_data(item.image, progress=progress)))
+            upscaled.append((item, upscaler.upscale_image_data(item.image, progress=progress)))
         except Exception as exc:  # anything one file raises must not stop the batch
-            failures.append(_failure(item.job, exc))
-    return done
+            done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
+    return upscaled
 
 
-def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: int) -> list[str]:
+def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: int) -> tuple[JobResult, list[str]]:
     job, image = item.job, item.image
     job.output.parent.mkdir(parents=True, exist_ok=True)
     write_image(job.output, upscaled, quality=quality)
-    lines = []
     (h, w), (oh, ow) = image.size, upscaled.size
     detail = f"{w}x{h} -> {ow}x{oh}"
     if upscaled.animation is not None:
         detail += f", {len(upscaled.animation.durations)} frames"
+    extra = []
     if job.compare is not None:
         label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"
         write_image(job.compare, compare_image(image, upscaled, scale=upscaler.scale, label=label))
-    lines.append(f"wrote {job.output} ({detail}, {time.perf_counter() - item.start:.1f} s)")
-    if job.compare is not None:
-        lines.append(f"wrote {job.compare} (bicubic | {upscaler.name})")
-    return lines
+        extra.append(f"wrote {job.compare} (bicubic | {upscaler.name})")
+    seconds = time.perf_counter() - item.start
+    return JobResult(str(job.source), str(job.output), "done", None, seconds, _megapixels(image), detail), extra
 
 
-def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, failures: list[str], log: Callable[[str], object], cog: bool) -> None:
+def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) -> JobResult:
     """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
     job = item.job
     start = time.perf_counter()
@@ -402,9 +471,113 @@ def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, failures: lis
             result = upscale_video(upscaler, job.source, job.output, progress=progress)
             detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
     except Exception as exc:
-        failures.append(_failure(job, exc))
-        return
-    log(f"wrote {job.output} ({detail}, {time.perf_counter() - start:.1f} s)")
+        return _failed(job, _failure(job, exc), start)
+    return JobResult(str(job.source), str(job.output), "done", None, time.perf_counter() - start, 0.0, detail)
+
+
+class Manifest:
+    """A JSONL file with a row per job (:meth:`JobResult.row`), appended to as results come,
+    one flushed line at a time, so that a run killed midway leaves the rows of what it
+    finished. A rerun appends to it; a last line cut short by the kill is dropped first."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a+b")
+            self._drop_torn_line()
+        except OSError as exc:
+            raise SuperresError(f"cannot write manifest '{path}': {exc.strerror or exc}") from None
+
+    def _drop_torn_line(self) -> None:
+        size = self._file.seek(0, os.SEEK_END)
+        start = max(0, size - 65536)  # a row is far shorter
+        self._file.seek(start)
+        tail = self._file.read()
+        if tail and not tail.endswith(b"\n"):
+            self._file.truncate(start + tail.rfind(b"\n") + 1)
+
+    def write(self, result: JobResult) -> None:
+        """Append ``result``'s row."""
+        self._file.write((json.dumps(result.row(), ensure_ascii=False) + "\n").encode())
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_manifest(path: str | os.PathLike) -> list[dict]:
+    """The rows of a manifest, in order (a torn last line is left out)."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def summary(results: Sequence[JobResult], seconds: float) -> str:
+    """One line: how many done, skipped and failed, and the rate of the done ones
+    (images and input megapixels per second of wall time)."""
+    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    megapixels = sum(r.megapixels for r in results if r.status == "done")
+    rate = f"{counts['done'] / seconds:.2f} images/s, {megapixels / seconds:.3f} MP/s" if seconds > 0 else "-"
+    return f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {seconds:.1f} s ({rate})"
+
+
+#: Extensions of a file that lists inputs rather than being one.
+PATH_LIST_EXTENSIONS = (".txt", ".parquet")
+
+
+def expand_path_lists(arguments: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``arguments`` with each list file (``.txt``: a path a line, blank lines and ``#``
+    comments ignored; ``.parquet``: its ``path`` column, or its only column) replaced by the
+    paths it holds; a relative path in a list is taken from the list's folder, a URI
+    (``s3://...``) as it is. Returns (arguments, errors), each error one line."""
+    expanded: list[str] = []
+    errors: list[str] = []
+    for argument in arguments:
+        suffix = Path(argument).suffix.lower()
+        if suffix not in PATH_LIST_EXTENSIONS or "://" in argument or not Path(argument).is_file():
+            expanded.append(argument)
+            continue
+        try:
+            entries = _parquet_paths(argument) if suffix == ".parquet" else _text_paths(argument)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            errors.append(f"'{argument}': cannot read the list of paths: {' '.join(str(exc).split())}")
+            continue
+        if not entries:
+            errors.append(f"'{argument}': the list of paths is empty")
+        base = Path(argument).parent
+        expanded += [e if "://" in e or Path(e).is_absolute() else str(base / e) for e in entries]
+    return expanded, errors
+
+
+def _text_paths(path: str) -> list[str]:
+    lines = (line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _parquet_paths(path: str) -> list[str]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("reading a Parquet list needs pyarrow (pip install 'superres[ray]')") from None
+    table = pq.read_table(path)
+    if "path" in table.column_names:
+        column = table.column("path")
+    elif table.num_columns == 1:
+        column = table.column(0)
+    else:
+        raise ValueError(f"no 'path' column (columns: {', '.join(table.column_names)})")
+    return [str(value) for value in column.to_pylist() if value]
 
 
 def _display_rgb8(image: ImageData) -> np.ndarray:

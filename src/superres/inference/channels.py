@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from superres.errors import SuperresError
-from superres.imaging.color import luma_chroma_to_rgb_torch, rgb_to_ycbcr_torch
+from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
 from superres.imaging.resize import imresize_torch
 from superres.inference.tiling import Runner
 from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
@@ -67,4 +67,4 @@ def _luma_then_bicubic_chroma(forward: TensorRunner, batch: torch.Tensor) -> tor
     ycbcr = rgb_to_ycbcr_torch(batch)  # (B, 3, h, w) on 0-255
     y = forward(luma_to_model(ycbcr[:, :1]))  # (B, 1, sh, sw), as the model takes Y
     cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[2:]))  # (B, 2, sh, sw)
-    return luma_chroma_to_rgb_torch(luma_from_model(y), cbcr)  # (B, 3, sh, sw), laid out channels-last
+    return ycbcr_to_rgb_torch(torch.cat([luma_from_model(y), cbcr], dim=1))

@@ -1,0 +1,383 @@
+"""Batch upscaling on Ray Data: ``superres upscale ... --engine ray``, for more files than one
+process gets through, on a laptop or a cluster.
+
+A thin adapter over :mod:`superres.inference.batch`: the inputs are found and their outputs
+named as ``superres upscale`` names them (:func:`~.batch.collect_inputs`, :func:`~.batch.plan_jobs`),
+and every file is upscaled by the same routine (:func:`~.batch.run_jobs`: read, upscale, write
+atomically), so each output has the same bytes as the single-process one. What Ray adds:
+the list of (input, output) paths, never the pixels, streams through ``map_batches`` into a
+pool of replica actors, each of which loads the model once; the files are read, upscaled
+(tiled, so memory stays bounded) and written inside the replicas, which send back only a
+row of the manifest.
+
+Inputs and outputs are local paths, or URIs of a file system pyarrow opens (``file://``,
+``s3://``, ``gs://``, ...): a replica copies a remote input to a temporary local file, runs
+the same routine and uploads the result (an object store shows an object whole or not at
+all, so the upload is atomic too). ``ray`` and ``pyarrow`` are imported only here, and only
+when a function needs them: ``pip install 'superres[ray]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Sequence
+
+from superres.errors import SuperresError
+from superres.imaging.io import IMAGE_EXTENSIONS
+from superres.inference.batch import Job, JobResult, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result
+from superres.inference.video import VIDEO_EXTENSIONS
+
+__all__ = ["RayPlan", "plan_ray_jobs", "run_on_ray", "upscale_on_ray", "require_ray"]
+
+#: Jobs handed to a replica at once (run_jobs' prefetch depth).
+_JOBS_PER_CALL = 4
+
+_RESULT_FIELDS = ("source", "output", "status", "error", "seconds", "megapixels", "detail")
+
+
+def require_ray() -> None:
+    """Raise a one-line :class:`~superres.extras.MissingExtraError` when the ``ray`` extra
+    (Ray Data and pyarrow) is not installed."""
+    from superres.extras import require
+
+    require("ray.data", extra="ray", purpose="--engine ray")
+    require("pyarrow", extra="ray", purpose="--engine ray")
+
+
+def is_uri(text: str) -> bool:
+    """Whether ``text`` names a file system (``s3://``, ``file://``) rather than a local path."""
+    return "://" in str(text)
+
+
+def _open_uri(uri: str):
+    """(pyarrow file system, path in it) for ``uri``; a one-line error if pyarrow cannot."""
+    from pyarrow import fs
+
+    try:
+        return fs.FileSystem.from_uri(uri)
+    except (ValueError, OSError, ImportError) as exc:
+        raise SuperresError(f"cannot open '{uri}': {' '.join(str(exc).split())}") from None
+
+
+def _local(argument: str) -> str:
+    """``argument`` as a local path if it is one or a ``file://`` URI, else unchanged."""
+    if not is_uri(argument):
+        return argument
+    from pyarrow import fs
+
+    filesystem, path = _open_uri(argument)
+    return path if isinstance(filesystem, fs.LocalFileSystem) else argument
+
+
+def _scheme(uri: str) -> str:
+    return uri.split("://", 1)[0]
+
+
+@dataclass
+class RayPlan:
+    """The jobs of a Ray run: ``jobs`` pairs (input, output), each a local path or a URI;
+    ``failures`` and ``skipped`` are one-line reasons, as :func:`collect_inputs` gives them."""
+
+    jobs: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _wanted_key(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return not name.startswith(".") and PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+def _collect_remote(uri: str, exclude: str | None) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """The files under a remote ``uri`` (a folder prefix, searched recursively, or one
+    object), as (key, relative) pairs like :func:`collect_inputs`'s, the key being the path
+    in the file system (``bucket/folder/photo.png``)."""
+    from pyarrow import fs
+
+    filesystem, root = _open_uri(uri)
+    try:
+        info = filesystem.get_file_info(root)
+        if info.type == fs.FileType.File:
+            return [(Path(root), Path(PurePosixPath(root).name))], []
+        if info.type != fs.FileType.Directory:
+            return [], [f"'{uri}': no such file or folder"]
+        listing = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
+    except OSError as exc:
+        return [], [f"'{uri}': {' '.join(str(exc).split())}"]
+    keys = sorted(i.path for i in listing if i.type == fs.FileType.File and _wanted_key(i.path))
+    if exclude is not None:  # an earlier run's outputs under the folder searched
+        keys = [k for k in keys if not (k + "/").startswith(exclude.rstrip("/") + "/")]
+    if not keys:
+        return [], [f"'{uri}': no images or videos in this folder"]
+    base = PurePosixPath(root)
+    return [(Path(key), Path(PurePosixPath(key).relative_to(base))) for key in keys], []
+
+
+def plan_ray_jobs(
+    arguments: Sequence[str],
+    output: str | None,
+    *,
+    suffix: str,
+    image_format: str | None = None,
+) -> RayPlan:
+    """Find the inputs named by ``arguments`` and name their outputs, as ``superres upscale``
+    does (files, folders, globs, and ``.txt``/``.parquet`` lists of paths), with URIs besides.
+
+    Local paths and ``file://`` URIs go through :func:`collect_inputs` and :func:`plan_jobs`
+    unchanged; a remote URI (``s3://bucket/folder``) is listed through pyarrow and named by
+    the same :func:`plan_jobs` (its keys stand in for paths). A remote input with no ``-o``
+    is written beside itself, in its own bucket.
+    """
+    plan = RayPlan()
+    arguments, plan.failures = expand_path_lists(arguments)
+    output = None if output is None else _local(output)
+    remote_output = output is not None and is_uri(output)
+    output_key = _open_uri(output)[1] if remote_output else None
+
+    local = [_local(a) for a in arguments if not is_uri(_local(a))]
+    remote = [a for a in arguments if is_uri(_local(a))]
+    if local:
+        found, errors = collect_inputs(local, exclude=None if remote_output else output, suffix=suffix, skipped=plan.skipped)
+        plan.failures += errors
+        out_dir = output_key if remote_output else output
+        jobs, refused = plan_jobs(found, suffix=suffix, output_dir=out_dir, image_format=image_format)
+        plan.failures += refused
+        scheme = _scheme(output) if remote_output else None
+        plan.jobs += [(str(j.source), f"{scheme}://{j.output}" if scheme else str(j.output)) for j in jobs]
+    for uri in remote:
+        found, errors = _collect_remote(uri, output_key if remote_output and _scheme(output) == _scheme(uri) else None)
+        plan.failures += errors
+        jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output_key if remote_output else output, image_format=image_format)
+        plan.failures += refused
+        out_scheme = _scheme(output) if remote_output else (None if output is not None else _scheme(uri))
+        plan.jobs += [(f"{_scheme(uri)}://{j.source}", f"{out_scheme}://{j.output}" if out_scheme else str(j.output)) for j in jobs]
+    return plan
+
+
+def _exists(outputs: Sequence[str]) -> set[int]:
+    """Indices of ``outputs`` (local paths or URIs) that exist: one listing call per file
+    system for the remote ones."""
+    from pyarrow import fs
+
+    found = {i for i, o in enumerate(outputs) if not is_uri(o) and Path(o).exists()}
+    remote: dict[str, list[int]] = {}
+    for i, o in enumerate(outputs):
+        if is_uri(o):
+            remote.setdefault(_scheme(o), []).append(i)
+    for indices in remote.values():
+        filesystem, _ = _open_uri(outputs[indices[0]])
+        infos = filesystem.get_file_info([_open_uri(outputs[i])[1] for i in indices])
+        found |= {i for i, info in zip(indices, infos) if info.type == fs.FileType.File}
+    return found
+
+
+def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[JobResult]:
+    """Some jobs in a replica: :func:`run_jobs`, the single-process path's own function,
+    with remote inputs fetched to, and remote outputs sent from, a private temporary folder."""
+    results: list[JobResult] = []
+    with tempfile.TemporaryDirectory(prefix="superres-ray-") as folder:
+        jobs: list[Job] = []
+        names: dict[str, tuple[str, str, str]] = {}  # local output -> (input, output, local input)
+        for i, (source, output) in enumerate(rows):
+            local_in = Path(folder) / str(i) / "in" / PurePosixPath(source).name if is_uri(source) else Path(source)
+            local_out = Path(folder) / str(i) / "out" / PurePosixPath(output).name if is_uri(output) else Path(output)
+            if is_uri(source):
+                try:
+                    local_in.parent.mkdir(parents=True)
+                    filesystem, path = _open_uri(source)
+                    with filesystem.open_input_stream(path) as stream:
+                        local_in.write_bytes(stream.readall())
+                except (OSError, SuperresError) as exc:
+                    results.append(JobResult(source, output, "failed", f"'{source}': {' '.join(str(exc).split())}"))
+                    continue
+            jobs.append(Job(local_in, local_out))
+            names[str(local_out)] = (source, output, str(local_in))
+        local: list[JobResult] = []
+        run_jobs(upscaler, jobs, quality=quality, progress=False, log=lambda line: None, record=local.append)
+        for result in local:
+            source, output, local_in = names[result.output]
+            error = result.error
+            if error is not None:
+                error = error.replace(local_in, source).replace(result.output, output)
+            elif result.status == "done" and is_uri(output):
+                try:
+                    filesystem, path = _open_uri(output)
+                    with filesystem.open_output_stream(path) as stream:
+                        stream.write(Path(result.output).read_bytes())
+                except (OSError, SuperresError) as exc:
+                    results.append(JobResult(source, output, "failed", f"cannot write '{output}': {' '.join(str(exc).split())}"))
+                    continue
+            results.append(JobResult(source, output, result.status, error, result.seconds, result.megapixels, result.detail))
+    return results
+
+
+class _Replica:
+    """The ``map_batches`` UDF: one per actor, so the model loads once per replica."""
+
+    def __init__(self, model: str, scale, options: dict, quality: int):
+        from superres.inference.upscaler import load
+
+        self.upscaler = load(model, scale, **options)
+        self.quality = quality
+
+    def __call__(self, batch: dict) -> dict:
+        results = _run_rows(self.upscaler, [(str(s), str(o)) for s, o in zip(batch["source"], batch["output"])], self.quality)
+        # Empty strings, not None: a column of one type.
+        return {name: [getattr(r, name) or ("" if name in ("error", "detail") else getattr(r, name)) for r in results] for name in _RESULT_FIELDS}
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The line of a Ray error that says what went wrong (its messages hold whole remote
+    tracebacks), with what to do when a replica cannot import superres."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and set(line.strip()) != {"^"}]
+    causes = [line for line in lines if "Error:" in line and not line.startswith(("File ", "Traceback"))]
+    cause = causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
+    if "No module named 'superres" in cause:
+        cause += "; superres (with the same version) must be installed on every node of the cluster"
+    return cause
+
+
+def _connect(address: str | None) -> bool:
+    """Join the cluster at ``address`` (None: ``RAY_ADDRESS``, else a new one on this
+    machine); True if this call started the connection (and so should end it)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    logging.getLogger("ray").setLevel(logging.ERROR)  # before init too: its notices are not ours to print
+    try:
+        ray.init(address=address, **options)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise SuperresError(f"cannot reach the Ray cluster at {address or 'this machine'}: {' '.join(str(exc).split())}") from None
+    return True
+
+
+def run_on_ray(
+    jobs: Sequence[tuple[str, str]],
+    *,
+    model: str,
+    scale: float | None = None,
+    load_options: dict | None = None,
+    quality: int = 95,
+    replicas: int = 1,
+    gpus_per_replica: float = 0,
+    ray_address: str | None = None,
+    skip_existing: bool = False,
+    on_result: Callable[[JobResult], object] | None = None,
+) -> list[JobResult]:
+    """Upscale ``jobs`` ((input, output) pairs, from :func:`plan_ray_jobs`) on a Ray cluster
+    with ``replicas`` model replicas, each ``superres.load(model, scale, **load_options)``
+    (width, height, fit, strength, device, tile, precision, ...), given ``gpus_per_replica``
+    GPUs (0: CPU; fractions share a GPU) and, on CPU, an equal share of the cluster's CPUs as
+    its threads (or ``load_options['threads']``). Jobs whose output exists are skipped when
+    ``skip_existing``. ``on_result`` gets each result as it comes back (in completion order);
+    all are returned. A bad file is a "failed" result, never an exception.
+    """
+    require_ray()
+    import ray
+    import ray.data
+
+    if not isinstance(replicas, int) or replicas < 1:
+        raise SuperresError(f"--replicas must be a positive integer, got {replicas!r}")
+    if gpus_per_replica < 0:
+        raise SuperresError(f"--gpus-per-replica must be 0 or more, got {gpus_per_replica!r}")
+    options = {k: v for k, v in (load_options or {}).items() if v is not None}
+    # The model is checked here, before the cluster is asked for anything: a wrong name or
+    # option is one line, not an actor's traceback.
+    from superres.inference.upscaler import load
+
+    checked = load(model, scale, **{**options, "device": "cpu", "backend": "torch"})
+    if gpus_per_replica == 0 and options.get("precision", "auto") == "auto" and options.get("backend", "torch") == "torch":
+        # "auto" on the CPU is measured (a timed bf16 probe, superres.device.bf16_is_fast):
+        # decided here once, so that every replica of the job runs the same precision.
+        options["precision"] = checked.precision
+
+    results: list[JobResult] = []
+
+    def report(result: JobResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    todo = list(jobs)
+    if skip_existing and todo:
+        existing = _exists([o for _, o in todo])
+        for i in sorted(existing):
+            report(skipped_result(Job(todo[i][0], todo[i][1])))
+        todo = [job for i, job in enumerate(todo) if i not in existing]
+    if not todo:
+        return results
+
+    started = _connect(ray_address)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        # Ray Data logs a failed job's whole traceback before raising it; we report its cause in one line.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        if gpus_per_replica > 0:
+            cpus = 1
+        else:
+            cpus = options.get("threads") or max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
+            options["threads"] = cpus
+        # A few jobs per call: run_jobs decodes the next and encodes the last while the model
+        # runs, and the rows of a call come back together, so a small call keeps the manifest
+        # close behind the files.
+        rows = [{"source": s, "output": o} for s, o in todo]
+        dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // _JOBS_PER_CALL), 4096))
+        dataset = dataset.map_batches(
+            _Replica,
+            batch_size=_JOBS_PER_CALL,
+            batch_format="numpy",
+            concurrency=replicas,
+            num_cpus=cpus,
+            num_gpus=gpus_per_replica or None,
+            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality),
+        )
+        try:
+            for row in dataset.iter_rows():
+                report(
+                    JobResult(
+                        source=row["source"], output=row["output"], status=row["status"], error=row["error"] or None,
+                        seconds=float(row["seconds"]), megapixels=float(row["megapixels"]), detail=row["detail"],
+                    )
+                )
+        except ray.exceptions.RayError as exc:
+            raise SuperresError(f"the Ray job stopped: {_root_cause(exc)} (rerun with --skip-existing to continue)") from None
+    finally:
+        if started:
+            ray.shutdown()
+    return results
+
+
+def upscale_on_ray(
+    inputs: Sequence[str],
+    output: str | None = None,
+    *,
+    model: str = "swiftrep",
+    scale: float | None = 4,
+    suffix: str | None = None,
+    image_format: str | None = None,
+    **run_options,
+) -> tuple[list[JobResult], RayPlan]:
+    """The whole job in one call: plan the outputs of ``inputs`` (paths, folders, globs,
+    lists, URIs) into ``output`` and run them on Ray (:func:`run_on_ray`'s options).
+    Returns the results and the plan (whose ``failures`` and ``skipped`` never ran)."""
+    require_ray()
+    label = f"x{scale:g}" if scale is not None else None
+    if suffix is None:
+        if label is None:
+            raise SuperresError("give a suffix when the output is sized by width or height")
+        suffix = f"_{label}"
+    plan = plan_ray_jobs(inputs, output, suffix=suffix, image_format=image_format)
+    if output is not None and not is_uri(_local(output)):
+        from superres.inference.batch import check_output_folder
+
+        check_output_folder(_local(output))
+    results = run_on_ray(plan.jobs, model=model, scale=scale, **run_options) if plan.jobs else []
+    return results, plan
+
