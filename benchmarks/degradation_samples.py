@@ -5,7 +5,7 @@ Run: python benchmarks/degradation_samples.py [--out docs/degradations_x4.png]
 
 Each row is one 192 px HR patch of a training photo, then five LR patches (x4, shown
 enlarged by pixel repetition) from five seeds: blur, resizing, noise, JPEG blocks and
-ringing in changing mixes.
+ringing in changing mixes. A header row names the columns.
 """
 
 from __future__ import annotations
@@ -15,13 +15,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from superres.data.degradations import SecondOrder, second_order_lr
 from superres.data.datasets import list_images
 from superres.imaging.io import read_image
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def header(width: int) -> np.ndarray:
+    """A white band naming the columns, so that the picture reads without this script."""
+    band = Image.new("RGB", (width, 26), "white")
+    draw = ImageDraw.Draw(band)
+    font = ImageFont.load_default(size=13)
+    labels = ["HR patch (192 px)"] + [f"LR x4, draw {i} (shown x4)" for i in range(1, 6)]
+    for i, label in enumerate(labels):
+        draw.text((i * 196 + 96, 13), label, fill="black", font=font, anchor="mm")
+    return np.asarray(band)
 
 
 def main() -> None:
@@ -42,7 +53,7 @@ def main() -> None:
         tiles = [hr] + [np.repeat(np.repeat((t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), 4, 0), 4, 1) for t in lr]
         gap = np.full((192, 4, 3), 255, np.uint8)
         rows.append(np.concatenate([c for t in tiles for c in (t, gap)][:-1], axis=1))
-    sheet = np.concatenate([c for r in rows for c in (r, np.full((4, rows[0].shape[1], 3), 255, np.uint8))][:-1], axis=0)
+    sheet = np.concatenate([header(rows[0].shape[1])] + [c for r in rows for c in (r, np.full((4, rows[0].shape[1], 3), 255, np.uint8))][:-1], axis=0)
     Image.fromarray(sheet).save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
 

@@ -114,7 +114,9 @@ def _run_upscale(args) -> int:
     from pathlib import Path
 
     from superres.inference import load
+    from superres.extras import require
     from superres.inference.batch import Manifest, check_output_folder, collect_inputs, expand_path_lists, plan_jobs, run_jobs
+    from superres.inference.video import is_video
 
     if args.engine == "ray":
         return _run_upscale_on_ray(args)
@@ -137,6 +139,8 @@ def _run_upscale(args) -> int:
     failures += missing
     jobs, refused = plan_jobs(found, suffix=suffix, output_dir=output, image_format=args.format, compare=args.compare or demo)
     failures += refused
+    if any(is_video(source) for source, _name in found):
+        require("av", extra="video", purpose="video")  # one line before any work, not a failure per file
     if jobs:
         upscaler = load(args.model, scale, **_load_options(args, width, height))  # checks the options before it loads the model
         if output is not None:
@@ -265,8 +269,10 @@ def _run_explain(args) -> int:
     import numpy as np
 
     from superres.attribution import explain, heatmap_overlay, parse_box
+    from superres.extras import require
     from superres.imaging.io import ImageData, read_image, write_image
 
+    require("matplotlib", extra="plot", purpose="the attribution heatmap")  # before the minutes of work, not after
     box = parse_box(args.box)  # a bad box fails before a model is loaded
     image = read_image(args.input)
     if args.threads:

@@ -34,8 +34,11 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
+    # A registry name (superres models lists them).
     name: str
+    # The upscaling factor the network is built for.
     scale: int = Field(ge=1)
+    # Keyword arguments of the architecture's constructor (e.g. d, s, m for FSRCNN); unknown ones are errors.
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     # Initialise from a checkpoint (e.g. the x2 model when training x4): every tensor whose
     # name and shape match is copied; the rest (the upsampler) keeps its initialisation.
@@ -46,14 +49,20 @@ class ModelConfig(_Section):
 
 
 class DataConfig(_Section):
+    # Folders of HR training images (searched recursively); LR inputs are made from them.
     train: list[str]
     # Optional ready-made LR folders, one per train folder (paired training).
     train_lr: list[str] | None = None
     patch_size: int = 96  # HR pixels; LR patches are patch_size / scale
+    # Patches per optimisation step (per device).
     batch_size: int = 16
+    # memory: decode every image once and keep it; subimages: 480 px .npy crops on disk, memory-mapped; none: decode a file per patch.
     cache: Literal["memory", "subimages", "none"] = "memory"
+    # Folder of the subimages cache's .npy files.
     cache_dir: str | None = None
+    # DataLoader worker processes; above 0 they also make the LR inputs (degradations) beside the training process.
     num_workers: int = Field(0, ge=0)
+    # Random flips and 90-degree rotations of each patch.
     augment: bool = True
     # Which image a patch comes from: "area" (every pixel equally likely) or "image" (every
     # image equally likely, so a few large images do not dominate the stream).
@@ -73,7 +82,9 @@ class DataConfig(_Section):
 
 
 class ValConfig(_Section):
+    # Validation folders of HR images, scored under the paper protocol (PSNR/SSIM on Y).
     folders: list[str] = Field(default_factory=list)
+    # Validate every this many iterations.
     every_n_steps: int = Field(1000, ge=1)
     max_images: int | None = None  # per folder; None = all
     # Score on degraded LR inputs (a preset of superres.data.degradations.presets, e.g. "real")
@@ -88,17 +99,25 @@ class ValConfig(_Section):
 
 
 class PerceptualConfig(_Section):
+    # Weight of the VGG feature loss; 0 turns it off.
     weight: float = 0.0
     vgg_weights: str | None = None  # a VGG19 state dict file (torchvision key layout)
+    # VGG19 layers compared, each with its weight (ESRGAN: conv5_4 before activation).
     layers: dict[str, float] = Field(default_factory=lambda: {"conv5_4": 1.0})
+    # Distance between the features.
     criterion: Literal["l1", "mse"] = "l1"
 
 
 class GANConfig(_Section):
+    # Weight of the generator's adversarial loss; 0 trains without a discriminator.
     weight: float = 0.0
+    # The adversarial loss: relativistic average (ESRGAN), least squares, or the original.
     kind: Literal["vanilla", "lsgan", "relativistic"] = "relativistic"
+    # A registered discriminator.
     discriminator: str = "vgg-discriminator"
+    # Keyword arguments of the discriminator's constructor.
     discriminator_hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # The discriminator's learning rate.
     lr: float = 1e-4
     start_step: int = 0  # pixel-only warm-up before the adversarial loss starts
     # pix2pixHD's feature matching: L1 between the discriminator's activations on SR and HR,
@@ -107,41 +126,62 @@ class GANConfig(_Section):
 
 
 class LossConfig(_Section):
+    # The pixel loss between the result and the HR patch.
     pixel: Literal["l1", "mse", "charbonnier"] = "l1"
+    # Its weight (0 leaves only the other terms).
     pixel_weight: float = 1.0
+    # Weight of an L1 loss between the results' and the targets' 2-D Fourier transforms.
     fft_weight: float = 0.0
     perceptual: PerceptualConfig = Field(default_factory=PerceptualConfig)
     gan: GANConfig = Field(default_factory=GANConfig)
 
 
 class OptimConfig(_Section):
+    # The generator's optimiser.
     optimizer: Literal["adam", "adamw"] = "adam"
+    # Peak learning rate.
     lr: float = 2e-4
+    # Adam's moment decay rates.
     betas: tuple[float, float] = (0.9, 0.99)
+    # Decoupled for adamw, L2 for adam.
     weight_decay: float = 0.0
+    # The learning-rate schedule over trainer.max_steps.
     schedule: Literal["constant", "cosine", "multistep"] = "cosine"
+    # Linear warm-up from 0 to lr over this many iterations.
     warmup_steps: int = 0
     min_lr: float = 1e-6  # cosine floor
     milestones: list[int] = Field(default_factory=list)  # multistep
     gamma: float = 0.5  # multistep
+    # Clip the gradients' global norm to this; None does not clip.
     grad_clip: float | None = None
+    # Decay of an exponential moving average of the weights, which export prefers; None turns it off.
     ema_decay: float | None = 0.999
 
 
 class TrainerConfig(_Section):
+    # Iterations (optimisation steps) to train for.
     max_steps: int = Field(10000, ge=1)
+    # Lightning's precision: fp32, or bf16/fp16 autocast.
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    # Lightning's accelerator: auto, cpu, gpu, mps.
     accelerator: str = "auto"
+    # How many devices (or which) per node; DDP across them.
     devices: int | str | list[int] = 1
+    # Machines; SLURM or torchrun start one process per device on each.
     num_nodes: int = Field(1, ge=1)
+    # Lightning's strategy (auto chooses from the devices; ddp for several).
     strategy: str = "auto"
+    # Seeds the weights' initialisation, the patches and the degradations.
     seed: int = 0
     threads: int | None = Field(None, ge=1)  # torch intra-op threads on the CPU; None = torch's default
+    # Write checkpoints/last.ckpt every this many iterations.
     checkpoint_every: int = Field(1000, ge=1)
+    # Log losses and the learning rate to TensorBoard every this many iterations.
     log_every: int = Field(50, ge=1)
 
 
 class TrainConfig(_Section):
+    # The run folder: resolved config, checkpoints, TensorBoard logs, metrics.jsonl, model.safetensors.
     output_dir: str = "runs/default"
     model: ModelConfig
     data: DataConfig
