@@ -4,12 +4,14 @@ search space is checked like ``--set``."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,3 +167,88 @@ def test_cli_reports_a_bad_search_in_one_line(tmp_path, capsys):
     config.write_text(yaml.safe_dump({"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}}))
     assert main(["tune", str(config), "--trials", "2", "--search", "optim.lr=log:1e-4:1e-2", "--dir", str(tmp_path / "s")]) == 1
     assert "val.folders" in capsys.readouterr().err
+
+
+def _overlap(trials) -> bool:
+    """Whether two of the trials ran at the same time (start to end)."""
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def _check_no_repeats(trials) -> None:
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), [t.state for t in trials]
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    draws = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(draws)) == len(draws), f"a parameter set ran twice: {draws}"
+    runs = [t.user_attrs["run_dir"] for t in trials]
+    assert len(set(runs)) == len(runs) and all((Path(r) / "model.safetensors").is_file() for r in runs)
+
+
+@pytest.mark.slow
+def test_n_jobs_runs_trials_in_parallel_processes(tmp_path, photos, set5):
+    config = _config(tmp_path, photos, set5, **{"optim.lr": "log:1e-4:1e-2"})
+    study = tmp_path / "study"
+    # Two trials for two workers: each takes one at once, so they must overlap.
+    result = tune(config, trials=2, n_jobs=2, directory=study, pruner="none", seed=0, overrides=["trainer.max_steps=10"])
+    trials = _trials(study, "tiny")
+    # Each worker checks the count when its trial ends, so it may finish one more (n_jobs - 1).
+    assert 2 <= len(trials) <= 3, result.table
+    _check_no_repeats(trials)
+    processes = {t.user_attrs["process"] for t in trials}
+    assert len(processes) == 2 and os.getpid() not in {int(p.rsplit(":", 1)[1]) for p in processes}
+    assert _overlap(trials), [(t.number, t.datetime_start, t.datetime_complete) for t in trials]
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server (the binaries bundled by pgserver) in a temp folder; its URL."""
+    pgserver = pytest.importorskip("pgserver", reason="needs pgserver and psycopg: pip install -e '.[tune-postgres]'")
+    pytest.importorskip("psycopg", reason="needs psycopg: pip install -e '.[tune-postgres]'")
+    folder = tempfile.mkdtemp(prefix="superres-pg-")  # short: the server's socket lives there
+    server = pgserver.get_server(folder, cleanup_mode="delete")
+    # Name the driver: SQLAlchemy 2.0 reads a bare postgresql:// as psycopg2, 2.1 as psycopg 3.
+    yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    server.cleanup()
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study_on_postgresql(tmp_path, photos, set5, postgres):
+    config = _config(tmp_path, photos, set5, **{"optim.lr": "log:1e-4:1e-2"})
+    # Same --study, --storage and --seed, as one would start it on two machines; a folder each.
+    def command(folder: str) -> list[str]:
+        return [*SUPERRES, "tune", str(config), "--trials", "4", "--study", "shared", "--storage", postgres,
+                "--dir", str(tmp_path / folder), "--pruner", "none", "--seed", "0", "--set", "trainer.max_steps=20"]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    procs = {name: subprocess.Popen(command(name), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in "ab"}
+    outputs = {name: proc.communicate(timeout=240)[0] for name, proc in procs.items()}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, outputs[name]
+    trials = optuna.load_study(study_name="shared", storage=postgres).get_trials()
+    # Each process checks the count when its trial ends, so together they may finish one more.
+    assert 4 <= len(trials) <= 5, outputs
+    _check_no_repeats(trials)
+    by_folder = {name: {t.number for t in trials if Path(t.user_attrs["run_dir"]).parent == tmp_path / name} for name in "ab"}
+    assert by_folder["a"] and by_folder["b"], f"one process ran every trial: {by_folder}"
+    assert by_folder["a"] | by_folder["b"] == {t.number for t in trials} and not by_folder["a"] & by_folder["b"]
+    assert len({t.user_attrs["process"] for t in trials}) == 2
+    assert _overlap(trials)
+    for name in "ab":  # each process wrote its report, naming the study's best wherever it ran
+        assert (tmp_path / name / "best.yaml").is_file() and (tmp_path / name / "trials.md").read_text().count("| complete |") == len(trials)
+    # A third run of the same command finds the study complete and trains nothing.
+    again = subprocess.run(command("a"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout
+    assert f"has {len(trials)} finished trial(s)" in again.stdout
+    assert len(optuna.load_study(study_name="shared", storage=postgres).get_trials()) == len(trials)
+
+
+def test_a_database_without_its_driver_is_a_one_line_error(tmp_path, capsys):
+    pytest.importorskip("sqlalchemy")
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("mysqlclient is installed here; the test needs a driver that is missing")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}, "val": {"folders": ["y"]}}))
+    args = ["tune", str(config), "--trials", "2", "--search", "optim.lr=log:1e-4:1e-2", "--storage", "mysql://u@localhost/db", "--dir", str(tmp_path / "s")]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no database driver (MySQLdb)" in err

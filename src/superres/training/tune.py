@@ -21,8 +21,12 @@ import inspect
 import math
 import multiprocessing
 import os
+import random
+import socket
 import sys
+import time
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,7 @@ import lightning as L
 import yaml
 
 from superres.errors import SuperresError
-from superres.extras import require
+from superres.extras import install_command, require
 from superres.training.callbacks import ProtocolValidation
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
@@ -179,6 +183,7 @@ class _Spec:
     trials: int
     timeout: float | None
     local: bool = True  # the default SQLite file in the study folder, guarded by a lock
+    parallel: bool = False  # other processes may run trials of the study at the same time
 
 
 @dataclass
@@ -207,12 +212,27 @@ def _storage(spec: _Spec):
     engine_kwargs = {"connect_args": {"timeout": 60}} if spec.storage.startswith("sqlite") else None  # waits, not "database is locked", when workers write at once
     # Optuna 4.9 renamed the stale-trial hook; 3.4 (the oldest supported) has only the old name.
     hook = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat, since 2.9
-        return optuna.storages.RDBStorage(
-            spec.storage, engine_kwargs=engine_kwargs, heartbeat_interval=_HEARTBEAT_S, grace_period=_GRACE_S,
-            **{hook: _enqueue_resume},
-        )
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat, since 2.9
+                return optuna.storages.RDBStorage(
+                    spec.storage, engine_kwargs=engine_kwargs, heartbeat_interval=_HEARTBEAT_S, grace_period=_GRACE_S,
+                    **{hook: _enqueue_resume},
+                )
+        except ImportError as exc:
+            driver = getattr(exc.__cause__, "name", None) or exc.__cause__ or exc
+            raise TuneError(f"--storage {spec.storage.split(':', 1)[0]}://...: no database driver ({driver}); for PostgreSQL "
+                            f"{install_command('tune-postgres')} and write postgresql+psycopg://...") from None
+        except (IntegrityError, ProgrammingError):
+            # Processes starting on an empty shared database all create Optuna's tables at
+            # once and all but one lose the race (PostgreSQL: a duplicate key in pg_type);
+            # the tables exist when they try again.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + random.random())
 
 
 def _enqueue_resume(study, trial) -> None:
@@ -245,7 +265,21 @@ def _sampler(spec: _Spec, offset: int):
     # A resumed search must not replay the random start-up draws of the first run: the seed
     # moves on with the number of trials already in the study (and with the worker).
     seed = None if spec.seed is None else spec.seed + offset
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
+    if seed is not None and not spec.local:
+        # Processes on a shared database all see the same number of trials when they start
+        # together, so the seed also takes the process's identity: two machines given the same
+        # --seed would otherwise draw the same values (found by the PostgreSQL test).
+        seed += zlib.crc32(_process().encode())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # constant_liar, since 2.8
+        # constant_liar: trials running elsewhere count as poor ones, so parallel workers do not
+        # all crowd the same promising spot (Optuna's advice for distributed searches).
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials, constant_liar=spec.parallel)
+
+
+def _process() -> str:
+    """``host:pid``, the process that ran a trial (a user attribute of every trial)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _pruner(spec: _Spec):
@@ -303,6 +337,7 @@ def _objective(spec: _Spec):
         if resume_dir and (Path(resume_dir) / "checkpoints" / "last.ckpt").is_file():
             run_dir, resume = Path(resume_dir), True
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("process", _process())
         raw = copy.deepcopy(spec.raw)
         raw["output_dir"] = str(run_dir)
         config = load_config(raw, _trial_overrides(spec, params))
@@ -488,7 +523,8 @@ def tune(
     local = storage is None
     storage = storage or f"sqlite:///{(folder / 'study.db').resolve()}"
     spec = _Spec(raw=raw, overrides=overrides, params=params, metric=metric, study=study, storage=storage, directory=str(folder),
-                 pruner=pruner, startup_trials=startup_trials, seed=seed, trials=trials, timeout=timeout, local=local)
+                 pruner=pruner, startup_trials=startup_trials, seed=seed, trials=trials, timeout=timeout, local=local,
+                 parallel=n_jobs > 1 or not local)
 
     lock = None
     notes: list[str] = []
