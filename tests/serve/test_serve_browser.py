@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from serving import image_bytes, thread_server, write_blend_pair, write_test_checkpoint
+from model_files import write_blend_pair
+from serving import image_bytes, thread_server, write_test_checkpoint
 from superres.models import pretrained_path
 from superres.serve import Settings, create_app
 

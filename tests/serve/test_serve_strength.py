@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 import superres
-from serving import image_bytes, write_blend_pair
+from model_files import write_blend_pair
+from serving import image_bytes
 from superres.serve import Settings, create_app
 
 pytestmark = pytest.mark.anyio
