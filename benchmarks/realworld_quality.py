@@ -1,6 +1,6 @@
 """Which model for which photo: every x4 model on clean and degraded Set14 inputs, one run.
 
-Run: python benchmarks/realworld_quality.py [--models bicubic swiftrep swiftrep-real] [--json out.json]
+Run: python benchmarks/realworld_quality.py [--models bicubic swiftrep swiftrep-real] [--scale 4] [--json out.json]
 
 Rows: the models. Columns: PSNR on clean bicubic Set5 and Set14 (the paper protocol), then
 on Set14 inputs degraded by the fixed presets of ``superres eval --degrade`` (jpeg40: the
@@ -25,6 +25,15 @@ import torch
 from superres import evaluate
 from superres.inference.upscaler import Upscaler
 from superres.models import load_for_scale
+from superres.models.pretrained import load_blended
+
+
+def loader(name: str):
+    """A model by name, or NAME@STRENGTH: a perceptual model blended toward its fidelity partner."""
+    if "@" in name:
+        base, strength = name.split("@")
+        return lambda s: load_blended(base, s, float(strength))
+    return lambda s: load_for_scale(name, s)
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO.parent / "shared/datasets/benchmark"
@@ -35,7 +44,7 @@ def speed(name: str, scale: int, threads: int) -> dict[str, float]:
     lr = (np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8)
     out = {}
     for precision in ("fp32", "bf16"):
-        upscaler = Upscaler(load_for_scale(name, scale), scale=scale, name=name, device="cpu", precision=precision, tile=0)
+        upscaler = Upscaler(loader(name)(scale), scale=scale, name=name, device="cpu", precision=precision, tile=0)
         upscaler.upscale(lr)
         t0 = time.perf_counter()
         for _ in range(3):
@@ -46,25 +55,30 @@ def speed(name: str, scale: int, threads: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["bicubic", "swiftrep", "swiftrep-real"])
+    parser.add_argument("--models", nargs="+", default=["bicubic", "swiftrep", "swiftrep-real"], help="names, or NAME@STRENGTH (swiftrep-real-gan@0.5)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--presets", nargs="+", default=["jpeg40", "noise8", "real"], help="superres eval --degrade presets, e.g. jpeg90 jpeg75")
+    parser.add_argument("--no-speed", action="store_true", help="scores only")
+    parser.add_argument("--no-clean", action="store_true", help="skip the clean Set5/Set14 columns")
     parser.add_argument("--json")
     args = parser.parse_args()
     capability = torch.backends.cpu.get_cpu_capability()
-    print(f"CPU capability: {capability}, {args.threads} threads; x4; PSNR on Y (dB), NIQE on Set14-real results")
+    scale = args.scale
+    print(f"CPU capability: {capability}, {args.threads} threads; x{scale}; PSNR on Y (dB), NIQE on Set14-real results")
     set5, set14 = str(BENCH / "Set5"), str(BENCH / "Set14")
     rows = {}
     for name in args.models:
-        model = lambda s, name=name: load_for_scale(name, s)  # noqa: E731
+        model = loader(name)
         row = {}
-        for r in evaluate.evaluate(model, [set5, set14], [4]):
+        for r in [] if args.no_clean else evaluate.evaluate(model, [set5, set14], [scale]):
             row[f"{r.dataset} clean"] = r.psnr
-        for preset in ("jpeg40", "noise8", "real"):
-            r = evaluate.evaluate(model, [set14], [4], degrade=preset, with_niqe=preset == "real")[0]
+        for preset in args.presets:
+            r = evaluate.evaluate(model, [set14], [scale], degrade=preset, with_niqe=preset == "real")[0]
             row[f"Set14 {preset}"] = r.psnr
             if r.niqe is not None:
                 row["NIQE Set14 real"] = r.niqe
-        row.update({f"MP/s {k}": v for k, v in speed(name, 4, args.threads).items()} if name != "bicubic" else {})
+        row.update({f"MP/s {k}": v for k, v in speed(name, scale, args.threads).items()} if name != "bicubic" and not args.no_speed else {})
         rows[name] = row
         print(name, {k: round(v, 3) for k, v in row.items()}, flush=True)
     columns = list(dict.fromkeys(k for row in rows.values() for k in row))

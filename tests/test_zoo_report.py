@@ -21,7 +21,7 @@ def test_zoo_report_scores_and_records_quality(tmp_path, set5):
     assert read_metadata(path)["quality"]["Set5"]["psnr"] == pytest.approx(expected.psnr, abs=1e-3)
     report = write_report(rows, [set5], tmp_path / "ZOO.md", command="superres benchmark", threads=1)
     text = report.read_text()
-    assert "| espcn | x2 |" in text and "36.83" in text  # ESPCN's published Set5 x2 beside ours
+    assert "| espcn | clean | x2 |" in text and "36.83" in text  # ESPCN's published Set5 x2 beside ours
 
 
 def test_recipe_column_lists_every_stage_first_to_last():

@@ -76,19 +76,20 @@ def _cpu_flags() -> frozenset[str]:
 
 @lru_cache(maxsize=None)
 def bf16_is_fast(device_type: str = "cpu") -> bool:
-    """Whether bf16 autocast runs a convolution at least as fast as fp32 here: measured, not
-    assumed. On CUDA, whether the GPU supports bf16. On the CPU, the CPU must report bf16
-    instructions (AVX-512 BF16 or AMX) and PyTorch must dispatch AVX-512 kernels, and then a
-    probe (a 3x3 convolution of 32 features on 64x64, best of 5 each way, about 30 ms) must
-    find bf16 no slower than fp32: CPUs differ between machines of the same kind, and on
-    one with AVX2 only bf16 made a SwiftRep training step 15x slower. Cached per process."""
+    """Whether bf16 autocast is fast here: detected, not assumed. On CUDA, whether the GPU
+    supports bf16. On the CPU, the CPU must report bf16 instructions (AVX-512 BF16 or AMX) and
+    PyTorch must dispatch AVX-512 kernels: CPUs differ between machines of the same kind, and
+    on one with AVX2 only bf16 made a SwiftRep training step 15x slower.
+
+    Decided from what the machine reports, never from a timing: a timed probe would let two
+    processes on one busy machine choose differently, and so write different output bytes
+    (and train at different precisions) for the same command. :func:`_probe_bf16_speedup`
+    measures the speed-up where a benchmark wants it."""
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device_type != "cpu":
         return False
-    if not supports_bf16(torch.device("cpu")) or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False
-    return _probe_bf16_speedup() >= 1.0
+    return supports_bf16(torch.device("cpu")) and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def _probe_bf16_speedup() -> float:

@@ -4,11 +4,14 @@ machine's measured bf16 speed, and the int8 graphs shipped only where they cost 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+import superres
 from superres import device as device_module
 from superres.device import bf16_is_fast, cpu_capability, supports_bf16
 from superres.errors import SuperresError
@@ -41,10 +44,13 @@ def test_auto_takes_bf16_only_for_a_small_recorded_change_on_a_fast_bf16_cpu(mon
     assert _resolve_precision("bf16", CPU, "torch", {})[0] == "bf16"  # asked for: as asked
 
 
-def test_the_bf16_probe_agrees_with_what_the_cpu_reports():
+def test_bf16_is_chosen_from_what_the_cpu_reports_never_from_a_timing(monkeypatch):
     fast = bf16_is_fast("cpu")
-    if not supports_bf16(CPU) or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        assert fast is False
+    assert fast == (supports_bf16(CPU) and torch.backends.cpu.get_cpu_capability().startswith("AVX512"))
+    # The same answer however slow the machine is at the moment: two processes must agree.
+    monkeypatch.setattr(device_module, "_probe_bf16_speedup", lambda: 0.01)
+    bf16_is_fast.cache_clear()
+    assert bf16_is_fast("cpu") == fast
     assert cpu_capability().startswith(torch.backends.cpu.get_cpu_capability())
     assert device_module._probe_bf16_speedup() > 0
 
@@ -106,7 +112,10 @@ def test_shipped_int8_graphs_run_and_stay_close():
     if not shipped:
         pytest.skip("no model passed the 0.05 dB gate for int8 (docs/SPEED.md)")
     name, scale = shipped[0]
-    image = (np.random.default_rng(0).random((24, 20, 3)) * 255).astype(np.uint8)
+    # A photo (the bundled demo's corner), as the graph was calibrated on: uniform noise lies
+    # outside the activation ranges a photo gives, where int8 is not meant to hold.
+    demo = Path(superres.__file__).parent / "assets" / "demo.png"
+    image = np.asarray(Image.open(demo).convert("RGB"))[:48, :40]
     int8 = load(name, scale, device="cpu", backend="onnx-int8").upscale(image)
     fp32 = load(name, scale, device="cpu", precision="fp32").upscale(image)
     assert int8.shape == fp32.shape and np.abs(int8.astype(int) - fp32.astype(int)).mean() < 3

@@ -13,29 +13,15 @@ import torch
 from PIL import Image
 
 import superres
+from model_files import write_blend_pair
 from superres.errors import SuperresError
-from superres.models import create, get_spec, save
+from superres.models import get_spec
 from superres.models.pretrained import fidelity_partner, load_blended
-
-
-def write_pair(folder, blocks: int = 2):
-    """A fidelity model and a "perceptual" one fine-tuned from it (here: nudged), as files."""
-    torch.manual_seed(0)
-    fidelity = create("swiftrep-real", scale=4, blocks=blocks)
-    perceptual = create("swiftrep-real-gan", scale=4, blocks=blocks)
-    perceptual.load_state_dict(fidelity.state_dict())
-    with torch.no_grad():
-        for p in perceptual.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    paths = []
-    for name, net in (("swiftrep-real", fidelity), ("swiftrep-real-gan", perceptual)):
-        paths.append(save(net, folder / f"{name}_x4.safetensors", arch=name, scale=4, hyperparameters={"blocks": blocks}))
-    return paths
 
 
 @pytest.fixture
 def pair(tmp_path):
-    return write_pair(tmp_path)
+    return write_blend_pair(tmp_path)
 
 
 @pytest.fixture
@@ -94,8 +80,8 @@ def test_what_cannot_be_blended_is_refused_before_loading(pair, model, options, 
 def test_a_partner_of_another_size_is_refused(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
-    fid_path, _ = write_pair(other, blocks=3)
-    _, gan_path = write_pair(tmp_path, blocks=2)
+    fid_path, _ = write_blend_pair(other, blocks=3)
+    _, gan_path = write_blend_pair(tmp_path, blocks=2)
     with pytest.raises(SuperresError, match="cannot blend these two models: they differ in hyperparameters"):
         superres.load(gan_path, 4, strength=0.5, fidelity=fid_path)
 

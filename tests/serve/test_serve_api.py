@@ -459,7 +459,7 @@ async def test_openapi_is_complete(client):
     upscale = spec["paths"]["/v1/upscale"]["post"]
     body = upscale["requestBody"]["content"]["multipart/form-data"]["schema"]
     schema = spec["components"]["schemas"][body["$ref"].split("/")[-1]]
-    assert set(schema["properties"]) == {"image", "model", "scale", "width", "height", "fit", "ensemble", "format", "quality"}
+    assert set(schema["properties"]) == {"image", "model", "scale", "width", "height", "fit", "ensemble", "strength", "format", "quality"}
     assert schema["required"] == ["image"]
     assert schema["properties"]["format"]["enum"] == ["png", "jpeg", "webp", "gif"]
     assert set(upscale["responses"]) == {"200", "400", "413", "422", "503"}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from model_files import write_blend_pair
 from serving import image_bytes, thread_server, write_test_checkpoint
 from superres.models import pretrained_path
 from superres.serve import Settings, create_app
@@ -51,6 +52,7 @@ def browser():
 def server(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     write_test_checkpoint(weights, scale=2, quality={"Set5": {"psnr": 33.1, "ssim": 0.91}})
+    write_blend_pair(weights)  # a perceptual model and its fidelity partner: the strength slider
     app = create_app(Settings(weights_dirs=(weights,)))
     with thread_server(app) as base_url:
         yield base_url
@@ -169,6 +171,30 @@ def test_an_exact_size_and_the_self_ensemble(page, server, tmp_path):
     assert info.value.suggested_filename == "small_fsrcnn-s_50x40.png"
     with Image.open(info.value.path()) as result:
         assert result.size == (50, 40)
+
+
+def test_the_strength_slider_of_a_perceptual_model(page, server, tmp_path):
+    page.goto(server + "/")
+    page.wait_for_selector("#model option[value='swiftrep-real-gan']", state="attached")
+    source = tmp_path / "small.png"
+    source.write_bytes(image_bytes(24, 16))
+    page.set_input_files("#file", str(source))
+    page.wait_for_selector("#file-meta:has-text('24×16')")
+    page.select_option("#model", "fsrcnn-s")
+    assert page.is_hidden("#strength-field")  # no partner, no slider
+    page.select_option("#model", "swiftrep-real-gan")
+    page.select_option("#scale", "4")
+    assert page.is_visible("#strength-field")
+    assert "(swiftrep-real)" in page.inner_text("#strength-field")
+    assert "for real photos" in page.inner_text("#model-info")
+    page.eval_on_selector("#strength", "e => { e.value = '0.3'; e.dispatchEvent(new Event('input')); }")
+    assert page.inner_text("#strength-value") == "0.30"
+    with page.expect_response(lambda r: r.url.endswith("/v1/upscale") and r.headers.get("x-superres-model") == "swiftrep-real-gan") as answer:
+        page.click("#go")
+    assert answer.value.headers["x-superres-strength"] == "0.3"  # the server blended at the slider's value
+    page.wait_for_selector("#status-text:has-text('Done in')", timeout=60_000)
+    assert page.inner_text("#after-tag") == "swiftrep-real-gan ×4 @0.30"
+    assert page.inner_text("#before-tag") == "bicubic ×4"
 
 
 def test_screenshot_and_docs(page, server, tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,29 @@ def test_resume_after_sigkill_continues_from_checkpoint(tmp_path, few_images):
     # Resuming a finished run is refused clearly rather than silently starting over.
     again = subprocess.run([*SUPERRES, "train", str(config)], env=_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "--resume" in again.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_run_with_loader_workers_saves_a_checkpoint(tmp_path, few_images):
+    # What a scheduler does (SLURM's scancel, `kill -- -PGID`, `pkill -f`): SIGTERM to the
+    # training process and its DataLoader worker at once. The run must save and say where.
+    config = _config(tmp_path, few_images, data={"num_workers": 1}, trainer={"max_steps": 100000, "checkpoint_every": 100000})
+    log = tmp_path / "train.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([*SUPERRES, "train", str(config)], env=_env(), stdout=sink, stderr=sink, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not re.search(r" [3-9]/100000 ", log.read_text(errors="replace")):
+        time.sleep(0.2)  # a few steps done: the worker is making batches
+    assert proc.poll() is None, log.read_text()[-2000:]
+    workers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) >= 2  # the trainer and its loader worker
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+    output = log.read_text(errors="replace")
+    assert "DataLoader worker" not in output, output[-2000:]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert last.exists(), output[-2000:]
+    assert torch.load(last, weights_only=True)["superres"]["iteration"] > 0
 
 
 @pytest.mark.slow

@@ -292,8 +292,8 @@ def run_on_ray(
 
     checked = load(model, scale, **{**options, "device": "cpu", "backend": "torch"})
     if gpus_per_replica == 0 and options.get("precision", "auto") == "auto" and options.get("backend", "torch") == "torch":
-        # "auto" on the CPU is measured (a timed bf16 probe, superres.device.bf16_is_fast):
-        # decided here once, so that every replica of the job runs the same precision.
+        # "auto" depends on the machine (superres.device.bf16_is_fast): decided here once, so
+        # that every replica of the job runs the same precision, whatever node it lands on.
         options["precision"] = checked.precision
 
     results: list[JobResult] = []

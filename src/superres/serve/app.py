@@ -41,7 +41,7 @@ from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
 from superres.inference import DEFAULT_MODEL
 from superres.inference.sizing import FITS, OutputSize, choose_model_scale
-from superres.serve.catalog import Catalog, Offer, build_catalog
+from superres.serve.catalog import Blend, Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
 
@@ -259,10 +259,11 @@ def _version() -> str:
     return __version__
 
 
-def _default_loader(reference: str, *, scale: int, device: str, tile: int | None, ensemble: bool = False):
+def _default_loader(reference: str, *, scale: int, device: str, tile: int | None, ensemble: bool = False, **blend):
     import superres  # the inference layer's entry point; imported late so the app module loads without it
 
-    return superres.load(reference, scale=scale, device=device, tile=tile, ensemble=ensemble)
+    # blend: strength= and fidelity= (the partner's weight file) for a perceptual model
+    return superres.load(reference, scale=scale, device=device, tile=tile, ensemble=ensemble, **blend)
 
 
 def _default_model_name(settings: Settings) -> str:
@@ -317,7 +318,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
             expose_headers=[
-                "content-disposition", "x-superres-model", "x-superres-scale", "x-superres-size", "x-superres-ensemble", "x-superres-seconds",
+                "content-disposition", "x-superres-model", "x-superres-scale", "x-superres-size", "x-superres-ensemble", "x-superres-strength", "x-superres-seconds",
             ],
         )
     app.add_middleware(AddressedHere, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
@@ -389,13 +390,16 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         }
 
     def upscale_job(
-        offer: Offer, image: ImageData, fmt: str, quality: int, output: OutputSize | None = None, ensemble: bool = False
+        offer: Offer, image: ImageData, fmt: str, quality: int, output: OutputSize | None = None, ensemble: bool = False,
+        blend: Blend | None = None,
     ) -> tuple[bytes, float]:
         start = time.perf_counter()
-        # The same library calls as the CLI's: load(..., ensemble=) and the output size per image.
+        # The same library calls as the CLI's: load(..., ensemble=, strength=) and the output size per image.
         options = {"ensemble": True} if ensemble else {}
+        if blend is not None:
+            options.update(strength=blend.strength, fidelity=blend.partner.load_reference)
         upscaler = upscalers.get(
-            (offer.name, f"{offer.scale}+" if ensemble else offer.scale),
+            (offer.name if blend is None else f"{offer.name}@{blend.strength:g}", f"{offer.scale}+" if ensemble else offer.scale),
             lambda: load(offer.load_reference, scale=offer.scale, device=device, tile=settings.tile, **options),
         )
         result = upscaler.upscale_image_data(image, output=output)
@@ -440,6 +444,14 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             Form(description="width and height of another aspect ratio: cover (fill, trim the overflow), contain (fit inside), stretch"),
         ] = "cover",
         ensemble: Annotated[bool, Form(description="self-ensemble: 8 flips and rotations averaged; a little sharper, about 8x the time")] = False,
+        strength: Annotated[
+            float | None,
+            Form(
+                ge=0, le=1,
+                description="a perceptual model (its `fidelity` in GET /v1/models): 1 its full texture (default), 0 its "
+                "fidelity partner's smooth result, between: a blend of the two networks' weights (rounded to 0.01)",
+            ),
+        ] = None,
         format: Annotated[Literal["png", "jpeg", "webp", "gif"], Form(description="format of the result")] = "png",
         quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality (WebP at 100 is lossless)")] = 95,
     ) -> Response:
@@ -447,7 +459,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         exactly ``width`` x ``height``.
 
         Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`;
-        `-F width=1920 -F height=1080` for a size, `-F ensemble=true` for the self-ensemble.
+        `-F width=1920 -F height=1080` for a size, `-F ensemble=true` for the self-ensemble,
+        `-F model=swiftrep-real-gan -F strength=0.5` for half a perceptual model's texture.
         """
         images = len((await request.form()).getlist("image"))  # parsed once already; FastAPI would keep the last
         if images != 1:
@@ -468,6 +481,12 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             return _error(422, str(exc))
         except LookupError as exc:
             return _error(422, str(exc.args[0]))
+        blend = None
+        if strength is not None:  # checked here, before the upload is decoded
+            try:
+                catalog.blend(offer, round(strength, 2))
+            except LookupError as exc:
+                return _error(422, str(exc.args[0]))
 
         label = image.filename or "<upload>"
         async with decode_slots:
@@ -509,7 +528,11 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             )
 
         try:
-            content, seconds = await jobs.run(lambda: upscale_job(offer, decoded, format, quality, output, ensemble))
+            if strength is not None:  # the offer may have changed scale with the size asked for
+                blend = catalog.blend(offer, round(strength, 2))
+            content, seconds = await jobs.run(lambda: upscale_job(offer, decoded, format, quality, output, ensemble, blend))
+        except LookupError as exc:
+            return _error(422, str(exc.args[0]))
         except Busy:
             return _error(
                 503,
@@ -531,6 +554,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 "x-superres-scale": str(offer.scale),  # the model's, which ran
                 "x-superres-size": f"{out_width}x{out_height}",
                 "x-superres-ensemble": "true" if ensemble else "false",
+                **({} if blend is None else {"x-superres-strength": f"{blend.strength:g}"}),
                 "x-superres-seconds": f"{seconds:.3f}",
             },
         )

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from superres.models import CheckpointError, has_parameters, list_specs, pretrained_path, read_metadata, weights_file_name
+from superres.models import CheckpointError, get_spec, has_parameters, list_specs, pretrained_path, read_metadata, weights_file_name
 
-__all__ = ["Offer", "Catalog", "build_catalog"]
+__all__ = ["Offer", "Blend", "Catalog", "build_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,14 @@ class Offer:
     def load_reference(self) -> str:
         """What :func:`superres.load` is given: the weight file, or the name of a parameter-free model."""
         return self.name if self.weights is None else str(self.weights)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """A perceptual model's weights blended toward its fidelity partner's (``--strength``)."""
+
+    strength: float  # 1: the perceptual model, 0: the partner
+    partner: Offer  # the fidelity model at the same scale
 
 
 @dataclass(frozen=True)
@@ -57,12 +65,33 @@ class Catalog:
             raise LookupError(f"model {name!r} is not available at scale {scale} on this server (scales: {available})")
         return scales[scale]
 
+    def partner(self, name: str) -> str | None:
+        """The fidelity partner that ``name`` blends with, if the registry names one."""
+        return get_spec(name).fidelity
+
+    def blend(self, offer: Offer, strength: float) -> Blend:
+        """``offer`` at ``strength``; a ``LookupError`` with a one-line reason when the model has
+        no fidelity partner, or this server lacks the partner at the offer's scale."""
+        partner = self.partner(offer.name)
+        if partner is None:
+            with_partner = [n for n in self.offers if self.partner(n) in self.offers]
+            raise LookupError(
+                f"model {offer.name!r} has no strength control; it applies to {', '.join(with_partner) or 'perceptual models'}"
+            )
+        if offer.scale not in self.offers.get(partner, {}):
+            raise LookupError(f"strength needs {partner!r} at scale {offer.scale}, which this server lacks")
+        return Blend(float(strength), self.offers[partner][offer.scale])
+
     def to_json(self) -> list[dict]:
         return [
             {
                 "name": name,
                 "paper": self.papers[name],
                 "learned": any(o.weights is not None for o in scales.values()),
+                # what its weights learnt to undo: "bicubic" (clean downscales) or "real" (photos as they are)
+                "trained_for": get_spec(name).trained_for,
+                # the model its strength blends with (the page's slider), when offered too
+                "fidelity": self.partner(name) if self.partner(name) in self.offers else None,
                 "scales": [
                     {"scale": o.scale, "parameters": o.parameters, "quality": o.quality or None}
                     for o in scales.values()

@@ -83,7 +83,16 @@ class _SRData(L.LightningDataModule):
         return DataLoader(
             dataset, batch_size=d.batch_size, sampler=sampler, num_workers=d.num_workers,
             persistent_workers=d.num_workers > 0, drop_last=True, collate_fn=collate,
+            worker_init_fn=_leave_sigterm_to_the_trainer if d.num_workers > 0 else None,
         )
+
+
+def _leave_sigterm_to_the_trainer(_worker_id: int) -> None:
+    """A scheduler (SLURM, `kill -- -PGID`, `pkill -f`) sends SIGTERM to every process of the
+    run; a worker that died of it would make the training process fail with "DataLoader worker
+    killed" before it saved its checkpoint. The workers ignore it (as PyTorch's already ignore
+    Ctrl-C), the training process saves and exits, and the workers stop with it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _RankAgreement(L.Callback):

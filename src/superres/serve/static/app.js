@@ -9,6 +9,8 @@
     fileName: $("file-name"), fileMeta: $("file-meta"), limitHint: $("limit-hint"),
     model: $("model"), scale: $("scale"), format: $("format"), go: $("go"), modelInfo: $("model-info"),
     width: $("width"), height: $("height"), fit: $("fit"), ensemble: $("ensemble"),
+    strength: $("strength"), strengthField: $("strength-field"), strengthValue: $("strength-value"),
+    strengthPartner: $("strength-partner"),
     progress: $("progress"), statusText: $("status-text"), error: $("error"),
     result: $("result"), viewport: $("viewport"), stage: $("stage"), before: $("before"), after: $("after"),
     divider: $("divider"), beforeTag: $("before-tag"), afterTag: $("after-tag"),
@@ -24,7 +26,7 @@
     split: 50,          // percent of the stage width showing "before"
     zoom: "fit",
     busy: false,
-    lastRequest: null,  // what made the result shown: {scale} or {width, height, fit}, and ensemble
+    lastRequest: null,  // what made the result shown: {scale} or {width, height, fit}, ensemble, strength
   };
 
   // ------------------------------------------------------------------ formatting
@@ -136,6 +138,9 @@
     const model = state.catalog.models.find((m) => m.name === name);
     const offer = offerFor(name, scale);
     el.modelInfo.replaceChildren();
+    // The strength slider, for a perceptual model whose fidelity partner the server offers.
+    el.strengthField.hidden = !(model && model.fidelity);
+    el.strengthPartner.textContent = model && model.fidelity ? "(" + model.fidelity + ")" : "";
     if (!model || !offer) return;
     const strong = document.createElement("strong");
     strong.textContent = name + " ×" + scale;
@@ -144,6 +149,9 @@
       el.modelInfo.append("no learned parameters: the baseline every model is compared with.");
     } else {
       el.modelInfo.append(formatCount(offer.parameters) + " parameters · ");
+      el.modelInfo.append(model.trained_for === "real"
+        ? "for real photos (JPEG, noise, blur) · "
+        : "for clean downscales (sharp sources, high-quality JPEG) · ");
       if (offer.quality) {
         const q = document.createElement("span");
         q.className = "quality";
@@ -178,6 +186,7 @@
     const side = (input) => (input.value.trim() === "" ? null : Math.floor(Number(input.value)));
     const width = side(el.width), height = side(el.height);
     const req = { ensemble: el.ensemble.checked, fit: el.fit.value };
+    if (!el.strengthField.hidden) req.strength = Number(el.strength.value);
     if (width !== null || height !== null) return { ...req, width, height };
     return { ...req, scale: Number(el.scale.value) };
   }
@@ -188,7 +197,7 @@
     if (req.scale !== undefined) label = "×" + req.scale;
     else if (req.width !== null && req.height !== null) label = req.width + separator + req.height;
     else label = req.width !== null ? "w" + req.width : "h" + req.height;
-    return label + (req.ensemble ? "+" : "");
+    return label + (req.ensemble ? "+" : "") + (req.strength !== undefined ? " @" + req.strength.toFixed(2) : "");
   }
 
   // The result's size, as the server computes it (superres.inference.sizing.OutputSize.plan).
@@ -295,6 +304,7 @@
   });
 
   el.model.addEventListener("change", () => fillScales(Number(el.scale.value)));
+  el.strength.addEventListener("input", () => { el.strengthValue.textContent = Number(el.strength.value).toFixed(2); });
   el.scale.addEventListener("change", () => { relabelModels(); describeModel(); describeFile(); showError(checkLimits()); });
   for (const control of [el.width, el.height, el.fit]) {
     control.addEventListener("input", () => { describeFile(); showError(checkLimits()); });
@@ -331,6 +341,7 @@
       if (req.height !== undefined && req.height !== null) body.append("height", String(req.height));
       if (req.scale === undefined) body.append("fit", req.fit);
       if (req.ensemble) body.append("ensemble", "true");
+      if (req.strength !== undefined) body.append("strength", String(req.strength));
       body.append("format", format);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/v1/upscale");
@@ -355,7 +366,7 @@
 
   function setBusy(busy) {
     state.busy = busy;
-    for (const control of [el.model, el.scale, el.format, el.file, el.width, el.height, el.fit, el.ensemble]) control.disabled = busy;
+    for (const control of [el.model, el.scale, el.format, el.file, el.width, el.height, el.fit, el.ensemble, el.strength]) control.disabled = busy;
     el.form.setAttribute("aria-busy", String(busy));
     updateButton();
   }
@@ -390,7 +401,7 @@
       if (model !== "bicubic") {
         setStatus("Making the bicubic baseline for comparison…", undefined);
         try {
-          before = { blob: (await upscale("bicubic", { ...req, ensemble: false }, "png")).blob, label: "bicubic" };
+          before = { blob: (await upscale("bicubic", { ...req, ensemble: false, strength: undefined }, "png")).blob, label: "bicubic" };
         } catch (err) {
           before = null; // the comparison is a nicety: show the result alone
         }
@@ -422,7 +433,7 @@
 
   async function showResult(result, before, model, req, format) {
     const shown = sizeLabel(req, "×");
-    const plain = sizeLabel({ ...req, ensemble: false }, "×");
+    const plain = sizeLabel({ ...req, ensemble: false, strength: undefined }, "×");
     for (const url of state.urls) URL.revokeObjectURL(url);
     const afterUrl = URL.createObjectURL(result.blob);
     state.urls = [afterUrl];
