@@ -131,7 +131,10 @@ def test_sigterm_to_the_whole_run_with_loader_workers_saves_a_checkpoint(tmp_pat
     with log.open("wb") as sink:
         proc = subprocess.Popen([*SUPERRES, "train", str(config)], env=_env(), stdout=sink, stderr=sink, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not re.search(r" [3-9]/100000 ", log.read_text(errors="replace")):
+    def steps() -> int:  # the progress bar's count: " 3/100000 ", or more between updates
+        return max((int(n) for n in re.findall(r" (\d+)/100000 ", log.read_text(errors="replace"))), default=0)
+
+    while time.time() < deadline and proc.poll() is None and steps() < 3:
         time.sleep(0.2)  # a few steps done: the worker is making batches
     assert proc.poll() is None, log.read_text()[-2000:]
     workers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
