@@ -33,7 +33,7 @@ from superres.attribution import (
     parse_box,
     receptive_radius,
 )
-from superres.models import create, list_specs, load_for_scale
+from superres.models import create, get_spec, list_specs, load_for_scale
 from superres.models.espcn import ESPCN
 from superres.models.fsrcnn import FSRCNN
 from superres.models.swiftrep import SwiftRep
@@ -136,10 +136,11 @@ def test_bicubic_attribution_is_zero_outside_the_kernel_support(scale):
         assert _nonzero_bounds(result.map) == (x0, y0, x1, y1)
 
 
-@pytest.mark.parametrize("name,scale", [pair for pair in SHIPPED if pair[0] != "swiftrep"] + [("swiftrep", 2)])
+@pytest.mark.parametrize("name,scale", [pair for pair in SHIPPED if not pair[0].startswith("swiftrep")] + [("swiftrep", 2), ("swiftrep-real-gan", 4)])
 def test_shipped_models_are_zero_outside_their_receptive_field(name, scale):
     model = load_for_scale(name, scale)
-    size = 80 if name == "swiftrep" else 40  # SwiftRep reaches 26 input pixels each way
+    swiftrep = get_spec(name).builder is get_spec("swiftrep").builder  # the real-world models too
+    size = 80 if swiftrep else 40  # SwiftRep reaches 26 input pixels each way
     image = _image(size, size, seed=scale)
     centre = size // 2 * scale
     box = Box(x=centre - 3, y=centre - 5, width=7, height=9)

@@ -328,8 +328,8 @@ def run_jobs(
 
     Images run as a pipeline: a thread decodes the next images and another encodes the
     previous results while the model runs (Pillow, imagecodecs and the model all release
-    the GIL), and consecutive images of one size go through the model together
-    (:meth:`Upscaler.upscale_batch`). Videos run one at a time, in their place, with their
+    the GIL); each image goes through the model alone, so its bytes never depend on its
+    neighbours or on timing. Videos run one at a time, in their place, with their
     own pipeline (:func:`upscale_video`); so do DICOM files and GeoTIFFs, which keep their
     metadata (:mod:`.scientific`; ``cog`` writes GeoTIFF results Cloud-Optimised)."""
     failures: list[str] = []
@@ -385,12 +385,15 @@ def run_jobs(
                 report(block=True)
                 done(_run_whole(upscaler, head, progress, cog))
                 continue
-            group = [head]
-            while decoded and len(group) < _PREFETCH and decoded[0].done() and _same_kind(group[0].image, decoded[0].result().image):
-                group.append(decoded.popleft().result())
-                refill()
-            for item, upscaled in _upscale_group(upscaler, group, progress, done):
-                written.append((item, encoder.submit(_encode, upscaler, item, upscaled, quality)))
+            # One image per model call: batching stills of one size would make an image's bytes
+            # depend on which others were decoded in time to join it (a batched convolution
+            # rounds differently in the last bit), so two runs, or two engines, would differ.
+            try:
+                upscaled = upscaler.upscale_image_data(head.image, progress=progress)
+            except Exception as exc:  # anything one file raises must not stop the batch
+                done(_failed(head.job, _failure(head.job, exc), head.start, _megapixels(head.image)))
+            else:
+                written.append((head, encoder.submit(_encode, upscaler, head, upscaled, quality)))
             report(block=len(written) > _PREFETCH)
         report(block=True)
     return failures
@@ -404,37 +407,6 @@ def _decode(job: Job) -> _Decoded:
         return _Decoded(job, start, image=read_image(job.source))
     except Exception as exc:
         return _Decoded(job, start, failure=_failure(job, exc))
-
-
-def _same_kind(first: ImageData, other: ImageData | None) -> bool:
-    """Whether two decoded stills can go through the model in one batch."""
-    return (
-        other is not None and first.animation is None and other.animation is None
-        and first.pixels.shape == other.pixels.shape and first.pixels.dtype == other.pixels.dtype
-    )
-
-
-def _upscale_group(
-    upscaler: Upscaler, group: list[_Decoded], progress: bool, done: Callable[[JobResult], None]
-) -> list[tuple[_Decoded, ImageData]]:
-    """Upscale decoded images of one kind, in one batch when there are several; a batch that
-    fails is retried image by image, so that the failure is pinned on its file."""
-    if len(group) > 1:
-        try:
-            results = upscaler.upscale_batch([item.image.pixels for item in group], [item.image.alpha for item in group])
-            return [
-                (item, ImageData(pixels=pixels, alpha=alpha, icc_profile=item.image.icc_profile, exif=item.image.exif, format=item.image.format))
-                for item, (pixels, alpha) in zip(group, results)
-            ]
-        except Exception:
-            pass
-    upscaled = []
-    for item in group:
-        try:
-            upscaled.append((item, upscaler.upscale_image_data(item.image, progress=progress)))
-        except Exception as exc:  # anything one file raises must not stop the batch
-            done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
-    return upscaled
 
 
 def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: int) -> tuple[JobResult, list[str]]:
