@@ -8,7 +8,6 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom", reason="DICOM needs the medical extra: pip install 'superres[medical]'")
 
-import superres  # noqa: E402
 from scientific_files import write_dicom  # noqa: E402
 from superres.imaging.dicom import DicomError, is_dicom, read_dicom  # noqa: E402
 from superres.inference.scientific import upscale_dicom_file  # noqa: E402
@@ -18,16 +17,6 @@ CHANGED = {
     "Rows", "Columns", "PixelSpacing", "ImagerPixelSpacing", "ImagePositionPatient", "SOPInstanceUID",
     "SeriesInstanceUID", "ImageType", "DerivationDescription", "SourceImageSequence", "PixelData",
 }
-
-
-@pytest.fixture(scope="module")
-def bicubic():
-    return superres.load("bicubic", 2, threads=1)
-
-
-@pytest.fixture(scope="module")
-def espcn():
-    return superres.load("espcn", 2, threads=1)
 
 
 def _upscale(upscaler, tmp_path, **kwargs):

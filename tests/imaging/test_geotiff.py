@@ -19,16 +19,6 @@ from superres.imaging.geotiff import GeoTiffError, is_geotiff  # noqa: E402
 from superres.inference.scientific import band_groups, upscale_geotiff_file  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def bicubic():
-    return superres.load("bicubic", 2, threads=1)
-
-
-@pytest.fixture(scope="module")
-def espcn():
-    return superres.load("espcn", 2, threads=1)
-
-
 def test_geometry_crs_bounds_and_nodata_survive(espcn, tmp_path):
     source = write_geotiff(tmp_path / "scene.tif")
     upscale_geotiff_file(espcn, source, tmp_path / "scene_x2.tif")
