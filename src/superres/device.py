@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import torch
@@ -83,30 +82,12 @@ def bf16_is_fast(device_type: str = "cpu") -> bool:
 
     Decided from what the machine reports, never from a timing: a timed probe would let two
     processes on one busy machine choose differently, and so write different output bytes
-    (and train at different precisions) for the same command. :func:`_probe_bf16_speedup`
-    measures the speed-up where a benchmark wants it."""
+    (and train at different precisions) for the same command."""
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device_type != "cpu":
         return False
     return supports_bf16(torch.device("cpu")) and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
-
-
-def _probe_bf16_speedup() -> float:
-    """fp32 time / bf16 time of a small convolution, each the best of 5 (interleaved, so that
-    a busy moment of the machine costs both alike)."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(1, 48, 64, 64, generator=generator)
-    conv = torch.nn.Conv2d(48, 48, 3, padding=1).eval()
-    best = {False: float("inf"), True: float("inf")}
-    with torch.inference_mode():
-        for _ in range(6):
-            for low in (False, True):
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
-                    start = time.perf_counter()
-                    conv(x)
-                    best[low] = min(best[low], time.perf_counter() - start)
-    return best[False] / best[True]
 
 
 def available_memory(device: torch.device) -> int:
