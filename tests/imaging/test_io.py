@@ -531,3 +531,14 @@ def test_bundled_demo_image():
     demo = read_image(files("superres") / "assets" / "demo.png")
     assert demo.pixels.shape == (144, 192, 3) and demo.bit_depth == 8 and demo.alpha is None
     assert demo.pixels.std() > 20  # a detailed crop, not a flat patch
+
+
+def test_reading_and_writing_images_does_not_import_torch():
+    # imaging.io sits at the bottom of the house: a script that only reads and writes images
+    # must not pay PyTorch's import (over a second); the tensor conversions import it when called.
+    import subprocess
+    import sys
+
+    code = "import sys, superres.imaging.io, superres.imaging.pixels; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

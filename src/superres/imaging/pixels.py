@@ -7,10 +7,13 @@ compositing on white: what reading, writing, the upscaler and the datasets share
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
+
+if TYPE_CHECKING:  # imported where a tensor is made: reading and writing images need no torch
+    import torch
 
 __all__ = [
     "Animation", "ImageData", "composite_on_white", "from_float", "from_float_tensor", "peak_value", "to_8bit", "to_float",
@@ -138,6 +141,8 @@ def from_float(pixels: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
 def to_float_tensor(pixels: np.ndarray) -> torch.Tensor:
     """(B, H, W, C) or (H, W, C) uint8/uint16 pixels to a float32 (B, C, H, W) tensor in [0, 1]:
     :func:`to_float`'s arithmetic (the same float32 division), so the numbers are identical."""
+    import torch
+
     batch = pixels[None] if pixels.ndim == 3 else pixels
     peak = peak_value(pixels.dtype)
     # uint16 has no arithmetic in torch: widen it to int32 first (exact). A read-only array
@@ -154,6 +159,8 @@ def from_float_tensor(images: torch.Tensor, dtype: npt.DTypeLike) -> np.ndarray:
     """A float (B, C, H, W) CPU tensor in [0, 1] to (B, H, W, C) ``dtype`` pixels, as
     :func:`from_float` does it (NaN to 0, clip, times the peak in float32, round half to even),
     so the numbers are identical. Works in place on ``images`` when it is float32."""
+    import torch
+
     dtype = np.dtype(dtype)
     top = peak_value(dtype)
     # (B, H, W, C): a view; the conversion to integers writes it contiguous, in one pass.
