@@ -26,21 +26,35 @@ from superres.inference.tiling import Runner
 from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
 from superres.models.contract import luma_from_model, luma_to_model
 
-__all__ = ["adapt_channels", "adapt_channels_tensor"]
+__all__ = ["adapt_channels", "adapt_channels_tensor", "numpy_runner", "tensor_runner"]
 
 #: (B, C, h, w) float32 tensor -> (B, C', s*h, s*w) float32 tensor: a runner's ``forward``.
 TensorRunner = Callable[[torch.Tensor], torch.Tensor]
 
 
-def adapt_channels(run: Runner, channels: int) -> Runner:
-    """``run`` (a model that takes ``channels``-channel batches) for batches of 1 or 3 channels."""
+def tensor_runner(run: Runner) -> TensorRunner:
+    """A numpy runner (the tiling engine's :data:`~.tiling.Runner`) on float32 CPU tensors."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         out = np.asarray(run(x.numpy()))
-        return torch.from_numpy(out if out.flags.writeable else out.copy())
+        return torch.from_numpy(out if out.flags.writeable else out.copy())  # torch warns on a read-only array
 
-    adapted = adapt_channels_tensor(forward, channels)
-    return lambda batch: adapted(torch.from_numpy(np.asarray(batch, dtype=np.float32))).numpy()
+    return forward
+
+
+def numpy_runner(forward: TensorRunner) -> Runner:
+    """A tensor runner on float32 numpy batches (the tiling engine's :data:`~.tiling.Runner`)."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return forward(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+    return run
+
+
+def adapt_channels(run: Runner, channels: int) -> Runner:
+    """``run`` (a model that takes ``channels``-channel batches) for batches of 1 or 3 channels."""
+    return numpy_runner(adapt_channels_tensor(tensor_runner(run), channels))
 
 
 def adapt_channels_tensor(forward: TensorRunner, channels: int) -> TensorRunner:

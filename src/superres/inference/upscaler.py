@@ -28,7 +28,7 @@ from superres.imaging.pixels import from_float_tensor, to_float_tensor
 from superres.imaging.resize import imresize_torch
 from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels_tensor
+from superres.inference.channels import adapt_channels_tensor, numpy_runner, tensor_runner
 from superres.inference.ensemble import self_ensemble
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
@@ -208,15 +208,12 @@ class Upscaler:
             self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
         else:
             self.runner = OnnxRunner(_int8_graph(name, self.scale), threads=threads, device=self.device)
-        forward = self.runner.forward
-        if self.ensemble:
-            ensembled = self_ensemble(self.runner)
-            forward = lambda x: torch.from_numpy(ensembled(x.numpy()))  # noqa: E731
+        forward = tensor_runner(self_ensemble(self.runner)) if self.ensemble else self.runner.forward
         # Inside the channel adapter: a luma model ensembles its Y, and the bicubic chroma,
         # which no flip changes, is made once. One adapted model, on tensors (the whole-image
         # path) and on numpy planes (the tiles), so both give the same numbers.
         self._forward = adapt_channels_tensor(forward, self.channels)
-        self._run = _on_numpy(self._forward)
+        self._run = numpy_runner(self._forward)
 
     def __repr__(self) -> str:
         tile = "auto" if self.tile is None else self.tile
@@ -511,16 +508,6 @@ class Upscaler:
             if key in image.info:
                 result.info[key] = image.info[key]
         return result
-
-
-def _on_numpy(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
-    """A tensor runner as a numpy one (the tiling engine's :data:`~.tiling.Runner`)."""
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return forward(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
-
-    return run
 
 
 def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
