@@ -446,26 +446,16 @@ class Upscaler:
 
     def _upscale_hwc(self, array: np.ndarray) -> np.ndarray:
         """(H, W, C) float32 -> (sH, sW, C) float32; C = 2 and 4 carry alpha last."""
-        channels = array.shape[2]
-        if channels not in (1, 2, 3, 4):
-            raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
-        has_alpha = channels in (2, 4)
-        colour = array[..., : channels - 1] if has_alpha else array
-        out, alpha = self.upscale_planes(colour.transpose(2, 0, 1), array[..., -1] if has_alpha else None)
-        result = out.transpose(1, 2, 0)
-        return np.concatenate([result, alpha[..., None]], axis=2) if has_alpha else result
+        colour, alpha = _split_alpha(array)
+        out, out_alpha = self.upscale_planes(colour.transpose(2, 0, 1), alpha)
+        return _join_alpha(out.transpose(1, 2, 0), out_alpha)
 
     def _upscale_numpy(self, array: np.ndarray) -> np.ndarray:
         if array.ndim not in (2, 3):
             raise ValueError(f"expected an HxW or HxWxC array, got shape {array.shape}")
         hwc = array[..., None] if array.ndim == 2 else array
         if array.dtype in (np.uint8, np.uint16):
-            channels = hwc.shape[2]
-            if channels not in (1, 2, 3, 4):
-                raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
-            has_alpha = channels in (2, 4)
-            pixels, alpha = self._upscale_integer(hwc[..., : channels - 1] if has_alpha else hwc, hwc[..., -1] if has_alpha else None, False, None)
-            result = np.concatenate([pixels, alpha[..., None]], axis=2) if has_alpha else pixels
+            result = _join_alpha(*self._upscale_integer(*_split_alpha(hwc), False, None))
         elif np.issubdtype(array.dtype, np.floating):
             result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
         else:
@@ -508,6 +498,18 @@ class Upscaler:
             if key in image.info:
                 result.info[key] = image.info[key]
         return result
+
+
+def _split_alpha(hwc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W, C) pixels as (colour, alpha): C = 2 and 4 carry alpha last."""
+    channels = hwc.shape[2]
+    if channels not in (1, 2, 3, 4):
+        raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
+    return (hwc[..., :-1], hwc[..., -1]) if channels in (2, 4) else (hwc, None)
+
+
+def _join_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    return colour if alpha is None else np.concatenate([colour, alpha[..., None]], axis=2)
 
 
 def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
