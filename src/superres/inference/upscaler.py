@@ -329,8 +329,8 @@ class Upscaler:
                 planes = fit_planes(frame.transpose(2, 0, 1).astype(np.float32) / np.float32(255), plan)
                 out.append(_planes_to_pixels(np.clip(planes, 0.0, 1.0, out=planes), np.uint8))
             return out
-        tile, batch = self.tiling_for(height, width)
-        if tile and max(height, width) > tile:
+        batch = self._fused_batch(height, width, None)
+        if not batch:
             return [self.upscale(frame) for frame in frames]
         out = []
         for first in range(0, len(frames), batch):
@@ -351,8 +351,8 @@ class Upscaler:
         for i, pixels in enumerate(images):
             groups.setdefault((pixels.shape, pixels.dtype.str), []).append(i)
         for (shape, _dtype), members in groups.items():
-            tile, batch = self.tiling_for(*shape[:2])
-            if self.output is not None or (tile and max(shape[:2]) > tile):
+            batch = self._fused_batch(*shape[:2], self.output)
+            if not batch:
                 for i in members:
                     results[i] = self._upscale_integer(images[i], alphas[i], False, None)
                 continue
@@ -361,6 +361,13 @@ class Upscaler:
                 for i, result in zip(chunk, self._whole_images([images[i] for i in chunk], [alphas[i] for i in chunk])):
                     results[i] = result
         return results
+
+    def _fused_batch(self, height: int, width: int, output: OutputSize | None) -> int:
+        """How many ``height`` x ``width`` images go through the model together, each whole, on
+        the fused path (:meth:`_whole_images`); 0 where they take the float planes instead
+        (tiles, or an output size)."""
+        tile, batch = self.tiling_for(height, width)
+        return 0 if output is not None or (tile and max(height, width) > tile) else batch
 
     def _whole_images(self, images: Sequence[np.ndarray], alphas: Sequence[np.ndarray | None] | None = None) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Same-sized (H, W, C) integer images, each whole in one model call, all in one batch:
@@ -388,8 +395,7 @@ class Upscaler:
         """(H, W, C) uint8/uint16 and its alpha: the fused path when the image fits one model
         call at the model's own scale, else the float planes (tiles, output sizes)."""
         output = self.output if output is None else output
-        tile, _batch = self.tiling_for(*pixels.shape[:2])
-        if output is None and not (tile and max(pixels.shape[:2]) > tile):
+        if self._fused_batch(*pixels.shape[:2], output):
             (result, out_alpha), = self._whole_images([pixels], [alpha])
             if callable(progress):
                 progress(1, 1)
