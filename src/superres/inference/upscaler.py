@@ -375,19 +375,17 @@ class Upscaler:
         tiled path computes, so the colour comes out pixel-exact; the bicubic alpha is float32
         here and float64 there, within 1 LSB); no tiling machinery, no numpy float planes."""
         dtype = images[0].dtype
+        alphas = [None if alpha is None else to_float(alpha) for alpha in alphas or [None] * len(images)]
         with torch.inference_mode():
             x = to_float_tensor(np.stack(images) if len(images) > 1 else images[0])  # (B, C, H, W) in [0, 1]
-            for i, alpha in enumerate(alphas or ()):
+            for i, alpha in enumerate(alphas):
                 if alpha is not None:
-                    filled = bleed_colour(x[i].permute(1, 2, 0).numpy(), to_float(alpha))
-                    x[i] = torch.from_numpy(filled).permute(2, 0, 1)
+                    x[i] = torch.from_numpy(bleed_colour(x[i].permute(1, 2, 0).numpy(), alpha)).permute(2, 0, 1)
             pixels = from_float_tensor(self._forward(x), dtype)  # (B, sH, sW, C)
             out = []
-            for i, image in enumerate(pixels):
-                alpha = alphas[i] if alphas else None
+            for image, alpha in zip(pixels, alphas):
                 if alpha is not None:
-                    a = torch.from_numpy(to_float(alpha))[None, None]
-                    alpha = from_float_tensor(imresize_torch(a, self.scale), dtype)[0, ..., 0]
+                    alpha = from_float_tensor(imresize_torch(torch.from_numpy(alpha)[None, None], self.scale), dtype)[0, ..., 0]
                 out.append((image, alpha))
         return out
 
