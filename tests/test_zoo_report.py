@@ -7,11 +7,18 @@ from superres.zoo_report import measure_zoo, shipped_models, write_report
 SHIPPED = shipped_models()
 
 
+def _tensor_bytes(path) -> bytes:
+    data = path.read_bytes()
+    return data[8 + int.from_bytes(data[:8], "little") :]  # after safetensors' length-prefixed JSON header
+
+
 def test_zoo_report_scores_and_records_quality(tmp_path, set5):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     path = save(create("espcn", scale=2), tmp_path / "espcn_x2.safetensors", arch="espcn", scale=2, hyperparameters={})
+    tensors = _tensor_bytes(path)
     rows = measure_zoo([set5], models=[("espcn", 2, path)], threads=1)
+    assert _tensor_bytes(path) == tensors  # the scores go into the metadata; the weights stay byte for byte
     (row,) = rows
     expected = evaluate(lambda s: load(path), [set5], [2])[0]
     assert row.scores["Set5"] == pytest.approx((expected.psnr, expected.ssim))

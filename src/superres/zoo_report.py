@@ -32,8 +32,9 @@ from superres.inference.channels import adapt_channels
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, quantize_int8
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.metrics import psnr
-from superres.models import create, get_spec, list_specs, load, pretrained_path, read_metadata, save
-from superres.models.checkpoint import training_stages, update_metadata
+from superres.models import create, get_spec, list_specs, load, pretrained_path, read_metadata
+from superres.models.checkpoint import training_stages
+from superres.models.checkpoint import update_metadata as record_metadata  # measure_zoo's flag has the name
 from superres.models.contract import rgb_to_luma_input
 from superres.models.registry import quantized_path
 from superres.models.contract import input_channels
@@ -116,9 +117,7 @@ def measure_zoo(
         if update_metadata:
             quality = {d: {"psnr": round(p, 4), "ssim": round(q, 5)} for d, (p, q) in scores.items()}
             if meta.get("quality") != quality:
-                extra = {k: v for k, v in meta.items() if k not in ("arch", "scale", "hyperparameters")}
-                extra["quality"] = quality
-                save(model, path, arch=meta["arch"], scale=meta["scale"], hyperparameters=meta.get("hyperparameters", {}), metadata=extra)
+                record_metadata(path, {"quality": quality})
     return rows
 
 
@@ -280,7 +279,7 @@ def measure_precisions(
             results[(name, scale)] = {"fp32": base, "bf16": bf16, "int8": int8}
             log(f"{name} x{scale}: Set5 {base:.4f} dB fp32, bf16 {bf16:+.4f}, int8 {int8:+.4f}")
             if write:
-                update_metadata(path, {"precision": {"bf16": {"Set5": round(bf16, 4)}, "int8": {"Set5": round(int8, 4)}}})
+                record_metadata(path, {"precision": {"bf16": {"Set5": round(bf16, 4)}, "int8": {"Set5": round(int8, 4)}}})
                 target = quantized_path(name, scale)
                 if int8 >= -INT8_MAX_LOSS:
                     write_atomic(target, graph)
