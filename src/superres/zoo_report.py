@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from superres.data.datasets import BenchmarkImage, load_benchmark
+from superres.atomic import write_atomic
+from superres.data.datasets import BenchmarkImage, list_images, load_benchmark
 from superres.device import cpu_capability, set_cpu_threads
 from superres.evaluate import predict_uint8, score_images
-from superres.atomic import write_atomic
-from superres.imaging.io import from_float, read_image
+from superres.imaging.io import read_image
+from superres.imaging.pixels import from_float, to_float, to_float_tensor
 from superres.imaging.resize import imresize
 from superres.inference.channels import adapt_channels
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, quantize_int8
@@ -35,9 +36,8 @@ from superres.metrics import psnr
 from superres.models import create, get_spec, list_specs, load, pretrained_path, read_metadata
 from superres.models.checkpoint import training_stages
 from superres.models.checkpoint import update_metadata as record_metadata  # measure_zoo's flag has the name
-from superres.models.contract import rgb_to_luma_input
+from superres.models.contract import input_channels, rgb_to_luma_input
 from superres.models.registry import quantized_path
-from superres.models.contract import input_channels
 from superres.models.summary import model_summary
 
 __all__ = ["ZooRow", "calibration_inputs", "measure_precisions", "measure_zoo", "write_report"]
@@ -221,9 +221,7 @@ def calibration_inputs(folder: str | os.PathLike, *, scale: int, channels: int, 
     spaced in name order), a centre crop of ``side`` HR pixels each, MATLAB-bicubic
     downscaled by ``scale`` as the protocol makes LR images, as (1, C, h, w) float32 in the
     model's own terms (RGB in [0, 1], or Y for a luma model)."""
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
-    if not files:
-        raise ValueError(f"no photos to calibrate on in '{folder}'")
+    files = list_images(folder)
     chosen = [files[i * len(files) // count] for i in range(min(count, len(files)))]
     inputs = []
     for path in chosen:
@@ -232,8 +230,7 @@ def calibration_inputs(folder: str | os.PathLike, *, scale: int, channels: int, 
         h, w = pixels.shape[:2]
         top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
         crop = pixels[top : top + side, left : left + side]
-        lr = imresize(crop, 1 / scale).astype(np.float32) / 255
-        x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None]
+        x = to_float_tensor(imresize(crop, 1 / scale))  # (1, 3, h, w) in [0, 1], a 16-bit photo on its own peak
         inputs.append((rgb_to_luma_input(x) if channels == 1 else x).numpy())
     return inputs
 
@@ -243,8 +240,8 @@ def _set5_mean_psnr(run, channels: int, items: Sequence[BenchmarkImage], scale: 
     adapted = adapt_channels(run, channels)
     scores = []
     for item in items:
-        x = (item.lr.astype(np.float32) / 255).transpose(2, 0, 1)[None]
-        sr = from_float(adapted(x)[0].transpose(1, 2, 0), np.uint8)
+        x = to_float(item.lr).transpose(2, 0, 1)[None]
+        sr = from_float(adapted(x)[0].transpose(1, 2, 0), item.lr.dtype)
         scores.append(psnr(sr, item.hr, shave=scale))
     return float(np.mean(scores))
 
