@@ -1,5 +1,5 @@
 """Precision chosen from measurement: the recorded bf16 change of each weight file, the
-machine's measured bf16 speed, and the int8 graphs shipped only where they cost <= 0.05 dB."""
+bf16 support the machine reports, and the int8 graphs shipped only where they cost <= 0.05 dB."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 #: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
-#: change of bf16 within this (dB), and only on a machine where bf16 is measured to be fast.
+#: change of bf16 within this (dB), and only on a machine that reports fast bf16
+#: (:func:`~superres.device.bf16_is_fast`: from its CPU flags, never a timing).
 AUTO_BF16_MAX_LOSS = 0.01
 
 # Largest tile on a CPU. Measured with SwiftRep x4 on a 3840x2160 input (2 threads):
