@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
 __all__ = [
-    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_job", "run_jobs",
-    "existing_outputs", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
+    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs",
+    "existing_outputs", "skipped_result", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
 ]
 
 #: ``--format`` choices and the extension each writes.
