@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from superres.errors import SuperresError
-from superres.imaging.dicom import is_dicom
+from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
@@ -41,7 +41,6 @@ OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp",
 
 #: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
 #: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
-DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 _KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | DICOM_EXTENSIONS
 
 
@@ -59,7 +58,12 @@ def _wanted(path: Path) -> bool:
     # often files without an extension (IM0001): those are taken by their DICM marker.
     if path.name.startswith(".") or not path.is_file():
         return False
-    return path.suffix.lower() in _KNOWN_EXTENSIONS or (not path.suffix and is_dicom(path))
+    return path.suffix.lower() in _KNOWN_EXTENSIONS or _is_dicom(path)
+
+
+def _is_dicom(path: Path) -> bool:
+    # The marker is read only for a file without an extension: not for every photo of a folder.
+    return path.suffix.lower() in DICOM_EXTENSIONS or (not path.suffix and is_dicom(path))
 
 
 def _unsupported(path: Path) -> str | None:
@@ -215,7 +219,7 @@ def plan_jobs(
         folder = Path(output_dir) / relative.parent if output_dir is not None else source.parent
         if is_video(source):
             extension = video_output_suffix(source)
-        elif source.suffix.lower() in DICOM_EXTENSIONS or (not source.suffix and is_dicom(source)):
+        elif _is_dicom(source):
             extension = source.suffix.lower() or ".dcm"  # a DICOM result is DICOM, whatever --format says
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
