@@ -297,6 +297,7 @@ class _Decoded:
     start: float
     image: ImageData | None = None
     failure: str | None = None
+    kind: str | None = None  # "video", "dicom" or "geotiff": run whole by _run_whole
 
 
 def _failure(job: Job, exc: Exception) -> str:
@@ -385,7 +386,7 @@ def run_jobs(
                 report(block=True)
                 done(_failed(head.job, head.failure, head.start))
                 continue
-            if head.image is None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
+            if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
                 report(block=True)
                 done(_run_whole(upscaler, head, progress, cog))
                 continue
@@ -405,8 +406,9 @@ def run_jobs(
 
 def _decode(job: Job) -> _Decoded:
     start = time.perf_counter()
-    if is_video(job.source) or file_kind(job.source) is not None:
-        return _Decoded(job, start)
+    kind = "video" if is_video(job.source) else file_kind(job.source)
+    if kind is not None:
+        return _Decoded(job, start, kind=kind)
     try:
         return _Decoded(job, start, image=read_image(job.source))
     except Exception as exc:
@@ -432,11 +434,10 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: in
 
 def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) -> JobResult:
     """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
-    job = item.job
+    job, kind = item.job, item.kind
     start = time.perf_counter()
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        kind = "video" if is_video(job.source) else file_kind(job.source)
         if kind == "dicom":
             detail = upscale_dicom_file(upscaler, job.source, job.output)
         elif kind == "geotiff":
