@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
 __all__ = [
-    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs",
+    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "wanted_name",
     "existing_outputs", "skipped_result", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
 ]
 
@@ -53,12 +53,18 @@ class Job:
     compare: Path | None = None
 
 
+def wanted_name(name: str) -> bool:
+    """Whether a folder search takes a file by its name alone: not hidden, and with an image,
+    video or DICOM extension. Hidden files include the temporary files of interrupted atomic
+    writes. (Also the rule for the keys of a remote folder, :mod:`.ray_batch`.)"""
+    return not name.startswith(".") and Path(name).suffix.lower() in _KNOWN_EXTENSIONS
+
+
 def _wanted(path: Path) -> bool:
-    # Hidden files include the temporary files of interrupted atomic writes. DICOM series are
-    # often files without an extension (IM0001): those are taken by their DICM marker.
+    # DICOM series are often files without an extension (IM0001): those are taken by their DICM marker.
     if path.name.startswith(".") or not path.is_file():
         return False
-    return path.suffix.lower() in _KNOWN_EXTENSIONS or _is_dicom(path)
+    return wanted_name(path.name) or _is_dicom(path)
 
 
 def _is_dicom(path: Path) -> bool:

@@ -26,9 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 from superres.errors import SuperresError
-from superres.imaging.io import IMAGE_EXTENSIONS
-from superres.inference.batch import Job, JobResult, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result
-from superres.inference.video import VIDEO_EXTENSIONS
+from superres.inference.batch import Job, JobResult, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result, wanted_name
 
 __all__ = ["RayPlan", "plan_ray_jobs", "run_on_ray", "upscale_on_ray", "require_ray"]
 
@@ -86,11 +84,6 @@ class RayPlan:
     skipped: list[str] = field(default_factory=list)
 
 
-def _wanted_key(path: str) -> bool:
-    name = PurePosixPath(path).name
-    return not name.startswith(".") and PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-
-
 def _collect_remote(uri: str, exclude: str | None) -> tuple[list[tuple[Path, Path]], list[str]]:
     """The files under a remote ``uri`` (a folder prefix, searched recursively, or one
     object), as (key, relative) pairs like :func:`collect_inputs`'s, the key being the path
@@ -107,7 +100,7 @@ def _collect_remote(uri: str, exclude: str | None) -> tuple[list[tuple[Path, Pat
         listing = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
     except OSError as exc:
         return [], [f"'{uri}': {' '.join(str(exc).split())}"]
-    keys = sorted(i.path for i in listing if i.type == fs.FileType.File and _wanted_key(i.path))
+    keys = sorted(i.path for i in listing if i.type == fs.FileType.File and wanted_name(PurePosixPath(i.path).name))
     if exclude is not None:  # an earlier run's outputs under the folder searched
         keys = [k for k in keys if not (k + "/").startswith(exclude.rstrip("/") + "/")]
     if not keys:
