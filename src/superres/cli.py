@@ -193,7 +193,7 @@ def _run_upscale_on_ray(args) -> int:
         results = run_on_ray(
             plan.jobs, model=args.model, scale=scale, load_options=_load_options(args, width, height),
             quality=args.quality, replicas=args.replicas or 1, gpus_per_replica=args.gpus_per_replica or 0,
-            ray_address=args.ray_address, skip_existing=args.skip_existing, on_result=report,
+            ray_address=args.ray_address, skip_existing=args.skip_existing, cog=args.cog, on_result=report,
         ) if plan.jobs else []
     finally:
         if manifest is not None:

@@ -167,7 +167,7 @@ def _exists(outputs: Sequence[str]) -> set[int]:
     return found
 
 
-def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[JobResult]:
+def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int, cog: bool = False) -> list[JobResult]:
     """Some jobs in a replica: :func:`run_jobs`, the single-process path's own function,
     with remote inputs fetched to, and remote outputs sent from, a private temporary folder."""
     results: list[JobResult] = []
@@ -189,7 +189,7 @@ def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[J
             jobs.append(Job(local_in, local_out))
             names[str(local_out)] = (source, output, str(local_in))
         local: list[JobResult] = []
-        run_jobs(upscaler, jobs, quality=quality, progress=False, log=lambda line: None, record=local.append)
+        run_jobs(upscaler, jobs, quality=quality, progress=False, log=lambda line: None, record=local.append, cog=cog)
         for result in local:
             source, output, local_in = names[result.output]
             error = result.error
@@ -210,14 +210,15 @@ def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[J
 class _Replica:
     """The ``map_batches`` UDF: one per actor, so the model loads once per replica."""
 
-    def __init__(self, model: str, scale, options: dict, quality: int):
+    def __init__(self, model: str, scale, options: dict, quality: int, cog: bool):
         from superres.inference.upscaler import load
 
         self.upscaler = load(model, scale, **options)
         self.quality = quality
+        self.cog = cog
 
     def __call__(self, batch: dict) -> dict:
-        results = _run_rows(self.upscaler, [(str(s), str(o)) for s, o in zip(batch["source"], batch["output"])], self.quality)
+        results = _run_rows(self.upscaler, [(str(s), str(o)) for s, o in zip(batch["source"], batch["output"])], self.quality, self.cog)
         # Empty strings, not None: a column of one type.
         return {name: [getattr(r, name) or ("" if name in ("error", "detail") else getattr(r, name)) for r in results] for name in _RESULT_FIELDS}
 
@@ -260,6 +261,7 @@ def run_on_ray(
     gpus_per_replica: float = 0,
     ray_address: str | None = None,
     skip_existing: bool = False,
+    cog: bool = False,
     on_result: Callable[[JobResult], object] | None = None,
 ) -> list[JobResult]:
     """Upscale ``jobs`` ((input, output) pairs, from :func:`plan_ray_jobs`) on a Ray cluster
@@ -267,8 +269,9 @@ def run_on_ray(
     (width, height, fit, strength, device, tile, precision, ...), given ``gpus_per_replica``
     GPUs (0: CPU; fractions share a GPU) and, on CPU, an equal share of the cluster's CPUs as
     its threads (or ``load_options['threads']``). Jobs whose output exists are skipped when
-    ``skip_existing``. ``on_result`` gets each result as it comes back (in completion order);
-    all are returned. A bad file is a "failed" result, never an exception.
+    ``skip_existing``; GeoTIFF results are Cloud-Optimised with ``cog``. ``on_result`` gets
+    each result as it comes back (in completion order); all are returned. A bad file is a
+    "failed" result, never an exception.
     """
     require_ray()
     import ray
@@ -329,7 +332,7 @@ def run_on_ray(
             concurrency=replicas,
             num_cpus=cpus,
             num_gpus=gpus_per_replica or None,
-            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality),
+            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog),
         )
         try:
             for row in dataset.iter_rows():
