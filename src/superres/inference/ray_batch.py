@@ -26,7 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 from superres.errors import SuperresError
-from superres.inference.batch import Job, JobResult, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result, wanted_name
+from superres.inference.batch import (
+    Job, JobResult, check_output_folder, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result, wanted_name,
+)
 
 __all__ = ["RayPlan", "plan_ray_jobs", "run_on_ray", "upscale_on_ray", "require_ray"]
 
@@ -369,11 +371,9 @@ def upscale_on_ray(
         if label is None:
             raise SuperresError("give a suffix when the output is sized by width or height")
         suffix = f"_{label}"
-    plan = plan_ray_jobs(inputs, output, suffix=suffix, image_format=image_format)
     if output is not None and not is_uri(_local(output)):
-        from superres.inference.batch import check_output_folder
-
-        check_output_folder(_local(output))
+        check_output_folder(_local(output))  # before a remote folder is listed, or a model loaded
+    plan = plan_ray_jobs(inputs, output, suffix=suffix, image_format=image_format)
     results = run_on_ray(plan.jobs, model=model, scale=scale, **run_options) if plan.jobs else []
     return results, plan
 
