@@ -162,8 +162,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     val_sets = {}
     for folder in config.val.folders:
         items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
-        name = Path(folder).name + (f"-{config.val.degrade}" if config.val.degrade else "")
-        val_sets[name] = items[: config.val.max_images] if config.val.max_images else items
+        val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
     validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from))
     callbacks = [

@@ -515,8 +515,7 @@ def tune(
     if not base.val.folders:
         raise TuneError(f"{path}: val.folders is empty; a search needs a validation set to score trials")
     if metric is None:
-        first = base.val.folders[0]
-        metric = Path(first).name + (f"-{base.val.degrade}" if base.val.degrade else "") + "/psnr"
+        metric = base.val.set_name(base.val.folders[0]) + "/psnr"
     study = study or path.stem
     folder = Path(directory) if directory is not None else Path("runs") / "tune" / study
     folder.mkdir(parents=True, exist_ok=True)
