@@ -25,7 +25,7 @@ from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.models.checkpoint import CheckpointError
-from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
+from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps, read_metrics
 from superres.training.checkpoints import read_for_resume, read_training_checkpoint
 from superres.training.config import TrainConfig
 from superres.training.module import SRModule
@@ -262,10 +262,7 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     if hasattr(model, "reparameterize"):
         model.reparameterize()  # ship the fused inference form
         hyper["reparameterized"] = True
-    validation = []
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        validation = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    validation = read_metrics(run_dir)
     training = {**_training_record(info), "last_validation": validation[-1] if validation else None}
     training["total_iterations"] = sum(iterations or 0 for _, iterations in ckpt_format.training_stages(training))
     metadata = {"training": training}

@@ -37,7 +37,7 @@ import yaml
 
 from superres.errors import SuperresError
 from superres.extras import install_command, require
-from superres.training.callbacks import ProtocolValidation
+from superres.training.callbacks import ProtocolValidation, read_metrics
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
 __all__ = ["TuneError", "SearchParam", "parse_search", "check_space", "PruneOnValidation", "TuneResult", "tune"]
@@ -308,12 +308,8 @@ def _trial_overrides(spec: _Spec, params: dict[str, Any]) -> list[str]:
 
 def _scores(run_dir: Path, metric: str) -> list[tuple[int, float]]:
     """(iteration, score) of every validation in a run's ``metrics.jsonl``, first score of a step kept."""
-    import json
-
-    path = run_dir / "metrics.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
     scores: dict[int, float] = {}
-    for record in records:
+    for record in read_metrics(run_dir):
         if metric in record:
             scores.setdefault(record["iteration"], record[metric])
     return sorted(scores.items())
