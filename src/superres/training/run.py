@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.data.pairs import IndexedPatches, SynthesizeLR
-from superres.device import bf16_is_fast, cpu_capability, set_cpu_threads
+from superres.device import bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
 from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
@@ -235,7 +235,9 @@ def training_precision(precision: str, accelerator: str) -> str:
     """The Lightning precision a run uses: the recipe's, except bf16 on a CPU where bf16 is not
     measured to be fast (:func:`superres.device.bf16_is_fast`), which falls back to fp32 with
     a one-line warning (on an AVX2-only CPU a bf16 SwiftRep step was 15x slower than fp32)."""
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    # "auto" picks as resolve_device does (CUDA, then MPS, then the CPU): on a Mac an auto
+    # run trains on MPS, which this CPU check has nothing to say about.
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and resolve_device("auto").type == "cpu")
     if precision.startswith("bf16") and on_cpu and not bf16_is_fast("cpu"):
         print(f"superres: warning: {precision} is slow on this CPU ({cpu_capability()}); training in fp32 (32-true) instead", file=sys.stderr)
         return "32-true"
