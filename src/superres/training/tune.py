@@ -337,7 +337,7 @@ def _objective(spec: _Spec):
         raw = copy.deepcopy(spec.raw)
         raw["output_dir"] = str(run_dir)
         config = load_config(raw, _trial_overrides(spec, params))
-        print(f"trial {trial.number}: {' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in params.items())}"
+        print(f"trial {trial.number}: {' '.join(f'{k}={_format_value(v)}' for k, v in params.items())}"
               + (f" (resuming trial {resume_of} in {run_dir})" if resume else f" in {run_dir}"), flush=True)
         pruning = PruneOnValidation(trial, spec.metric)
         if resume:
