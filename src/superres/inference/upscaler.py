@@ -634,7 +634,7 @@ def load(
     if strength is not None:
         name = f"{name}@{float(strength):g}"
         if checkpoint is not None:
-            checkpoint = load_blended(model, model_scale, strength, fidelity=fidelity)
+            checkpoint = load_blended(model, model_scale, strength, fidelity=fidelity, perceptual=checkpoint)
     if checkpoint is not None:
         return Upscaler(checkpoint, scale=model_scale, name=name, output=output, **upscaler_options)
 

@@ -64,7 +64,6 @@ def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Modu
     return net
 
 
-
 def fidelity_partner(model: str | os.PathLike, fidelity: str | os.PathLike | None = None) -> str:
     """What a perceptual ``model`` blends with: ``fidelity`` when given (a registry name or a
     checkpoint file), else the fidelity partner its registry entry names (``ModelSpec.fidelity``;
@@ -85,29 +84,37 @@ def fidelity_partner(model: str | os.PathLike, fidelity: str | os.PathLike | Non
     return partner
 
 
-def check_strength(model: str | os.PathLike, strength: float | None, fidelity: str | os.PathLike | None = None) -> None:
-    """Raise unless ``strength`` can apply to ``model``: None always can (and then ``fidelity``
-    must be None); a number must lie in [0, 1] and ``model`` must have a fidelity partner."""
+def check_strength(model: str | os.PathLike, strength: float | None, fidelity: str | os.PathLike | None = None) -> str | None:
+    """Raise unless ``strength`` can apply to ``model``, before anything is loaded: None always
+    can (and then ``fidelity`` must be None); a number must lie in [0, 1] and ``model`` must
+    have a fidelity partner, which is returned (:func:`fidelity_partner`)."""
     if strength is None:
         if fidelity is not None:
             raise SuperresError("a fidelity partner is used only with a strength (--strength)")
-        return
+        return None
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= float(strength) <= 1.0:
         raise SuperresError(f"strength must be a number in [0, 1] (0 = fidelity, 1 = perceptual), got {strength!r}")
-    fidelity_partner(model, fidelity)
+    return fidelity_partner(model, fidelity)
 
 
 def load_blended(
-    model: str | os.PathLike, scale: int, strength: float, *, fidelity: str | os.PathLike | None = None, map_location: str = "cpu"
+    model: str | os.PathLike,
+    scale: int,
+    strength: float,
+    *,
+    fidelity: str | os.PathLike | None = None,
+    map_location: str = "cpu",
+    perceptual: nn.Module | None = None,
 ) -> nn.Module:
     """The perceptual ``model`` at ``scale`` with its weights blended toward its fidelity
     partner's (:func:`fidelity_partner`): ``strength`` 1 is the perceptual model, 0 the
     partner, values between trade invented texture for fidelity (ESRGAN's network
     interpolation, :func:`superres.models.interpolate.interpolate`). Each is a registry name
-    (its shipped weights) or a checkpoint file."""
-    check_strength(model, strength, fidelity)
-    perceptual = load_for_scale(os.fspath(model), scale, map_location=map_location)
+    (its shipped weights) or a checkpoint file; ``perceptual`` is ``model`` already loaded,
+    which is then not read again."""
+    partner = check_strength(model, strength, fidelity)
+    if perceptual is None:
+        perceptual = load_for_scale(os.fspath(model), scale, map_location=map_location)
     if float(strength) == 1.0:
         return perceptual
-    partner = load_for_scale(fidelity_partner(model, fidelity), scale, map_location=map_location)
-    return interpolate(partner, perceptual, float(strength)).eval()
+    return interpolate(load_for_scale(partner, scale, map_location=map_location), perceptual, float(strength)).eval()

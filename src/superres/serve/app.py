@@ -484,7 +484,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         blend = None
         if strength is not None:  # checked here, before the upload is decoded
             try:
-                catalog.blend(offer, round(strength, 2))
+                blend = catalog.blend(offer, round(strength, 2))
             except LookupError as exc:
                 return _error(422, str(exc.args[0]))
 
@@ -528,8 +528,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             )
 
         try:
-            if strength is not None:  # the offer may have changed scale with the size asked for
-                blend = catalog.blend(offer, round(strength, 2))
+            if blend is not None and blend.partner.scale != offer.scale:  # a size chose another model scale
+                blend = catalog.blend(offer, blend.strength)
             content, seconds = await jobs.run(lambda: upscale_job(offer, decoded, format, quality, output, ensemble, blend))
         except LookupError as exc:
             return _error(422, str(exc.args[0]))
