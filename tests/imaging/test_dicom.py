@@ -115,3 +115,21 @@ def test_compressed_transfer_syntaxes_are_refused_with_what_to_do(tmp_path):
 def test_dicom_is_recognised_by_its_marker_without_an_extension(tmp_path):
     path = write_dicom(tmp_path / "IM0001")
     assert is_dicom(path) and not is_dicom(tmp_path / "missing")
+
+
+def test_pixel_spacing_inside_functional_groups_is_divided_too(bicubic, tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    source = write_dicom(tmp_path / "enhanced.dcm")
+    ds = pydicom.dcmread(source)
+    measures = Dataset()
+    measures.PixelSpacing = [0.8, 0.6]
+    group = Dataset()
+    group.PixelMeasuresSequence = Sequence([measures])
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    ds.save_as(source, enforce_file_format=True)
+    upscale_dicom_file(bicubic, source, tmp_path / "enhanced_x2.dcm")
+    after = pydicom.dcmread(tmp_path / "enhanced_x2.dcm")
+    nested = after.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+    assert [float(v) for v in nested] == pytest.approx([0.4, 0.3])

@@ -41,6 +41,7 @@ from superres.extras import require
 __all__ = ["DicomError", "DicomImage", "derived_dicom", "from_unit", "is_dicom", "read_dicom", "to_unit", "write_dicom"]
 
 _PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB")
+_SPACINGS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
 
 
 class DicomError(SuperresError):
@@ -157,18 +158,9 @@ def from_unit(image: DicomImage, planes: np.ndarray) -> np.ndarray:
     return np.rint(unit * np.float32(high - low) + np.float32(low)).astype(image.frames.dtype)
 
 
-def _walk(dataset):
-    """``dataset`` and every dataset nested in its sequences."""
-    yield dataset
-    for element in dataset:
-        if element.VR == "SQ":
-            for item in element.value:
-                yield from _walk(item)
-
-
-def _scaled(values, factor: float) -> list[float]:
-    # DS values are at most 16 characters: 10 significant digits keep every spacing exact enough.
-    return [float(f"{float(v) / factor:.10g}") for v in values]
+def _ds(value: float) -> float:
+    # DS values are at most 16 characters: 10 significant digits keep every spacing and position exact enough.
+    return float(f"{value:.10g}")
 
 
 def derived_dicom(image: DicomImage, frames: np.ndarray, *, description: str, uid_seed: str):
@@ -187,18 +179,17 @@ def derived_dicom(image: DicomImage, frames: np.ndarray, *, description: str, ui
     new_rows, new_cols = frames.shape[1:3]
     fy, fx = new_rows / rows, new_cols / cols
     ds.Rows, ds.Columns = new_rows, new_cols
-    for item in _walk(ds):
-        for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
-            if keyword in item and item[keyword].value is not None and len(item[keyword].value) == 2:
-                row_spacing, col_spacing = item[keyword].value
-                item[keyword].value = _scaled([row_spacing], fy) + _scaled([col_spacing], fx)
+    for element in ds.iterall():  # nested sequences too: the functional groups of enhanced multi-frame files
+        if element.keyword in _SPACINGS and element.value is not None and element.VM == 2:
+            row_spacing, col_spacing = element.value
+            element.value = [_ds(float(row_spacing) / fy), _ds(float(col_spacing) / fx)]
     spacing = source.get("PixelSpacing")
     if "ImagePositionPatient" in source and "ImageOrientationPatient" in source and spacing:
         # The position is the centre of the first pixel, which moves towards the corner.
         along_row = np.array(source.ImageOrientationPatient[:3], dtype=float)  # direction of increasing column
         along_col = np.array(source.ImageOrientationPatient[3:], dtype=float)  # direction of increasing row
         shift = -0.5 * (1 - 1 / fx) * float(spacing[1]) * along_row - 0.5 * (1 - 1 / fy) * float(spacing[0]) * along_col
-        ds.ImagePositionPatient = [float(f"{p:.10g}") for p in np.array(source.ImagePositionPatient, dtype=float) + shift]
+        ds.ImagePositionPatient = [_ds(p) for p in np.array(source.ImagePositionPatient, dtype=float) + shift]
 
     old_sop = str(source.SOPInstanceUID)
     ds.SOPInstanceUID = generate_uid(entropy_srcs=[old_sop, uid_seed])

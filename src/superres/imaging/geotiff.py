@@ -13,6 +13,7 @@ integers), or a Cloud-Optimised GeoTIFF (internal overviews, made from the finis
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -182,10 +183,6 @@ class GeoTiffWriter:
 
     def __enter__(self) -> GeoTiffWriter:
         rasterio = _rasterio()
-        self._atomic = atomic_path(self.path, suffix=".tif")
-        self._temp = self._atomic.__enter__()
-        self._env = _environment()
-        self._env.__enter__()
         r = self.raster
         integer = np.issubdtype(np.dtype(r.dtype), np.integer)
         profile = dict(
@@ -195,26 +192,33 @@ class GeoTiffWriter:
         )
         if r.count == 3 and r.dtype == "uint8" and r.rgb_bands() == (1, 2, 3):
             profile["photometric"] = "RGB"
-        self._staging = self._temp.with_name(self._temp.name + ".gtiff.tif") if self.cog else self._temp
-        try:
-            self._ds = rasterio.open(self._staging, "w", **profile)
-            self._ds.update_tags(**{**r.tags, "TIFFTAG_SOFTWARE": self.software})
-            for band in range(1, r.count + 1):
-                if band <= len(r.band_tags) and r.band_tags[band - 1]:
-                    self._ds.update_tags(band, **r.band_tags[band - 1])
-                if band <= len(r.descriptions) and r.descriptions[band - 1]:
-                    self._ds.set_band_description(band, r.descriptions[band - 1])
-                if band <= len(r.units) and r.units[band - 1]:
-                    self._ds.set_band_unit(band, r.units[band - 1])
-            if r.colorinterp:
-                self._ds.colorinterp = r.colorinterp
-            if r.scales:
-                self._ds.scales = r.scales
-            if r.offsets:
-                self._ds.offsets = r.offsets
-        except Exception as exc:
-            self._abort(exc)
-            raise GeoTiffError(f"cannot write '{self.path.name}': {' '.join(str(exc).split())[:200]}") from None
+        # Undone in reverse on the way out: the file closed, the COG's staging file removed, GDAL's
+        # settings restored, and the result renamed into place (or removed, after an error).
+        with contextlib.ExitStack() as stack:
+            self._temp = stack.enter_context(atomic_path(self.path, suffix=".tif"))
+            stack.enter_context(_environment())
+            self._staging = self._temp.with_name(self._temp.name + ".gtiff.tif") if self.cog else self._temp
+            if self.cog:
+                stack.callback(self._staging.unlink, missing_ok=True)
+            try:
+                self._ds = stack.enter_context(rasterio.open(self._staging, "w", **profile))
+                self._ds.update_tags(**{**r.tags, "TIFFTAG_SOFTWARE": self.software})
+                for band in range(1, r.count + 1):
+                    if band <= len(r.band_tags) and r.band_tags[band - 1]:
+                        self._ds.update_tags(band, **r.band_tags[band - 1])
+                    if band <= len(r.descriptions) and r.descriptions[band - 1]:
+                        self._ds.set_band_description(band, r.descriptions[band - 1])
+                    if band <= len(r.units) and r.units[band - 1]:
+                        self._ds.set_band_unit(band, r.units[band - 1])
+                if r.colorinterp:
+                    self._ds.colorinterp = r.colorinterp
+                if r.scales:
+                    self._ds.scales = r.scales
+                if r.offsets:
+                    self._ds.offsets = r.offsets
+            except Exception as exc:
+                raise GeoTiffError(f"cannot write '{self.path.name}': {' '.join(str(exc).split())[:200]}") from None
+            self._cleanup = stack.pop_all()
         return self
 
     def write(self, samples: np.ndarray, bands: tuple[int, ...], top: int, left: int) -> None:
@@ -224,31 +228,16 @@ class GeoTiffWriter:
         _, height, width = samples.shape
         self._ds.write(samples, indexes=list(bands), window=Window(left, top, width, height))
 
-    def _abort(self, exc: BaseException) -> None:
-        try:
-            if getattr(self, "_ds", None) is not None and not self._ds.closed:
-                self._ds.close()
-        finally:
-            self._env.__exit__(None, None, None)
-            if self._staging != self._temp:
-                self._staging.unlink(missing_ok=True)
-            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-
     def __exit__(self, kind, exc, tb) -> None:
-        if exc is not None:
-            self._abort(exc)
-            return
         try:
-            self._ds.close()
-            if self.cog:
-                from rasterio.shutil import copy as gdal_copy
+            if exc is None:
+                self._ds.close()
+                if self.cog:
+                    from rasterio.shutil import copy as gdal_copy
 
-                integer = np.issubdtype(np.dtype(self.raster.dtype), np.integer)
-                gdal_copy(self._staging, self._temp, driver="COG", compress="deflate", predictor="YES" if integer else "FLOATING_POINT", blocksize=_BLOCK, bigtiff="IF_SAFER")
+                    integer = np.issubdtype(np.dtype(self.raster.dtype), np.integer)
+                    gdal_copy(self._staging, self._temp, driver="COG", compress="deflate", predictor="YES" if integer else "FLOATING_POINT", blocksize=_BLOCK, bigtiff="IF_SAFER")
         except Exception as error:
-            self._abort(error)
+            self._cleanup.__exit__(type(error), error, error.__traceback__)
             raise GeoTiffError(f"cannot write '{self.path.name}': {' '.join(str(error).split())[:200]}") from None
-        self._env.__exit__(None, None, None)
-        if self._staging != self._temp:
-            self._staging.unlink(missing_ok=True)
-        self._atomic.__exit__(None, None, None)
+        self._cleanup.__exit__(kind, exc, tb)

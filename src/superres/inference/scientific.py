@@ -167,8 +167,8 @@ def _upscale_window(upscaler: Upscaler, reader: GeoTiffReader, bands, box, mappi
     unit = np.nan_to_num(unit, nan=0.0, posinf=1.0, neginf=0.0)
     np.clip(unit, 0.0, 1.0, out=unit)
     everything = bool(valid.all())
-    if not everything and valid.any():
-        unit = _fill(unit, valid)
+    if not everything:  # nodata filled from its neighbours (a window of nothing but nodata stays as it is)
+        unit = bleed_colour(unit.transpose(1, 2, 0), valid).transpose(2, 0, 1)
     out, _ = upscaler.upscale_planes(unit)
     values = out.astype(np.float64) * span + low
     if np.issubdtype(dtype, np.integer):
@@ -188,8 +188,3 @@ def _upscale_window(upscaler: Upscaler, reader: GeoTiffReader, bands, box, mappi
         holes = ~np.repeat(np.repeat(valid, s, axis=0), s, axis=1)
         result[:, holes] = nodata if nodata is not None else 0
     return result
-
-
-def _fill(unit: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(C, H, W) planes with the invalid pixels filled from the valid ones nearby."""
-    return bleed_colour(unit.transpose(1, 2, 0), valid.astype(np.float32)).transpose(2, 0, 1).astype(np.float32, copy=False)

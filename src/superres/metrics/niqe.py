@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from superres.errors import SuperresError
 from superres.extras import MissingExtraError, install_command
 
 __all__ = ["NIQE_MIN_SIZE", "NiqeUnavailableError", "niqe", "luminance", "require_niqe"]
