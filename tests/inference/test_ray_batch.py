@@ -191,3 +191,17 @@ def test_manifest_drops_a_torn_last_line_and_appends(tmp_path):
         manifest.write(JobResult("c", "c_x4.png", "failed", "broken", 0.5))
     rows = read_manifest(path)
     assert [r["input"] for r in rows] == ["a", "c"] and rows[1]["error"] == "broken"
+
+
+def test_a_replica_writes_cloud_optimised_geotiffs_with_cog(tmp_path):
+    """--cog reaches the replicas (it was dropped on the way: --engine ray wrote plain GeoTIFFs)."""
+    rasterio = pytest.importorskip("rasterio", reason="GeoTIFF needs the geo extra: pip install 'superres[geo]'")
+    import superres
+    from scientific_files import write_geotiff
+    from superres.inference.ray_batch import _run_rows
+
+    source = write_geotiff(tmp_path / "rgb.tif", height=300, width=270, count=4, dtype="uint8", nodata=None, rgb=True)
+    [result] = _run_rows(superres.load("bicubic", 2, threads=1), [(str(source), str(tmp_path / "rgb_x2.tif"))], 95, cog=True)
+    assert result.status == "done", result.error
+    with rasterio.open(tmp_path / "rgb_x2.tif") as b:
+        assert b.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"

@@ -38,7 +38,7 @@ from superres.atomic import atomic_path
 from superres.errors import SuperresError
 from superres.extras import require
 
-__all__ = ["DicomError", "DicomImage", "derived_dicom", "from_unit", "is_dicom", "read_dicom", "to_unit", "write_dicom"]
+__all__ = ["DICOM_EXTENSIONS", "DicomError", "DicomImage", "derived_dicom", "from_unit", "is_dicom", "read_dicom", "to_unit", "write_dicom"]
 
 _PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB")
 _SPACINGS = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
@@ -52,11 +52,15 @@ def _pydicom():
     return require("pydicom", extra="medical", purpose="DICOM")
 
 
+#: Lower-case extensions, with the dot, of DICOM files (which are also found without one).
+DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+
+
 def is_dicom(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a DICOM Part 10 file (the "DICM" marker after its 128-byte preamble)
     or is named ``.dcm``/``.dicom``."""
     path = Path(path)
-    if path.suffix.lower() in (".dcm", ".dicom"):
+    if path.suffix.lower() in DICOM_EXTENSIONS:
         return True
     try:
         with open(path, "rb") as fh:

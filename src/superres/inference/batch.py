@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from superres.errors import SuperresError
-from superres.imaging.dicom import is_dicom
+from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
 __all__ = [
-    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_job", "run_jobs",
-    "existing_outputs", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
+    "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "wanted_name",
+    "existing_outputs", "skipped_result", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
 ]
 
 #: ``--format`` choices and the extension each writes.
@@ -41,7 +41,6 @@ OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp",
 
 #: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
 #: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
-DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 _KNOWN_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | DICOM_EXTENSIONS
 
 
@@ -54,12 +53,23 @@ class Job:
     compare: Path | None = None
 
 
+def wanted_name(name: str) -> bool:
+    """Whether a folder search takes a file by its name alone: not hidden, and with an image,
+    video or DICOM extension. Hidden files include the temporary files of interrupted atomic
+    writes. (Also the rule for the keys of a remote folder, :mod:`.ray_batch`.)"""
+    return not name.startswith(".") and Path(name).suffix.lower() in _KNOWN_EXTENSIONS
+
+
 def _wanted(path: Path) -> bool:
-    # Hidden files include the temporary files of interrupted atomic writes. DICOM series are
-    # often files without an extension (IM0001): those are taken by their DICM marker.
+    # DICOM series are often files without an extension (IM0001): those are taken by their DICM marker.
     if path.name.startswith(".") or not path.is_file():
         return False
-    return path.suffix.lower() in _KNOWN_EXTENSIONS or (not path.suffix and is_dicom(path))
+    return wanted_name(path.name) or _is_dicom(path)
+
+
+def _is_dicom(path: Path) -> bool:
+    # The marker is read only for a file without an extension: not for every photo of a folder.
+    return path.suffix.lower() in DICOM_EXTENSIONS or (not path.suffix and is_dicom(path))
 
 
 def _unsupported(path: Path) -> str | None:
@@ -215,7 +225,7 @@ def plan_jobs(
         folder = Path(output_dir) / relative.parent if output_dir is not None else source.parent
         if is_video(source):
             extension = video_output_suffix(source)
-        elif source.suffix.lower() in DICOM_EXTENSIONS or (not source.suffix and is_dicom(source)):
+        elif _is_dicom(source):
             extension = source.suffix.lower() or ".dcm"  # a DICOM result is DICOM, whatever --format says
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
@@ -293,6 +303,7 @@ class _Decoded:
     start: float
     image: ImageData | None = None
     failure: str | None = None
+    kind: str | None = None  # "video", "dicom" or "geotiff": run whole by _run_whole
 
 
 def _failure(job: Job, exc: Exception) -> str:
@@ -381,7 +392,7 @@ def run_jobs(
                 report(block=True)
                 done(_failed(head.job, head.failure, head.start))
                 continue
-            if head.image is None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
+            if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
                 report(block=True)
                 done(_run_whole(upscaler, head, progress, cog))
                 continue
@@ -401,8 +412,9 @@ def run_jobs(
 
 def _decode(job: Job) -> _Decoded:
     start = time.perf_counter()
-    if is_video(job.source) or file_kind(job.source) is not None:
-        return _Decoded(job, start)
+    kind = "video" if is_video(job.source) else file_kind(job.source)
+    if kind is not None:
+        return _Decoded(job, start, kind=kind)
     try:
         return _Decoded(job, start, image=read_image(job.source))
     except Exception as exc:
@@ -428,11 +440,10 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: in
 
 def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) -> JobResult:
     """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
-    job = item.job
+    job, kind = item.job, item.kind
     start = time.perf_counter()
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        kind = "video" if is_video(job.source) else file_kind(job.source)
         if kind == "dicom":
             detail = upscale_dicom_file(upscaler, job.source, job.output)
         elif kind == "geotiff":

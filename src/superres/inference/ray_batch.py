@@ -26,9 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 from superres.errors import SuperresError
-from superres.imaging.io import IMAGE_EXTENSIONS
-from superres.inference.batch import Job, JobResult, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result
-from superres.inference.video import VIDEO_EXTENSIONS
+from superres.inference.batch import (
+    Job, JobResult, check_output_folder, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result, wanted_name,
+)
 
 __all__ = ["RayPlan", "plan_ray_jobs", "run_on_ray", "upscale_on_ray", "require_ray"]
 
@@ -86,11 +86,6 @@ class RayPlan:
     skipped: list[str] = field(default_factory=list)
 
 
-def _wanted_key(path: str) -> bool:
-    name = PurePosixPath(path).name
-    return not name.startswith(".") and PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-
-
 def _collect_remote(uri: str, exclude: str | None) -> tuple[list[tuple[Path, Path]], list[str]]:
     """The files under a remote ``uri`` (a folder prefix, searched recursively, or one
     object), as (key, relative) pairs like :func:`collect_inputs`'s, the key being the path
@@ -107,7 +102,7 @@ def _collect_remote(uri: str, exclude: str | None) -> tuple[list[tuple[Path, Pat
         listing = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
     except OSError as exc:
         return [], [f"'{uri}': {' '.join(str(exc).split())}"]
-    keys = sorted(i.path for i in listing if i.type == fs.FileType.File and _wanted_key(i.path))
+    keys = sorted(i.path for i in listing if i.type == fs.FileType.File and wanted_name(PurePosixPath(i.path).name))
     if exclude is not None:  # an earlier run's outputs under the folder searched
         keys = [k for k in keys if not (k + "/").startswith(exclude.rstrip("/") + "/")]
     if not keys:
@@ -174,7 +169,7 @@ def _exists(outputs: Sequence[str]) -> set[int]:
     return found
 
 
-def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[JobResult]:
+def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int, cog: bool = False) -> list[JobResult]:
     """Some jobs in a replica: :func:`run_jobs`, the single-process path's own function,
     with remote inputs fetched to, and remote outputs sent from, a private temporary folder."""
     results: list[JobResult] = []
@@ -196,7 +191,7 @@ def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[J
             jobs.append(Job(local_in, local_out))
             names[str(local_out)] = (source, output, str(local_in))
         local: list[JobResult] = []
-        run_jobs(upscaler, jobs, quality=quality, progress=False, log=lambda line: None, record=local.append)
+        run_jobs(upscaler, jobs, quality=quality, progress=False, log=lambda line: None, record=local.append, cog=cog)
         for result in local:
             source, output, local_in = names[result.output]
             error = result.error
@@ -217,14 +212,15 @@ def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int) -> list[J
 class _Replica:
     """The ``map_batches`` UDF: one per actor, so the model loads once per replica."""
 
-    def __init__(self, model: str, scale, options: dict, quality: int):
+    def __init__(self, model: str, scale, options: dict, quality: int, cog: bool):
         from superres.inference.upscaler import load
 
         self.upscaler = load(model, scale, **options)
         self.quality = quality
+        self.cog = cog
 
     def __call__(self, batch: dict) -> dict:
-        results = _run_rows(self.upscaler, [(str(s), str(o)) for s, o in zip(batch["source"], batch["output"])], self.quality)
+        results = _run_rows(self.upscaler, [(str(s), str(o)) for s, o in zip(batch["source"], batch["output"])], self.quality, self.cog)
         # Empty strings, not None: a column of one type.
         return {name: [getattr(r, name) or ("" if name in ("error", "detail") else getattr(r, name)) for r in results] for name in _RESULT_FIELDS}
 
@@ -267,6 +263,7 @@ def run_on_ray(
     gpus_per_replica: float = 0,
     ray_address: str | None = None,
     skip_existing: bool = False,
+    cog: bool = False,
     on_result: Callable[[JobResult], object] | None = None,
 ) -> list[JobResult]:
     """Upscale ``jobs`` ((input, output) pairs, from :func:`plan_ray_jobs`) on a Ray cluster
@@ -274,8 +271,9 @@ def run_on_ray(
     (width, height, fit, strength, device, tile, precision, ...), given ``gpus_per_replica``
     GPUs (0: CPU; fractions share a GPU) and, on CPU, an equal share of the cluster's CPUs as
     its threads (or ``load_options['threads']``). Jobs whose output exists are skipped when
-    ``skip_existing``. ``on_result`` gets each result as it comes back (in completion order);
-    all are returned. A bad file is a "failed" result, never an exception.
+    ``skip_existing``; GeoTIFF results are Cloud-Optimised with ``cog``. ``on_result`` gets
+    each result as it comes back (in completion order); all are returned. A bad file is a
+    "failed" result, never an exception.
     """
     require_ray()
     import ray
@@ -336,7 +334,7 @@ def run_on_ray(
             concurrency=replicas,
             num_cpus=cpus,
             num_gpus=gpus_per_replica or None,
-            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality),
+            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog),
         )
         try:
             for row in dataset.iter_rows():
@@ -373,11 +371,9 @@ def upscale_on_ray(
         if label is None:
             raise SuperresError("give a suffix when the output is sized by width or height")
         suffix = f"_{label}"
-    plan = plan_ray_jobs(inputs, output, suffix=suffix, image_format=image_format)
     if output is not None and not is_uri(_local(output)):
-        from superres.inference.batch import check_output_folder
-
-        check_output_folder(_local(output))
+        check_output_folder(_local(output))  # before a remote folder is listed, or a model loaded
+    plan = plan_ray_jobs(inputs, output, suffix=suffix, image_format=image_format)
     results = run_on_ray(plan.jobs, model=model, scale=scale, **run_options) if plan.jobs else []
     return results, plan
 
