@@ -21,7 +21,7 @@ from superres.evaluate import score_images
 from superres.imaging.pixels import to_8bit
 from superres.training.checkpoints import read_for_resume
 
-__all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps"]
+__all__ = ["AtomicCheckpointIO", "StepCheckpoint", "ProtocolValidation", "ProgressBar", "StopAtMaxSteps", "read_metrics"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -176,6 +176,15 @@ class ProtocolValidation(L.Callback):
 
     def on_train_end(self, trainer, module):
         self._validate(trainer, module)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The validation records :class:`ProtocolValidation` appended to a run's ``metrics.jsonl``,
+    oldest first; [] for a run that has none."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 class ProgressBar(L.Callback):

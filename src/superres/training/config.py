@@ -97,6 +97,11 @@ class ValConfig(_Section):
             check_preset(self.degrade)
         return self
 
+    def set_name(self, folder: str) -> str:
+        """The name ``folder``'s scores are recorded under (``metrics.jsonl``'s ``<name>/psnr``):
+        the folder's own name, with the degradation preset when there is one."""
+        return Path(folder).name + (f"-{self.degrade}" if self.degrade else "")
+
 
 class PerceptualConfig(_Section):
     # Weight of the VGG feature loss; 0 turns it off.

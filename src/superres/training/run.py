@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.data.pairs import IndexedPatches, SynthesizeLR
-from superres.device import bf16_is_fast, cpu_capability, set_cpu_threads
+from superres.device import bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
 from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.models.checkpoint import CheckpointError
-from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps
+from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps, read_metrics
 from superres.training.checkpoints import read_for_resume, read_training_checkpoint
 from superres.training.config import TrainConfig
 from superres.training.module import SRModule
@@ -162,8 +162,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     val_sets = {}
     for folder in config.val.folders:
         items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
-        name = Path(folder).name + (f"-{config.val.degrade}" if config.val.degrade else "")
-        val_sets[name] = items[: config.val.max_images] if config.val.max_images else items
+        val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
     validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from))
     callbacks = [
@@ -236,7 +235,9 @@ def training_precision(precision: str, accelerator: str) -> str:
     """The Lightning precision a run uses: the recipe's, except bf16 on a CPU where bf16 is not
     measured to be fast (:func:`superres.device.bf16_is_fast`), which falls back to fp32 with
     a one-line warning (on an AVX2-only CPU a bf16 SwiftRep step was 15x slower than fp32)."""
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    # "auto" picks as resolve_device does (CUDA, then MPS, then the CPU): on a Mac an auto
+    # run trains on MPS, which this CPU check has nothing to say about.
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and resolve_device("auto").type == "cpu")
     if precision.startswith("bf16") and on_cpu and not bf16_is_fast("cpu"):
         print(f"superres: warning: {precision} is slow on this CPU ({cpu_capability()}); training in fp32 (32-true) instead", file=sys.stderr)
         return "32-true"
@@ -263,10 +264,7 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     if hasattr(model, "reparameterize"):
         model.reparameterize()  # ship the fused inference form
         hyper["reparameterized"] = True
-    validation = []
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        validation = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    validation = read_metrics(run_dir)
     training = {**_training_record(info), "last_validation": validation[-1] if validation else None}
     training["total_iterations"] = sum(iterations or 0 for _, iterations in ckpt_format.training_stages(training))
     metadata = {"training": training}

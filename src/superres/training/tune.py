@@ -37,7 +37,7 @@ import yaml
 
 from superres.errors import SuperresError
 from superres.extras import install_command, require
-from superres.training.callbacks import ProtocolValidation
+from superres.training.callbacks import ProtocolValidation, read_metrics
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
 __all__ = ["TuneError", "SearchParam", "parse_search", "check_space", "PruneOnValidation", "TuneResult", "tune"]
@@ -308,12 +308,8 @@ def _trial_overrides(spec: _Spec, params: dict[str, Any]) -> list[str]:
 
 def _scores(run_dir: Path, metric: str) -> list[tuple[int, float]]:
     """(iteration, score) of every validation in a run's ``metrics.jsonl``, first score of a step kept."""
-    import json
-
-    path = run_dir / "metrics.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
     scores: dict[int, float] = {}
-    for record in records:
+    for record in read_metrics(run_dir):
         if metric in record:
             scores.setdefault(record["iteration"], record[metric])
     return sorted(scores.items())
@@ -341,7 +337,7 @@ def _objective(spec: _Spec):
         raw = copy.deepcopy(spec.raw)
         raw["output_dir"] = str(run_dir)
         config = load_config(raw, _trial_overrides(spec, params))
-        print(f"trial {trial.number}: {' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in params.items())}"
+        print(f"trial {trial.number}: {' '.join(f'{k}={_format_value(v)}' for k, v in params.items())}"
               + (f" (resuming trial {resume_of} in {run_dir})" if resume else f" in {run_dir}"), flush=True)
         pruning = PruneOnValidation(trial, spec.metric)
         if resume:
@@ -515,8 +511,7 @@ def tune(
     if not base.val.folders:
         raise TuneError(f"{path}: val.folders is empty; a search needs a validation set to score trials")
     if metric is None:
-        first = base.val.folders[0]
-        metric = Path(first).name + (f"-{base.val.degrade}" if base.val.degrade else "") + "/psnr"
+        metric = base.val.set_name(base.val.folders[0]) + "/psnr"
     study = study or path.stem
     folder = Path(directory) if directory is not None else Path("runs") / "tune" / study
     folder.mkdir(parents=True, exist_ok=True)
