@@ -204,10 +204,3 @@ def bicubic_planes(planes: np.ndarray, scale: int) -> np.ndarray:
     in tiles so that memory stays small for any size; float32, not clipped."""
     planes = np.asarray(planes, dtype=np.float32)
     return upscale_tiled(_bicubic_run(scale), planes, scale=scale, tile=_BICUBIC_TILE, overlap=_BICUBIC_OVERLAP)
-
-
-def bicubic_planes(planes: np.ndarray, scale: int) -> np.ndarray:
-    """(C, H, W) float planes upscaled with MATLAB bicubic (:func:`superres.imaging.resize.imresize`),
-    in tiles so that memory stays small for any size; float32, not clipped."""
-    planes = np.asarray(planes, dtype=np.float32)
-    return upscale_tiled(_bicubic_run(scale), planes, scale=scale, tile=_BICUBIC_TILE, overlap=_BICUBIC_OVERLAP)
