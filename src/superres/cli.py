@@ -512,6 +512,8 @@ def _add_tune(sub) -> None:
     p.add_argument("--startup-trials", type=int, default=5, help="random trials before the sampler models and the pruner prunes (default: 5)")
     p.add_argument("--metric", help="metrics.jsonl key to maximise (default: the first val folder's psnr, e.g. Set5/psnr)")
     p.add_argument("--seed", type=int, help="sampler seed, for a repeatable search")
+    p.add_argument("--baseline", action="store_true",
+                   help="run the config's own values first, so the search is judged against them in the same study")
     p.set_defaults(run=_run_tune)
 
 
@@ -521,13 +523,15 @@ def _run_tune(args) -> int:
     result = tune(
         args.config, trials=args.trials, search=args.search, overrides=args.overrides, study=args.study,
         storage=args.storage, directory=args.directory, timeout=args.timeout, n_jobs=args.n_jobs,
-        pruner=args.pruner, startup_trials=args.startup_trials, metric=args.metric, seed=args.seed,
+        pruner=args.pruner, startup_trials=args.startup_trials, metric=args.metric, seed=args.seed, baseline=args.baseline,
     )
     print(result.table)
     print(", ".join(f"{n} {state}" for state, n in sorted(result.counts.items())))
     if result.best_config is not None:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
         print(f"best: trial {result.best_trial}, {result.best_value:.4f} ({params})")
+        if result.baseline_value is not None:
+            print(f"baseline (the config's own values): {result.baseline_value:.4f}; best - baseline = {result.best_value - result.baseline_value:+.4f}")
         print(f"wrote {result.best_config}")
     for path in result.pictures:
         print(f"wrote {path}")

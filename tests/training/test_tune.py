@@ -22,7 +22,7 @@ optuna = pytest.importorskip("optuna", reason="superres tune needs optuna: pip i
 
 from superres.cli import main  # noqa: E402
 from superres.training import load_config  # noqa: E402
-from superres.training.tune import TuneError, check_space, parse_search, tune  # noqa: E402
+from superres.training.tune import TuneError, baseline_params, check_space, parse_search, tune  # noqa: E402
 
 SUPERRES = [sys.executable, "-m", "superres"]
 
@@ -156,6 +156,36 @@ def test_search_keys_are_checked_like_set():
             check_space(raw, [], [parse_search(item)])
     with pytest.raises(TuneError, match="names a key twice"):
         check_space(raw, [], [ok[0], ok[0]])
+
+
+def test_baseline_is_the_configs_own_point():
+    config = load_config({"model": {"name": "fsrcnn", "scale": 2, "hyperparameters": {"s": 16}}, "data": {"train": ["x"]},
+                          "optim": {"lr": 3.0e-3}, "loss": {"pixel": "charbonnier"}})
+    space = [parse_search(i) for i in ("optim.lr=log:1e-4:1e-2", "model.hyperparameters.d=int:16:128",
+                                       "model.hyperparameters.s=int:8:32", "loss.pixel=choice:l1,charbonnier")]
+    # d is left to the model's default (56); s is the YAML's.
+    assert baseline_params(space, config) == {"optim.lr": 3.0e-3, "model.hyperparameters.d": 56,
+                                              "model.hyperparameters.s": 16, "loss.pixel": "charbonnier"}
+    with pytest.raises(TuneError, match=r"model\.hyperparameters\.d = 56, outside its search range int:64:128"):
+        baseline_params([parse_search("model.hyperparameters.d=int:64:128")], config)
+
+
+@pytest.mark.slow
+def test_baseline_runs_first_and_is_marked(tmp_path, photos, set5, capsys):
+    config = _config(tmp_path, photos, set5)
+    study = tmp_path / "study"
+    capsys.readouterr()
+    assert main(["tune", str(config), "--trials", "2", "--search", "optim.lr=log:1e-4:1e-2", "model.hyperparameters.d=int:8:64",
+                 "--set", "trainer.max_steps=10", "--dir", str(study), "--pruner", "none", "--seed", "0", "--baseline"]) == 0
+    trials = _trials(study, "tiny")
+    assert trials[0].params == {"optim.lr": 1.0e-3, "model.hyperparameters.d": 32}  # FSRCNN-s: d = 32 and trials[0].user_attrs["baseline"]
+    assert trials[1].params != trials[0].params and not trials[1].user_attrs.get("baseline")
+    assert "| 0 | complete (baseline) |" in (study / "trials.md").read_text()
+    assert f"baseline (the config's own values): {trials[0].value:.4f}" in capsys.readouterr().out
+    # Continuing the study does not queue the baseline again.
+    assert main(["tune", str(config), "--trials", "3", "--search", "optim.lr=log:1e-4:1e-2", "model.hyperparameters.d=int:8:64",
+                 "--set", "trainer.max_steps=10", "--dir", str(study), "--pruner", "none", "--seed", "0", "--baseline"]) == 0
+    assert sum(bool(t.user_attrs.get("baseline")) for t in _trials(study, "tiny")) == 1
 
 
 def test_cli_reports_a_bad_search_in_one_line(tmp_path, capsys):

@@ -199,6 +199,7 @@ class TuneResult:
     counts: dict[str, int]
     pictures: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    baseline_value: float | None = None  # the config's own point (``baseline=True``), once it completed
 
 
 def _optuna():
@@ -235,12 +236,42 @@ def _storage(spec: _Spec):
             time.sleep(0.5 + random.random())
 
 
+def baseline_params(params: Sequence[SearchParam], config) -> dict[str, Any]:
+    """The values ``config`` itself gives the searched keys (a model hyperparameter the YAML
+    leaves out takes the model's default): the hand-written point a search is judged against.
+    A value outside its key's range is an error naming it."""
+    from superres.models.registry import get_spec
+
+    dumped = config.model_dump()
+    spec = get_spec(config.model.name)
+    defaults = {name: p.default for name, p in inspect.signature(spec.builder).parameters.items() if p.default is not inspect.Parameter.empty}
+    defaults.update(spec.defaults)
+    values: dict[str, Any] = {}
+    for param in params:
+        parts = param.key.split(".")
+        if parts[:2] == ["model", "hyperparameters"] and len(parts) == 3:
+            value = config.model.hyperparameters.get(parts[2], defaults.get(parts[2]))
+        else:
+            value = dumped
+            for part in parts:
+                value = value.get(part) if isinstance(value, dict) else None
+        inside = (str(value) in param.choices) if param.kind == "choice" else (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and param.low <= value <= param.high)
+        if value is None or not inside:
+            raise TuneError(f"--baseline: the config gives {param.key} = {value!r}, outside its search range {param.spec()}")
+        values[param.key] = str(value) if param.kind == "choice" else (int(value) if param.kind == "int" else float(value))
+    return values
+
+
 def _enqueue_resume(study, trial) -> None:
     """Queue a trial that died running (process killed, Ctrl-C) to run again with its
     parameters, continuing its run folder from the last checkpoint; once per dead trial."""
     if any(t.user_attrs.get("resume_of") == trial.number for t in study.get_trials(deepcopy=False)):
         return
-    study.enqueue_trial(trial.params, user_attrs={"resume_of": trial.number, "resume_dir": trial.user_attrs.get("run_dir")})
+    attrs = {"resume_of": trial.number, "resume_dir": trial.user_attrs.get("run_dir")}
+    if trial.user_attrs.get("baseline"):
+        attrs["baseline"] = True
+    study.enqueue_trial(trial.params, user_attrs=attrs)
 
 
 def _recover(study, storage) -> list[int]:
@@ -404,7 +435,8 @@ def _table(study, spec: _Spec) -> str:
     for t in study.get_trials(deepcopy=False):
         steps = max(t.intermediate_values) if t.intermediate_values else ""
         value = f"{t.value:.4f}" if t.value is not None else (f"({t.intermediate_values[steps]:.4f})" if steps != "" else "")
-        rows.append([str(t.number), t.state.name.lower(), value, str(steps), *(_format_value(t.params.get(k, "")) for k in keys),
+        state = t.state.name.lower() + (" (baseline)" if t.user_attrs.get("baseline") else "")
+        rows.append([str(t.number), state, value, str(steps), *(_format_value(t.params.get(k, "")) for k in keys),
                      Path(t.user_attrs.get("run_dir", "")).name])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -480,6 +512,7 @@ def tune(
     startup_trials: int = 5,
     metric: str | None = None,
     seed: int | None = None,
+    baseline: bool = False,
 ) -> TuneResult:
     """Search ``config``'s hyperparameters until the study holds ``trials`` finished (complete
     or pruned) trials, then write ``best.yaml``, ``trials.md`` and the PNGs to the study folder.
@@ -491,6 +524,9 @@ def tune(
     Running again with the same folder continues the study: finished trials stay, trials a
     kill interrupted are resumed from their checkpoints. ``n_jobs`` runs that many trial
     processes at once; ``timeout`` (seconds) stops starting new trials after that long.
+    ``baseline`` queues the config's own values as the study's first trial (Optuna's
+    ``enqueue_trial``), so that the hand-written recipe is scored in the same study, on the
+    same schedule, as the trials that try to beat it.
     """
     optuna = _optuna()
     if trials < 1 or n_jobs < 1:
@@ -510,6 +546,7 @@ def tune(
     base = load_config(raw, overrides)
     if not base.val.folders:
         raise TuneError(f"{path}: val.folders is empty; a search needs a validation set to score trials")
+    baseline_values = baseline_params(params, base) if baseline else None
     if metric is None:
         metric = base.val.set_name(base.val.folders[0]) + "/psnr"
     study = study or path.stem
@@ -544,6 +581,8 @@ def tune(
         elif stored.get("space") != space or stored.get("metric") != metric:
             raise TuneError(f"study '{study}' searches {stored.get('space')} scored by {stored.get('metric')}, not "
                             f"{space} by {metric}; give another --study to start a new one")
+        if baseline_values is not None and not any(t.user_attrs.get("baseline") for t in created.get_trials(deepcopy=False)):
+            created.enqueue_trial(baseline_values, user_attrs={"baseline": True})
         if local:
             resumed = _recover(created, db)
             if resumed:
@@ -580,8 +619,9 @@ def _report(study, spec: _Spec, source: Path, notes: list[str]) -> TuneResult:
     best = study.best_trial if complete else None
     best_config = _write_best(study, spec, str(source)) if best else None
     pictures = _pictures(study, folder, notes, spec.metric)
+    baseline = next((t.value for t in complete if t.user_attrs.get("baseline")), None)
     return TuneResult(
         directory=folder, best_trial=best.number if best else None, best_value=best.value if best else None,
         best_params=dict(best.params) if best else {}, best_config=best_config, table=table, counts=counts,
-        pictures=pictures, notes=notes,
+        pictures=pictures, notes=notes, baseline_value=baseline,
     )
