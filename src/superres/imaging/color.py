@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_y_torch", "rgb_to_ycbcr_torch", "ycbcr_to_rgb_torch", "modcrop"]
+__all__ = [
+    "rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_y_torch", "rgb_to_ycbcr_torch", "ycbcr_to_rgb_torch", "chroma_to_rgb_torch",
+    "rgb_from_luma_torch", "modcrop",
+]
 
 # MATLAB rgb2ycbcr for R, G, B in [0, 1], giving Y in [16, 235] and Cb, Cr in [16, 240].
 _YCBCR = np.array(
@@ -55,6 +58,32 @@ def rgb_to_ycbcr_torch(images: torch.Tensor) -> torch.Tensor:
 def ycbcr_to_rgb_torch(images: torch.Tensor) -> torch.Tensor:
     """:func:`ycbcr_to_rgb` for (B, 3, H, W) YCbCr tensors (0-255 scale): RGB in [0, 1], unclipped."""
     return _per_pixel_affine(images, _INVERSE, -_INVERSE @ _OFFSET)
+
+
+# RGB = _INVERSE @ (YCbCr - _OFFSET) splits into a luma part, _INVERSE[:, 0] * (Y - 16), and a
+# chroma part, _INVERSE[:, 1:] @ (CbCr - 128) = _CHROMA @ RGB: the colour an image keeps when
+# its Y is replaced.
+_CHROMA = _INVERSE[:, 1:] @ _YCBCR[1:]
+_LUMA = _INVERSE[:, 0]
+
+
+def chroma_to_rgb_torch(images: torch.Tensor) -> torch.Tensor:
+    """The chroma part of (B, 3, H, W) RGB tensors in [0, 1], as RGB less the luma part, minus
+    16's luma part: :func:`rgb_from_luma_torch` adds a Y back. A linear resize that keeps
+    constants (weights summing to 1, as bicubic's do) commutes with it, so a luma model's
+    result is ``rgb_from_luma_torch(Y', resize(chroma_to_rgb_torch(rgb)))``: the same colour as
+    resizing Cb and Cr and converting back, with the resize on three input-sized planes and
+    one product per output pixel instead of a 3x3 matrix."""
+    return _per_pixel_affine(images, _CHROMA, -16.0 * _LUMA)
+
+
+def rgb_from_luma_torch(y: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] (unclipped) from a (B, 1, H, W) Y on the 0-255 scale and a (B, 3, H, W)
+    :func:`chroma_to_rgb_torch` part. The result is laid out channels-last in memory (a
+    (B, H, W, 3) array seen as (B, 3, H, W)): the join writes each pixel's three channels
+    together, so the image needs no separate interleave on its way to 8-bit pixels."""
+    out = torch.empty_like(chroma, memory_format=torch.channels_last)
+    return torch.addcmul(chroma, torch.tensor(_LUMA, dtype=chroma.dtype, device=chroma.device).view(1, 3, 1, 1), y, out=out)
 
 
 def _per_pixel_affine(images: torch.Tensor, matrix: np.ndarray, offset: np.ndarray) -> torch.Tensor:

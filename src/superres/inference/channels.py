@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from superres.errors import SuperresError
-from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
+from superres.imaging.color import chroma_to_rgb_torch, rgb_from_luma_torch, rgb_to_y_torch
 from superres.imaging.resize import imresize_torch
 from superres.inference.tiling import Runner
 from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
@@ -75,10 +75,11 @@ def adapt_channels_tensor(forward: TensorRunner, channels: int) -> TensorRunner:
 
 
 def _luma_then_bicubic_chroma(forward: TensorRunner, batch: torch.Tensor) -> torch.Tensor:
-    # In torch and in the batch's float32 throughout: at x4 the float64 numpy version of this
-    # split and join took nearly as long as ESPCN's network and held the Upscaler to 13 MP/s
-    # (21 now; python benchmarks/inference_speed.py).
-    ycbcr = rgb_to_ycbcr_torch(batch)  # (B, 3, h, w) on 0-255
-    y = forward(luma_to_model(ycbcr[:, :1]))  # (B, 1, sh, sw), as the model takes Y
-    cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[2:]))  # (B, 2, sh, sw)
-    return ycbcr_to_rgb_torch(torch.cat([luma_from_model(y), cbcr], dim=1))
+    # In torch and in the batch's float32 throughout. The chroma is resized as RGB's chroma
+    # part (three input-sized planes; bicubic commutes with the colour transform) and joined
+    # to the model's Y with one product per output pixel: at x4 on small photos the split,
+    # the resize of Cb and Cr and the 3x3 join took a third of ESPCN's time
+    # (python benchmarks/inference_speed.py --pipeline-only).
+    y = forward(luma_to_model(rgb_to_y_torch(batch)))  # (B, 1, sh, sw), as the model takes Y
+    chroma = imresize_torch(chroma_to_rgb_torch(batch), size=tuple(y.shape[2:]))  # (B, 3, sh, sw)
+    return rgb_from_luma_torch(luma_from_model(y), chroma)

@@ -597,7 +597,8 @@ def load(
     checkpoint = None  # a checkpoint file: one model, of its own scale
     if is_registered(model):
         spec = get_spec(model)
-        scales = spec.scales if not has_parameters(model) else spec.pretrained_scales()
+        # Shipped weights answer first: whether a model has parameters at all costs a second to learn.
+        scales = spec.pretrained_scales() or (spec.scales if not has_parameters(model) else ())
         name = spec.name
     elif Path(model).exists():
         checkpoint = load_checkpoint(model)

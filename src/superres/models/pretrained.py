@@ -4,6 +4,7 @@ registry name with its shipped weights or a file at a given scale (:func:`load_f
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -14,7 +15,6 @@ from superres.models.checkpoint import load_superres, read_metadata
 from superres.models.foreign import load_foreign
 from superres.models.interpolate import interpolate
 from superres.models.registry import create, get_spec, is_registered, list_specs, pretrained_path
-from superres.models.summary import model_summary
 
 __all__ = ["load", "load_for_scale", "load_blended", "has_parameters", "check_strength", "fidelity_partner"]
 
@@ -32,13 +32,17 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> n
     return load_foreign(path, map_location=map_location)
 
 
+@cache
 def has_parameters(name: str) -> bool:
     """Whether the registered model ``name`` has learnable parameters (bicubic has none).
 
-    Counted on PyTorch's meta device and cached (``model_summary``): building EDSR for real
-    only to learn that it has parameters would cost seconds and hundreds of MB."""
+    Built on PyTorch's meta device (no memory, no weights) and cached: building EDSR for real
+    only to learn that it has parameters would cost seconds and hundreds of MB, and counting
+    its multiply-adds (``model_summary``) took most of a second of every ``superres upscale`` start-up."""
     spec = get_spec(name)
-    return model_summary(name, spec.scales[0] if spec.is_generator else None).parameters > 0
+    with torch.device("meta"):
+        model = create(name, spec.scales[0] if spec.is_generator else None)
+    return any(True for _ in model.parameters())
 
 
 def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Module:
@@ -48,14 +52,14 @@ def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Modu
         spec = get_spec(model)
         if scale not in spec.scales:
             raise SuperresError(f"model {model!r} supports scales {spec.scales}, not {scale}")
+        weights = pretrained_path(model, scale)
+        if weights.is_file():  # asked first: whether a model has parameters costs a second to learn
+            return load(weights, map_location=map_location)
         if not has_parameters(model):
             return create(model, scale=scale).eval()
-        weights = pretrained_path(model, scale)
-        if not weights.is_file():
-            available = spec.pretrained_scales()
-            hint = f"shipped scales: {', '.join(f'x{s}' for s in available)}" if available else "no shipped weights; pass a checkpoint file"
-            raise SuperresError(f"no pretrained weights for {model!r} at x{scale} ({hint})")
-        return load(weights, map_location=map_location)
+        available = spec.pretrained_scales()
+        hint = f"shipped scales: {', '.join(f'x{s}' for s in available)}" if available else "no shipped weights; pass a checkpoint file"
+        raise SuperresError(f"no pretrained weights for {model!r} at x{scale} ({hint})")
     if not Path(model).exists():
         raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")
     net = load(model, map_location=map_location)
