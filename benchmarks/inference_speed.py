@@ -266,17 +266,17 @@ def pipeline(models: list[str], shipped: bool, *, count: int, repeat: int, threa
     rows = []
     configs = [("torch", "fp32"), ("torch", "auto"), ("onnx", "fp32")]
     print(f"\nsmall images: {count} inputs of 120x80 / 80x120, x4 (0.15 MP out each), {threads} threads, CPU {cpu_capability()}")
-    print(f"{'model':10s} {'backend':14s} {'runs in':8s} {'network':>8s} {'API':>15s} {'API batch':>15s} {'API 1 MP':>15s} {'CLI folder':>15s}  (output MP/s, x network)")
+    print(f"{'model':10s} {'backend':14s} {'runs in':8s} {'network':>8s} {'API':>15s} {'API batch':>15s} {'API 1 MP':>15s} {'CLI folder':>15s} {'CLI steady':>15s}  (output MP/s, x network)")
     for name in models:
         for backend, precision in configs:
             config = {"kind": "pipeline", "model": name, "scale": 4, "shipped": shipped, "backend": backend, "precision": precision,
                       "threads": [threads], "folder": str(folder), "repeat": repeat}
             row = {"model": name, "scale": 4, "backend": backend, "precision": precision, **run_worker(config)}
             if "error" not in row:
-                row["speed_mpx_s"]["cli_folder"] = _cli_folder(name, folder, backend, precision, threads, row["images"])
+                row["speed_mpx_s"]["cli_folder"], row["speed_mpx_s"]["cli_steady"] = _cli_folder(name, folder, backend, precision, threads, row["images"])
                 network = row["speed_mpx_s"]["network"]
                 row["ratio_to_network"] = {k: v / network for k, v in row["speed_mpx_s"].items()}
-                cells = " ".join(f"{row['speed_mpx_s'][k]:7.2f} ({row['ratio_to_network'][k]:4.2f}x)" for k in ("api", "api_batch", "api_1mp", "cli_folder"))
+                cells = " ".join(f"{row['speed_mpx_s'][k]:7.2f} ({row['ratio_to_network'][k]:4.2f}x)" for k in ("api", "api_batch", "api_1mp", "cli_folder", "cli_steady"))
                 print(f"{name:10s} {_label(backend, precision):14s} {row['precision_used']:8s} {network:8.2f} {cells}")
             else:
                 print(f"{name} {_label(backend, precision)}: failed: {row['error']}")
@@ -284,18 +284,24 @@ def pipeline(models: list[str], shipped: bool, *, count: int, repeat: int, threa
     return {"cpu": cpu_capability(), "threads": threads, "images": count, "rows": rows}
 
 
-def _cli_folder(name: str, folder: Path, backend: str, precision: str, threads: int, count: int) -> float:
-    """Output MP/s of ``superres upscale`` on the folder, wall clock of the whole process."""
+def _cli_folder(name: str, folder: Path, backend: str, precision: str, threads: int, count: int) -> tuple[float, float]:
+    """Output MP/s of ``superres upscale`` on the folder: over the wall clock of the whole
+    process (start-up included), and steady, between the first and the last file written
+    (what a long folder runs at once the process is up)."""
     out = folder.parent / f"out-{name}-{backend}-{precision}"
     command = [sys.executable, "-m", "superres.cli", "upscale", str(folder), "-o", str(out), "-m", name, "-s", "4",
                "--backend", backend, "--precision", precision, "--threads", str(threads)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO, bufsize=1)
+    written = [time.perf_counter() - start for line in proc.stdout if line.startswith("wrote ")]
+    proc.wait()
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        return float("nan")
-    return count * 480 * 320 / 1e6 / seconds
+        return float("nan"), float("nan")
+    mpx = 480 * 320 / 1e6
+    steady = (len(written) - 1) * mpx / (written[-1] - written[0]) if len(written) > 2 and written[-1] > written[0] else float("nan")
+    return count * mpx / seconds, steady
 
 
 def run_worker(config: dict) -> dict:
