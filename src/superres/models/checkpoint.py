@@ -23,11 +23,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from superres.atomic import atomic_path
 from superres.errors import SuperresError
-from superres.models.registry import create
+from superres.models.registry import create, create_shapes
 
 __all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "update_metadata", "precision_change", "check_state_dict", "model_hyperparameters", "torch_load", "training_stages"]
 
@@ -215,21 +214,6 @@ def _tensor_shapes(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {str(path)!r}: {exc}") from None
 
 
-class _NoRandomInit(TorchFunctionMode):
-    """Random initialisation skipped: for a model built on the meta device only for its shapes.
-    PyTorch's meta ``normal_`` imports its whole compiler stack on first use (1.4 s of every
-    ``superres upscale`` start-up); the values are thrown away anyway."""
-
-    _SKIPPED = frozenset({"normal_", "uniform_", "trunc_normal_", "exponential_", "log_normal_", "cauchy_", "geometric_", "random_", "bernoulli_"})
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        tensor = args[0] if args else kwargs.get("tensor")  # nn.init passes it by keyword
-        if getattr(func, "__name__", "") in self._SKIPPED and isinstance(tensor, torch.Tensor) and tensor.is_meta:
-            return tensor
-        return func(*args, **kwargs)
-
-
 def load_superres(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load a superres safetensors checkpoint into its registered architecture."""
     meta = read_metadata(path)
@@ -243,8 +227,7 @@ def load_superres(path: str | os.PathLike, map_location: str | torch.device = "c
         # 100-byte file must not make us allocate what its hyperparameters ask for. Only a
         # model whose every tensor the file holds, shape for shape, is then built for real,
         # so what is allocated is bounded by the file's size.
-        with torch.device("meta"), _NoRandomInit():
-            shape_only = create(meta["arch"], scale=meta["scale"], **hyperparameters)
+        shape_only = create_shapes(meta["arch"], scale=meta["scale"], **hyperparameters)
         check_state_dict(shape_only, _tensor_shapes(path), str(path))
         model = create(meta["arch"], scale=meta["scale"], **hyperparameters)
     except CheckpointError:

@@ -14,7 +14,7 @@ from superres.errors import SuperresError
 from superres.models.checkpoint import load_superres, read_metadata
 from superres.models.foreign import load_foreign
 from superres.models.interpolate import interpolate
-from superres.models.registry import create, get_spec, is_registered, list_specs, pretrained_path
+from superres.models.registry import create, create_shapes, get_spec, is_registered, list_specs, pretrained_path
 
 __all__ = ["load", "load_for_scale", "load_blended", "has_parameters", "check_strength", "fidelity_partner"]
 
@@ -40,9 +40,7 @@ def has_parameters(name: str) -> bool:
     only to learn that it has parameters would cost seconds and hundreds of MB, and counting
     its multiply-adds (``model_summary``) took most of a second of every ``superres upscale`` start-up."""
     spec = get_spec(name)
-    with torch.device("meta"):
-        model = create(name, spec.scales[0] if spec.is_generator else None)
-    return any(True for _ in model.parameters())
+    return any(True for _ in create_shapes(name, spec.scales[0] if spec.is_generator else None).parameters())
 
 
 def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Module:

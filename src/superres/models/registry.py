@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 __all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
 
@@ -136,3 +138,37 @@ def quantized_path(name: str, scale: int) -> Path:
     its weights, :func:`superres.inference.onnx.quantize_int8`); shipped only for models whose
     Set5 PSNR it changes by at most 0.05 dB, so the file may not exist."""
     return WEIGHTS_DIR / f"{name}_x{scale}.int8.onnx"
+
+
+def default_hyperparameters(name: str) -> dict:
+    """The hyperparameters ``name`` is built with when none are given: its constructor's
+    defaults, overlaid by the spec's (``scale`` excluded)."""
+    spec = get_spec(name)
+    values = {
+        key: p.default for key, p in inspect.signature(spec.builder).parameters.items()
+        if key != "scale" and p.default is not inspect.Parameter.empty
+    }
+    values.update(spec.defaults)
+    return values
+
+
+class _NoRandomInit(TorchFunctionMode):
+    """Random initialisation skipped, for a model built on the meta device only for its
+    shapes. PyTorch's meta ``normal_`` imports its whole compiler stack on first use (1.4 s of
+    every ``superres upscale`` start-up); the values would be thrown away anyway."""
+
+    _SKIPPED = frozenset({"normal_", "uniform_", "trunc_normal_", "exponential_", "log_normal_", "cauchy_", "geometric_", "random_", "bernoulli_"})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        tensor = args[0] if args else kwargs.get("tensor")  # nn.init passes it by keyword
+        if getattr(func, "__name__", "") in self._SKIPPED and isinstance(tensor, torch.Tensor) and tensor.is_meta:
+            return tensor
+        return func(*args, **kwargs)
+
+
+def create_shapes(name: str, scale: int | None = None, **hyperparameters) -> nn.Module:
+    """:func:`create` on PyTorch's meta device, without initialising: the model's structure and
+    tensor shapes at no memory and in milliseconds, for checks that never run it."""
+    with torch.device("meta"), _NoRandomInit():
+        return create(name, scale, **hyperparameters)
