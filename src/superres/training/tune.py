@@ -240,12 +240,10 @@ def baseline_params(params: Sequence[SearchParam], config) -> dict[str, Any]:
     """The values ``config`` itself gives the searched keys (a model hyperparameter the YAML
     leaves out takes the model's default): the hand-written point a search is judged against.
     A value outside its key's range is an error naming it."""
-    from superres.models.registry import get_spec
+    from superres.models.registry import default_hyperparameters
 
     dumped = config.model_dump()
-    spec = get_spec(config.model.name)
-    defaults = {name: p.default for name, p in inspect.signature(spec.builder).parameters.items() if p.default is not inspect.Parameter.empty}
-    defaults.update(spec.defaults)
+    defaults = default_hyperparameters(config.model.name)
     values: dict[str, Any] = {}
     for param in params:
         parts = param.key.split(".")
