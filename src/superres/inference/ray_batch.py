@@ -210,16 +210,21 @@ def _run_rows(upscaler, rows: Sequence[tuple[str, str]], quality: int, cog: bool
     return results
 
 
+def _niceness() -> int | None:
+    """This process's niceness (None where the OS has none to tell)."""
+    return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
+
+
 def _renice(niceness: int | None) -> None:
     """Run this replica at the job's priority (``niceness``, the driver's) where Ray started it
     lower (its workers default to 15, so anything else on a node, down to Ray's own daemons,
     came first). Raising a priority needs the right to (root or CAP_SYS_NICE); without it
     the replica keeps Ray's."""
-    if niceness is None or not hasattr(os, "setpriority"):
+    current = _niceness()
+    if niceness is None or current is None or current <= niceness:
         return
     try:
-        if os.getpriority(os.PRIO_PROCESS, 0) > niceness:
-            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
     except OSError:
         pass
 
@@ -230,7 +235,6 @@ class _Replica:
     def __init__(self, model: str, scale, options: dict, quality: int, cog: bool, niceness: int | None = None):
         _renice(niceness)  # first: importing torch and loading the model are most of a replica's start
         from superres.inference.upscaler import load
-
 
         self.upscaler = load(model, scale, **options)
         self.quality = quality
@@ -261,11 +265,11 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    if address is None and not os.environ.get("RAY_ADDRESS") and hasattr(os, "getpriority"):
+    if address is None and not os.environ.get("RAY_ADDRESS") and _niceness() is not None:
         # A new local instance: its workers (our replicas) run at this process's priority.
         # Ray renices workers to 15 by default, and on a machine doing anything else that
         # starved the replicas to an eighth of one process's speed (docs/RAY.md).
-        options["_system_config"] = {"worker_niceness": os.getpriority(os.PRIO_PROCESS, 0)}
+        options["_system_config"] = {"worker_niceness": _niceness()}
     logging.getLogger("ray").setLevel(logging.ERROR)  # before init too: its notices are not ours to print
     try:
         ray.init(address=address, **options)
@@ -357,7 +361,7 @@ def run_on_ray(
             num_cpus=cpus,
             num_gpus=gpus_per_replica or None,
             fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
-                                       niceness=os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None),
+                                       niceness=_niceness()),
         )
         try:
             for row in dataset.iter_rows():
