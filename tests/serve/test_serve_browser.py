@@ -76,6 +76,16 @@ def page(browser, server):
     assert not errors, f"errors in the page: {errors}"
 
 
+def open_with_image(page, server, tmp_path, width: int, height: int, model: str = "fsrcnn-s") -> None:
+    """The page loaded with ``model`` listed, and a ``width`` x ``height`` PNG chosen (its size shown)."""
+    page.goto(server + "/")
+    page.wait_for_selector(f"#model option[value='{model}']", state="attached")
+    source = tmp_path / "small.png"
+    source.write_bytes(image_bytes(width, height))
+    page.set_input_files("#file", str(source))
+    page.wait_for_selector(f"#file-meta:has-text('{width}×{height}')")
+
+
 def split(page) -> int:
     return int(page.get_attribute("#divider", "aria-valuenow"))
 
@@ -146,12 +156,7 @@ def test_upscale_compare_and_download(page, server, tmp_path):
 
 
 def test_an_exact_size_and_the_self_ensemble(page, server, tmp_path):
-    page.goto(server + "/")
-    page.wait_for_selector("#model option[value='fsrcnn-s']", state="attached")
-    source = tmp_path / "small.png"
-    source.write_bytes(image_bytes(32, 32))
-    page.set_input_files("#file", str(source))
-    page.wait_for_selector("#file-meta:has-text('32×32')")
+    open_with_image(page, server, tmp_path, 32, 32)
     page.select_option("#model", "fsrcnn-s")
     page.select_option("#scale", "1.5")  # a factor no model has: the x2 model runs, then a resize
     assert "32×32 → 48×48" in page.inner_text("#file-meta")
@@ -174,12 +179,7 @@ def test_an_exact_size_and_the_self_ensemble(page, server, tmp_path):
 
 
 def test_the_strength_slider_of_a_perceptual_model(page, server, tmp_path):
-    page.goto(server + "/")
-    page.wait_for_selector("#model option[value='swiftrep-real-gan']", state="attached")
-    source = tmp_path / "small.png"
-    source.write_bytes(image_bytes(24, 16))
-    page.set_input_files("#file", str(source))
-    page.wait_for_selector("#file-meta:has-text('24×16')")
+    open_with_image(page, server, tmp_path, 24, 16, model="swiftrep-real-gan")
     page.select_option("#model", "fsrcnn-s")
     assert page.is_hidden("#strength-field")  # no partner, no slider
     page.select_option("#model", "swiftrep-real-gan")
@@ -229,11 +229,7 @@ def test_explain_a_region(page, server, tmp_path):
     # Select a rectangle on the result by dragging (the slider must not move), explain it, and
     # get the heatmap over the input beside the result; a box too small disables the button.
     shot = SCREENSHOT.with_name("web-ui-explain.png") if os.environ.get("SUPERRES_UPDATE_DOCS") else tmp_path / "explain.png"
-    source = tmp_path / "small.png"
-    source.write_bytes(image_bytes(32, 32))
-    page.goto(server + "/")
-    page.wait_for_selector("#model option[value='fsrcnn-s']", state="attached")
-    page.set_input_files("#file", str(source))
+    open_with_image(page, server, tmp_path, 32, 32)
     page.select_option("#model", "fsrcnn-s")
     page.select_option("#scale", "2")
     page.click("#go")
