@@ -13,6 +13,7 @@ from superres.training.losses import (
     VGG19Features,
     discriminator_adversarial_loss,
     feature_matching_loss,
+    fft_amplitude_loss,
     fft_loss,
     generator_adversarial_loss,
     pixel_loss,
@@ -41,6 +42,20 @@ def test_fft_loss_is_zero_on_identical_inputs_and_known_on_an_offset():
     # the mean |difference| over the 4 x 3 complex bins' 24 real numbers is 16c / 24.
     zero = torch.zeros(1, 1, 4, 4)
     assert fft_loss(zero + 0.3, zero).item() == pytest.approx(16 * 0.3 / 24)
+
+
+def test_fft_amplitude_loss_asks_for_texture_where_a_pixel_loss_asks_for_the_mean():
+    texture = torch.rand(1, 3, 70, 70, generator=torch.Generator().manual_seed(0))
+    hr = texture[..., 3:67, 3:67]
+    assert fft_amplitude_loss(hr, hr.clone()).item() == 0.0
+    # The same texture one pixel to the side: the right details in slightly wrong places.
+    shifted = texture[..., 3:67, 4:68]
+    # The mean of the plausible placements of a detail (what a pixel loss converges to).
+    blurred = sum(texture[..., 3 + dy : 67 + dy, 3 + dx : 67 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+    assert pixel_loss(blurred, hr, "l1") < pixel_loss(shifted, hr, "l1")
+    assert fft_amplitude_loss(shifted, hr) < 0.2 * fft_amplitude_loss(blurred, hr)
+    # Orthonormal, so on the pixels' scale: a 1-pixel image (window 1) differing by c scores c.
+    assert fft_amplitude_loss(torch.full((1, 1, 1, 1), 0.3), torch.zeros(1, 1, 1, 1)).item() == pytest.approx(0.3)
 
 
 def test_perceptual_loss_without_weights_is_one_clear_line():

@@ -119,13 +119,15 @@ class ProtocolValidation(L.Callback):
     protocol on each benchmark folder, on rank 0; logged to TensorBoard with an LR/SR/HR
     triplet, and appended to ``metrics.jsonl`` in the run folder. With ``at_start``, also
     before the first step of a new run: a run started from trained weights shows there that
-    it starts where those weights were (the shipped score, for a shipped file)."""
+    it starts where those weights were (the shipped score, for a shipped file). With
+    ``with_niqe``, the results' mean NIQE too (``<name>/niqe``)."""
 
-    def __init__(self, datasets: dict[str, list[BenchmarkImage]], scale: int, every: int, log_file: Path, *, at_start: bool = False):
+    def __init__(self, datasets: dict[str, list[BenchmarkImage]], scale: int, every: int, log_file: Path, *, at_start: bool = False, with_niqe: bool = False):
         self.datasets = datasets
         self.scale = scale
         self.every = every
         self.at_start = at_start
+        self.with_niqe = with_niqe
         self.log_file = Path(log_file)
         self.last: dict[str, float] = {}
         self.reported: set[str] = set()  # images skipped, said once
@@ -149,14 +151,18 @@ class ProtocolValidation(L.Callback):
             for name, items in self.datasets.items():
                 outputs: list[np.ndarray] = []
                 skipped: list[str] = []
-                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs, errors=skipped)
+                score = score_images(model, items, scale=self.scale, dataset=name, device=module.device, outputs=outputs, errors=skipped, with_niqe=self.with_niqe)
                 for reason in set(skipped) - self.reported:
                     print(f"superres: validation skipped {printable(reason)}", flush=True)
                 self.reported.update(skipped)
                 record[f"{name}/psnr"] = round(score.psnr, 4)
                 record[f"{name}/ssim"] = round(score.ssim, 5)
+                scores = {f"val/{name}/psnr": score.psnr, f"val/{name}/ssim": score.ssim}
+                if score.niqe is not None:
+                    record[f"{name}/niqe"] = round(score.niqe, 4)
+                    scores[f"val/{name}/niqe"] = score.niqe
                 if trainer.logger is not None:
-                    trainer.logger.log_metrics({f"val/{name}/psnr": score.psnr, f"val/{name}/ssim": score.ssim}, step=module.iteration)
+                    trainer.logger.log_metrics(scores, step=module.iteration)
                     experiment = getattr(trainer.logger, "experiment", None)
                     if hasattr(experiment, "add_image") and score.images:
                         first = next(item for item in items if item.name == score.images[0].image)

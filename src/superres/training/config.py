@@ -90,6 +90,9 @@ class ValConfig(_Section):
     # Score on degraded LR inputs (a preset of superres.data.degradations.presets, e.g. "real")
     # instead of the protocol's clean bicubic ones.
     degrade: str | None = None
+    # Also score the results' NIQE (lower is more natural; needs the quality extra): what a
+    # perceptual (GAN) run is chosen by, where PSNR only measures its cost.
+    niqe: bool = False
 
     @model_validator(mode="after")
     def _check(self):
@@ -137,6 +140,9 @@ class LossConfig(_Section):
     pixel_weight: float = 1.0
     # Weight of an L1 loss between the results' and the targets' 2-D Fourier transforms.
     fft_weight: float = 0.0
+    # Weight of an L1 loss between the amplitude spectra (losses.fft_amplitude_loss): a
+    # perceptual term for GAN stages that needs no ImageNet network.
+    fft_amplitude_weight: float = 0.0
     perceptual: PerceptualConfig = Field(default_factory=PerceptualConfig)
     gan: GANConfig = Field(default_factory=GANConfig)
 
@@ -181,6 +187,9 @@ class TrainerConfig(_Section):
     threads: int | None = Field(None, ge=1)  # torch intra-op threads on the CPU; None = torch's default
     # Write checkpoints/last.ckpt every this many iterations.
     checkpoint_every: int = Field(1000, ge=1)
+    # Also keep checkpoints/iter_NNNNNNN.ckpt every this many iterations (0 = only last.ckpt):
+    # for runs whose best point is chosen afterwards (GAN stages).
+    keep_every: int = Field(0, ge=0)
     # Log losses and the learning rate to TensorBoard every this many iterations.
     log_every: int = Field(50, ge=1)
 

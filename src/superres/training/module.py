@@ -31,6 +31,7 @@ from superres.training.losses import (
     PerceptualLoss,
     discriminator_adversarial_loss,
     feature_matching_loss,
+    fft_amplitude_loss,
     fft_loss,
     generator_adversarial_loss,
     pixel_loss,
@@ -221,6 +222,8 @@ class SRModule(L.LightningModule):
         losses = {"pixel": cfg.loss.pixel_weight * pixel_loss(sr, hr, cfg.loss.pixel)}
         if cfg.loss.fft_weight:
             losses["fft"] = cfg.loss.fft_weight * fft_loss(sr, hr)
+        if cfg.loss.fft_amplitude_weight:
+            losses["fft_amplitude"] = cfg.loss.fft_amplitude_weight * fft_amplitude_loss(sr, hr)
         if self.perceptual is not None:
             losses["perceptual"] = cfg.loss.perceptual.weight * self.perceptual(sr, hr)
         gan_on = self.discriminator is not None and self.iteration >= cfg.loss.gan.start_step

@@ -164,11 +164,11 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
         items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
         val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
-    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from))
+    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from), with_niqe=config.val.niqe)
     callbacks = [
         StopAtMaxSteps(t.max_steps),
         validation,
-        StepCheckpoint(out / "checkpoints", t.checkpoint_every),
+        StepCheckpoint(out / "checkpoints", t.checkpoint_every, t.keep_every),
         ProgressBar(t.max_steps, validation),
         _RankAgreement(out / "ddp_check.json"),
         *callbacks,
