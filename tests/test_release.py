@@ -13,7 +13,7 @@ import pytest
 
 import superres
 from superres.cli import main
-from superres.extras import MissingExtraError, install_command, require
+from superres.extras import MissingExtraError, install_command, require, require_installed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,16 @@ def test_require_returns_the_module_or_names_the_pip_command():
     assert install_command("serve") == "pip install 'superres[serve]'"
 
 
+def test_require_installed_looks_without_importing(tmp_path, monkeypatch):
+    # A module that takes seconds to import (Ray Data) is checked now and imported later.
+    (tmp_path / "superres_slow_probe.py").write_text("raise RuntimeError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    require_installed("superres_slow_probe", "json", extra="ray")
+    assert "superres_slow_probe" not in sys.modules
+    with pytest.raises(MissingExtraError, match=r"^--engine ray needs the 'superres_no_such_module' package, which is not installed: pip install 'superres\[ray\]'$"):
+        require_installed("json", "superres_no_such_module", extra="ray", purpose="--engine ray")
+
+
 def test_a_broken_dependency_of_an_installed_module_is_not_blamed_on_the_extra(tmp_path, monkeypatch):
     # An installed package whose own import fails on something else: that error is the useful one.
     (tmp_path / "superres_broken_pkg.py").write_text("import superres_missing_inner\n")
@@ -54,7 +64,7 @@ def test_every_extra_named_in_the_code_exists_and_all_gathers_them():
     named = set()
     for path in (REPO / "src" / "superres").rglob("*.py"):
         text = path.read_text()
-        named |= set(re.findall(r"require\([^)]*extra=\"(\w+)\"", text)) | set(re.findall(r"install_command\(['\"](\w+)['\"]\)", text))
+        named |= set(re.findall(r"require(?:_installed)?\([^)]*extra=\"(\w+)\"", text)) | set(re.findall(r"install_command\(['\"](\w+)['\"]\)", text))
     assert named and named <= set(extras), named - set(extras)
     everything = re.fullmatch(r"superres\[([\w,]+)\]", extras["all"][0]).group(1).split(",")
     # spandrel pulls a CUDA torch; ray is a cluster runtime: both stay out of [all], in [test].

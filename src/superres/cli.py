@@ -174,7 +174,7 @@ def _run_upscale_on_ray(args) -> int:
         raise SuperresError("--engine ray needs INPUT (files, folders, globs, lists of paths or URIs)")
     if args.compare:
         raise SuperresError("--compare is not offered with --engine ray (run it on a few files without it)")
-    require_ray()  # before the clock starts: the summary rates the run, not Ray's import (seconds)
+    require_ray()  # a missing extra is one line before anything is planned
     scale, width, height, label = _output_size(args)
     suffix = f"_{label}" if args.suffix is None else args.suffix
     manifest = Manifest(args.manifest) if args.manifest else None

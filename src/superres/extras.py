@@ -12,11 +12,12 @@ rather than a traceback ending in ``ModuleNotFoundError``:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from superres.errors import SuperresError
 
-__all__ = ["MissingExtraError", "install_command", "require"]
+__all__ = ["MissingExtraError", "install_command", "require", "require_installed"]
 
 
 class MissingExtraError(SuperresError, ImportError):
@@ -44,7 +45,16 @@ def require(module: str, *, extra: str, purpose: str | None = None) -> ModuleTyp
         top = module.split(".")[0]
         if exc.name is not None and exc.name.split(".")[0] != top:
             raise
-        raise MissingExtraError(
-            f"{purpose or extra} needs the '{top}' package, which is not installed: {install_command(extra)}",
-            name=top,
-        ) from None
+        raise _missing(top, extra, purpose) from None
+
+
+def require_installed(*modules: str, extra: str, purpose: str | None = None) -> None:
+    """:func:`require`'s check of top-level ``modules`` without importing them, for a module
+    whose import takes seconds and is better done later, beside other work (Ray Data)."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise _missing(module, extra, purpose)
+
+
+def _missing(top: str, extra: str, purpose: str | None) -> MissingExtraError:
+    return MissingExtraError(f"{purpose or extra} needs the '{top}' package, which is not installed: {install_command(extra)}", name=top)

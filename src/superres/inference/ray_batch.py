@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
@@ -33,19 +34,23 @@ from superres.inference.batch import (
 
 __all__ = ["RayPlan", "plan_ray_jobs", "run_on_ray", "upscale_on_ray", "require_ray"]
 
-#: Jobs handed to a replica at once (run_jobs' prefetch depth).
-_JOBS_PER_CALL = 4
+#: The most jobs handed to a replica at once. Each call is one run_jobs pipeline, which
+#: starts with a decode and ends with an encode that nothing overlaps, and one Ray task.
+#: 120 small images through one replica, in one driver: 4 per call took 21.9-25.9 s, 8 and
+#: 16 20.2-20.6 s; but with 16 the first rows came back after 12.4 s (8: 6.2 s), so the
+#: manifest and the progress lag far behind the files.
+_JOBS_PER_CALL = 8
 
 _RESULT_FIELDS = ("source", "output", "status", "error", "seconds", "megapixels", "detail")
 
 
 def require_ray() -> None:
     """Raise a one-line :class:`~superres.extras.MissingExtraError` when the ``ray`` extra
-    (Ray Data and pyarrow) is not installed."""
-    from superres.extras import require
+    (Ray Data and pyarrow) is not installed. Looks without importing: Ray Data takes 1.5 s
+    to import, which :func:`_connect` does beside the driver's own start."""
+    from superres.extras import require_installed
 
-    require("ray.data", extra="ray", purpose="--engine ray")
-    require("pyarrow", extra="ray", purpose="--engine ray")
+    require_installed("ray", "pyarrow", extra="ray", purpose="--engine ray")
 
 
 def is_uri(text: str) -> bool:
@@ -259,8 +264,12 @@ def _root_cause(exc: BaseException) -> str:
 
 def _connect(address: str | None) -> bool:
     """Join the cluster at ``address`` (None: ``RAY_ADDRESS``, else a new one on this
-    machine); True if this call started the connection (and so should end it)."""
-    import ray
+    machine); True if this call started the connection (and so should end it). Imports Ray
+    Data too: all of Ray's start-up, run beside the model check."""
+    from superres.extras import require
+
+    ray = require("ray", extra="ray", purpose="--engine ray")
+    require("ray.data", extra="ray", purpose="--engine ray")
 
     if ray.is_initialized():
         return False
@@ -302,24 +311,11 @@ def run_on_ray(
     "failed" result, never an exception.
     """
     require_ray()
-    import ray
-    import ray.data
-
     if not isinstance(replicas, int) or replicas < 1:
         raise SuperresError(f"--replicas must be a positive integer, got {replicas!r}")
     if gpus_per_replica < 0:
         raise SuperresError(f"--gpus-per-replica must be 0 or more, got {gpus_per_replica!r}")
     options = {k: v for k, v in (load_options or {}).items() if v is not None}
-    # The model is checked here, before the cluster is asked for anything: a wrong name or
-    # option is one line, not an actor's traceback.
-    from superres.inference.upscaler import load
-
-    checked = load(model, scale, **{**options, "device": "cpu", "backend": "torch"})
-    if gpus_per_replica == 0 and options.get("precision", "auto") == "auto" and options.get("backend", "torch") == "torch":
-        # "auto" depends on the machine (superres.device.bf16_is_fast): decided here once, so
-        # that every replica of the job runs the same precision, whatever node it lands on.
-        options["precision"] = checked.precision
-
     results: list[JobResult] = []
 
     def report(result: JobResult) -> None:
@@ -328,15 +324,41 @@ def run_on_ray(
             on_result(result)
 
     todo = list(jobs)
-    if skip_existing and todo:
-        existing = _exists([o for _, o in todo])
-        for i in sorted(existing):
-            report(skipped_result(Job(todo[i][0], todo[i][1])))
-        todo = [job for i, job in enumerate(todo) if i not in existing]
+    existing = _exists([o for _, o in todo]) if skip_existing and todo else set()
+    todo = [job for i, job in enumerate(todo) if i not in existing]
+    # The model is checked here, before the cluster is asked to run anything: a wrong name or
+    # option is one line, not an actor's traceback. The check (importing torch, loading the
+    # weights) runs in a thread while this one starts Ray (importing Ray Data, starting or
+    # joining the cluster: 2-5 s), which must stay in the thread that goes on to use it.
+    from superres.inference.upscaler import load
+
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-model-check") as pool:
+        checking = pool.submit(load, model, scale, **{**options, "device": "cpu", "backend": "torch"})
+        try:
+            started = _connect(ray_address) if todo else False
+        except BaseException:
+            checking.result()  # a wrong model is the first thing to fix
+            raise
+        try:
+            checked = checking.result()
+        except BaseException:
+            if started:
+                import ray
+
+                ray.shutdown()
+            raise
+    for i in sorted(existing):
+        report(skipped_result(Job(jobs[i][0], jobs[i][1])))
     if not todo:
         return results
+    if gpus_per_replica == 0 and options.get("precision", "auto") == "auto" and options.get("backend", "torch") == "torch":
+        # "auto" depends on the machine (superres.device.bf16_is_fast): decided here once, so
+        # that every replica of the job runs the same precision, whatever node it lands on.
+        options["precision"] = checked.precision
 
-    started = _connect(ray_address)
+    import ray  # imported by _connect
+    import ray.data
+
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
@@ -348,14 +370,16 @@ def run_on_ray(
         else:
             cpus = options.get("threads") or max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
             options["threads"] = cpus
-        # A few jobs per call: run_jobs decodes the next and encodes the last while the model
-        # runs, and the rows of a call come back together, so a small call keeps the manifest
-        # close behind the files.
+        # Up to _JOBS_PER_CALL jobs per call: run_jobs decodes the next and encodes the last
+        # while the model runs, and the rows of a call come back together, so the manifest
+        # stays a call behind the files; at least two calls per replica, so a small job
+        # still spreads over all of them.
         rows = [{"source": s, "output": o} for s, o in todo]
-        dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // _JOBS_PER_CALL), 4096))
+        per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))  # at least two calls per replica
+        dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // per_call), 4096))
         dataset = dataset.map_batches(
             _Replica,
-            batch_size=_JOBS_PER_CALL,
+            batch_size=per_call,
             batch_format="numpy",
             concurrency=replicas,
             num_cpus=cpus,
