@@ -104,7 +104,7 @@ def test_killed_at_half_and_rerun_does_every_image_once_with_the_same_bytes(clus
     """One job through the whole story (each driver run costs seconds of start-up on 2 CPUs):
     killed at about half, rerun with --skip-existing; a corrupt file fails in both runs
     without stopping them; the outputs have the single-process path's bytes."""
-    photos = _photos(tmp_path / "in", 30, size=(64, 48))
+    photos = _photos(tmp_path / "in", 60, size=(64, 48))  # 8 replica calls of 8: killed with 4 to go
     (tmp_path / "in" / "broken.png").write_bytes(b"<html>not a picture</html>")
     out, manifest = tmp_path / "out", tmp_path / "manifest.jsonl"
     # --precision fp32: "auto" is decided per process by a timed bf16 probe, which may
