@@ -413,13 +413,14 @@ def _add_export(sub) -> None:
     p = sub.add_parser("export", help="write a training run's final (EMA) weights as safetensors")
     p.add_argument("run_dir")
     p.add_argument("-o", "--output", help="default: RUN_DIR/model.safetensors")
+    p.add_argument("--checkpoint", help="a checkpoint the run kept (iter_0000800.ckpt, see trainer.keep_every) instead of the last")
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
     from superres.training import export_run
 
-    print(f"wrote {printable(str(export_run(args.run_dir, args.output)))}")
+    print(f"wrote {printable(str(export_run(args.run_dir, args.output, checkpoint=args.checkpoint)))}")
     return 0
 
 

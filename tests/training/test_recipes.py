@@ -20,12 +20,14 @@ import yaml
 from safetensors.torch import load_file
 from synthetic import write_photos
 
+from superres.cli import main
 from superres.data.degradations import make_lr_batch
+from superres.errors import SuperresError
 from superres.evaluate import evaluate, predict_uint8
 from superres.imaging.color import rgb_to_y_torch
 from superres.inference.channels import model_channels
 from superres.models import create, list_specs, load, read_metadata, save
-from superres.training import ConfigError, load_config, train
+from superres.training import ConfigError, export_run, load_config, train
 from superres.training.module import SRModule
 from superres.training.run import _strategy
 from superres.training.schedule import lr_factor
@@ -278,6 +280,16 @@ def test_amplitude_gan_recipe_logs_its_term_keeps_each_checkpoint_and_scores_niq
     assert [r["iteration"] for r in records] == [2, 4]
     assert all(math.isfinite(r["val-real/niqe"]) and r["val-real/niqe"] > 0 for r in records)
     np.testing.assert_allclose(s["val/val-real/niqe"], [r["val-real/niqe"] for r in records], rtol=1e-4)  # and in TensorBoard
+
+    # A kept checkpoint is exported as the last one is, with its own iteration's scores.
+    assert main(["export", str(tmp_path / "run"), "--checkpoint", "iter_0000002.ckpt", "-o", str(tmp_path / "at2.safetensors")]) == 0
+    training = read_metadata(tmp_path / "at2.safetensors")["training"]
+    assert training["iterations"] == 2 and training["last_validation"] == records[0]
+    assert read_metadata(tmp_path / "run" / "model.safetensors")["training"]["last_validation"] == records[1]
+    at2, final = load_file(tmp_path / "at2.safetensors"), load_file(tmp_path / "run" / "model.safetensors")
+    assert at2.keys() == final.keys() and any(not torch.equal(at2[k], final[k]) for k in at2)
+    with pytest.raises(SuperresError, match=r"has no checkpoint 'iter_0000003.ckpt' \(kept: iter_0000002.ckpt, iter_0000004.ckpt\)$"):
+        export_run(tmp_path / "run", checkpoint="iter_0000003.ckpt")
 
 
 def test_charbonnier_and_fft_losses_add_up(tmp_path, photos):

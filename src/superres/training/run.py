@@ -244,27 +244,32 @@ def training_precision(precision: str, accelerator: str) -> str:
     return precision
 
 
-def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, *, checkpoint: str | None = None) -> Path:
     """Write a run's final (EMA) weights as a registry-loadable safetensors file with the
-    config, commit, iterations, data and last validation scores in its metadata."""
+    config, commit, iterations, data and last validation scores in its metadata; or those of
+    ``checkpoint``, one the run kept (``iter_0000800.ckpt``, ``trainer.keep_every``), with
+    the validation scores of its own iteration."""
     run_dir = Path(run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if not last.is_file():
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
         raise SuperresError(f"'{run_dir}' is not a training run (no checkpoints/last.ckpt)")
-    checkpoint = read_training_checkpoint(last)
-    info = checkpoint.record
+    last = run_dir / "checkpoints" / (checkpoint or "last.ckpt")
+    if not last.is_file():
+        kept = sorted(p.name for p in (run_dir / "checkpoints").glob("iter_*.ckpt"))
+        raise SuperresError(f"'{run_dir}' has no checkpoint '{checkpoint}' (kept: {', '.join(kept) or 'none'})")
+    state = read_training_checkpoint(last)
+    info = state.record
     try:
         config = TrainConfig.model_validate_json(json.dumps(info.get("config")))
     except ValidationError:
         raise CheckpointError(f"'{last}' holds no valid training config; it cannot be exported") from None
     m = config.model
     model = create(m.name, scale=m.scale, **m.hyperparameters)
-    model.load_state_dict(checkpoint.generator_state())
+    model.load_state_dict(state.generator_state())
     hyper = dict(model.superres_hyperparameters)
     if hasattr(model, "reparameterize"):
         model.reparameterize()  # ship the fused inference form
         hyper["reparameterized"] = True
-    validation = read_metrics(run_dir)
+    validation = [r for r in read_metrics(run_dir) if r["iteration"] <= (info.get("iteration") or 0)]
     training = {**_training_record(info), "last_validation": validation[-1] if validation else None}
     training["total_iterations"] = sum(iterations or 0 for _, iterations in ckpt_format.training_stages(training))
     metadata = {"training": training}
