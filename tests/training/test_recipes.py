@@ -261,17 +261,15 @@ def test_real_gan_recipe_trains_with_feature_matching_instead_of_vgg(tmp_path, p
     assert all(math.isfinite(v) and v > 0 for tag in ("train/feature_matching", "train/gan", "train/d_loss") for v in scalars[tag])
 
 
-def test_amplitude_gan_recipe_logs_its_term_keeps_each_checkpoint_and_scores_niqe(tmp_path, photos):
+def test_a_gan_stage_with_the_amplitude_loss_keeps_each_checkpoint_and_scores_niqe(tmp_path, photos):
     val = write_photos(tmp_path / "val", 1, 200, seed=2)  # NIQE needs 192 px or more
-    raw = _tiny(tmp_path, photos, "swiftrep_real_gan_x4_amplitude", {
+    raw = _tiny(tmp_path, photos, "swiftrep_real_gan_x4", {
         "model": {"hyperparameters": {"blocks": 1, "features": 8}},
-        "loss": {"gan": {"discriminator_hyperparameters": {"features": 8}}},
-        "val": {"folders": [str(val)], "every_n_steps": 2},
+        "loss": {"fft_amplitude_weight": 2.0, "gan": {"discriminator_hyperparameters": {"features": 8}}},
+        "val": {"folders": [str(val)], "every_n_steps": 2, "degrade": "real", "niqe": True},
         "trainer": {"precision": "32-true", "max_steps": 4, "checkpoint_every": 2, "keep_every": 2},
     })
-    config = load_config(raw)
-    assert config.loss.fft_amplitude_weight > 0 and config.val.niqe and config.val.degrade == "real"
-    train(config)
+    train(load_config(raw))
     s = _scalars(tmp_path / "run")
     assert all(v > 0 for v in s["train/fft_amplitude"])
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("iter_*.ckpt"))
