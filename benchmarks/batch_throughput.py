@@ -152,7 +152,7 @@ def main() -> None:
             print(f"{name:<22} {run['wall_s']:>7.1f} {run['images_per_s']:>9.2f} {ratio:>6.2f} {steady or 0:>9.2f} {steady_ratio:>6.2f} {run['first_written_s']:>10.1f}")
         print(f"outputs byte-identical across the three runs: {identical}")
         result = {
-            "command": "python benchmarks/batch_throughput.py" + (" --quick" if args.quick else ""),
+            "command": " ".join(["python", "benchmarks/batch_throughput.py", *sys.argv[1:]]),
             "images": args.images, "size": args.size, "model": args.model, "precision": args.precision, "source": source,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count(),
             "torch": torch.__version__, "ray": ray.__version__, "identical_outputs": identical, "runs": runs,
