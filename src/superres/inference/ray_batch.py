@@ -323,9 +323,9 @@ def run_on_ray(
         if on_result is not None:
             on_result(result)
 
-    todo = list(jobs)
-    existing = _exists([o for _, o in todo]) if skip_existing and todo else set()
-    todo = [job for i, job in enumerate(todo) if i not in existing]
+    every = list(jobs)
+    existing = _exists([o for _, o in every]) if skip_existing and every else set()
+    todo = [job for i, job in enumerate(every) if i not in existing]
     # The model is checked here, before the cluster is asked to run anything: a wrong name or
     # option is one line, not an actor's traceback. The check (importing torch, loading the
     # weights) runs in a thread while this one starts Ray (importing Ray Data, starting or
@@ -348,7 +348,7 @@ def run_on_ray(
                 ray.shutdown()
             raise
     for i in sorted(existing):
-        report(skipped_result(Job(jobs[i][0], jobs[i][1])))
+        report(skipped_result(Job(every[i][0], every[i][1])))
     if not todo:
         return results
     if gpus_per_replica == 0 and options.get("precision", "auto") == "auto" and options.get("backend", "torch") == "torch":
