@@ -18,33 +18,19 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
+
+from inference_speed import _best_of, _test_image  # this folder, on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _input(side: int):
+def _megapixels_per_second(runner, side: int, scale: int, repeat: int) -> float:
+    """The runner on one ``side`` square input (inference_speed's test image), best of ``repeat``."""
     import numpy as np
 
-    from superres.imaging import read_image
-
-    demo = read_image(REPO / "src" / "superres" / "assets" / "demo.png").pixels
-    tile = np.concatenate([demo, demo[:, ::-1]], axis=1)
-    tile = np.concatenate([tile, tile[::-1]], axis=0)
-    reps = (-(-side // tile.shape[0]), -(-side // tile.shape[1]), 1)
-    crop = np.tile(tile, reps)[:side, :side]
-    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-
-
-def _megapixels_per_second(run, x, scale: int, repeat: int) -> float:
-    run(x)  # warm-up: allocations, kernel selection, ONNX Runtime's arena
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run(x)
-        best = min(best, time.perf_counter() - start)
-    return x.shape[2] * x.shape[3] * scale * scale / 1e6 / best
+    x = np.ascontiguousarray(_test_image(side, side).transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    return side * side * scale * scale / 1e6 / _best_of(lambda: runner(x), repeat)
 
 
 def main() -> None:
@@ -64,7 +50,6 @@ def main() -> None:
     from superres.zoo_report import shipped_models
 
     torch.set_num_threads(args.threads)
-    x = _input(args.side)
     capability = cpu_capability()
     print(f"{args.side}x{args.side} input, {args.threads} threads, CPU capability {capability}, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
@@ -79,7 +64,7 @@ def main() -> None:
         speeds = {}
         for label, options in runs.items():
             upscaler = load(name, scale, device="cpu", threads=args.threads, **options)
-            speeds[label] = _megapixels_per_second(upscaler.runner, x, scale, args.repeat)
+            speeds[label] = _megapixels_per_second(upscaler.runner, args.side, scale, args.repeat)
         base = speeds["torch fp32"]
         row = {"model": name, "scale": scale, "mp_per_s": {k: round(v, 3) for k, v in speeds.items()},
                "ratio_to_torch_fp32": {k: round(v / base, 3) for k, v in speeds.items()},

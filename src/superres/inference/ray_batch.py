@@ -375,7 +375,7 @@ def run_on_ray(
         # stays a call behind the files; at least two calls per replica, so a small job
         # still spreads over all of them.
         rows = [{"source": s, "output": o} for s, o in todo]
-        per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))  # at least two calls per replica
+        per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))
         dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // per_call), 4096))
         dataset = dataset.map_batches(
             _Replica,
