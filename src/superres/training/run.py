@@ -159,6 +159,10 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
             print(f"superres: {len(left)} tensors not in {config.model.init_from} start at their initialisation ({ckpt_format._few(left)})")
     for reason in data.hr.skipped:
         print(f"superres: skipped {printable(reason)}")
+    if config.val.niqe and config.val.folders:
+        from superres.metrics.niqe import require_niqe
+
+        require_niqe()  # a missing extra is one line now, not at the first validation
     val_sets = {}
     for folder in config.val.folders:
         items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
