@@ -127,6 +127,7 @@ RUN_HERE = {
     "superres --version": ([], []),
     "superres upscale frame.png -s 1.5": (["frame.png"], ["frame_x1.5.png"]),
     "superres upscale photo.jpg --size 3840x2160": (["photo.jpg"], ["photo_3840x2160.jpg"]),
+    "superres upscale photo.jpg -m swiftrep-light": (["photo.jpg"], ["photo_x4.jpg"]),
     "superres upscale photo.jpg -m swiftrep-real": (["photo.jpg"], ["photo_x4.jpg"]),
     "superres upscale photo.jpg -m swiftrep-real-gan --strength 0.5": (["photo.jpg"], ["photo_x4.jpg"]),
     "superres upscale photo.png --ensemble": (["photo.png"], ["photo_x4.png"]),

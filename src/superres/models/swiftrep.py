@@ -169,6 +169,13 @@ register(ModelSpec(
     "swiftrep-real", SwiftRep, scales=(2, 4), defaults={"blocks": 24}, trained_for="real",
     paper="superres: SwiftRep on Real-ESRGAN's degradations (Wang et al., ICCVW 2021)",
 ))
+# The same network for the light degradations of everyday photos (configs/swiftrep_light_x4.yaml:
+# Gaussian noise of sigma 0-12 and JPEG of quality 30-95): better than swiftrep-real on JPEGs,
+# noisy and clean inputs, and than the clean model on JPEGs of quality 75 and below.
+register(ModelSpec(
+    "swiftrep-light", SwiftRep, scales=(4,), defaults={"blocks": 24}, trained_for="real",
+    paper="superres: SwiftRep on light noise and JPEG (first-order degradations)",
+))
 # Fine-tuned from swiftrep-real with a GAN (configs/swiftrep_real_gan_x4.yaml): sharper texture
 # for a little PSNR; --strength blends its weights with swiftrep-real's (ESRGAN's interpolation).
 register(ModelSpec(
