@@ -25,6 +25,7 @@ import numpy as np
 from superres.errors import SuperresError
 from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
+from superres.inference.lanes import Lanes, is_small
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
 
@@ -340,7 +341,8 @@ def run_jobs(
     Images run as a pipeline: a thread decodes the next images and another encodes the
     previous results while the model runs (Pillow, imagecodecs and the model all release
     the GIL); each image goes through the model alone, so its bytes never depend on its
-    neighbours or on timing. Videos run one at a time, in their place, with their
+    neighbours or on timing. On a CPU, small images run in parallel lanes of one PyTorch
+    thread each (:mod:`.lanes`), larger ones by themselves with every thread. Videos run one at a time, in their place, with their
     own pipeline (:func:`upscale_video`); so do DICOM files and GeoTIFFs, which keep their
     metadata (:mod:`.scientific`; ``cog`` writes GeoTIFF results Cloud-Optimised)."""
     failures: list[str] = []
@@ -362,24 +364,27 @@ def run_jobs(
             done(skipped_result(job))
         else:
             todo.append(job)
-    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder:
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler) as lanes:
         decoded: deque[Future] = deque()
         written: deque[tuple[_Decoded, Future]] = deque()
         upcoming = iter(todo)
+        ahead = max(_PREFETCH, 2 * lanes.count)
 
         def refill() -> None:
-            while len(decoded) < _PREFETCH:
+            while len(decoded) < ahead:
                 job = next(upcoming, None)
                 if job is None:
                     return
                 decoded.append(decoder.submit(_decode, job))
 
-        def report(block: bool) -> None:
-            while written and (block or written[0][1].done()):
+        def report(keep: int) -> None:
+            """Report the written files in order: every one done, and more, waiting, until
+            at most ``keep`` are left in flight."""
+            while written and (len(written) > keep or written[0][1].done()):
                 item, future = written.popleft()
                 try:
                     result, extra = future.result()
-                except Exception as exc:  # an encoder failure is this file's, not the batch's
+                except Exception as exc:  # a model or encoder failure is this file's, not the batch's
                     done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
                     continue
                 done(result, extra)
@@ -389,24 +394,25 @@ def run_jobs(
             head = decoded.popleft().result()
             refill()
             if head.failure is not None:
-                report(block=True)
+                report(keep=0)
                 done(_failed(head.job, head.failure, head.start))
                 continue
             if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
-                report(block=True)
-                done(_run_whole(upscaler, head, progress, cog))
+                report(keep=0)
+                done(lanes.solo(_run_whole, upscaler, head, progress, cog).result())
                 continue
             # One image per model call: batching stills of one size would make an image's bytes
             # depend on which others were decoded in time to join it (a batched convolution
             # rounds differently in the last bit), so two runs, or two engines, would differ.
-            try:
-                upscaled = upscaler.upscale_image_data(head.image, progress=progress)
-            except Exception as exc:  # anything one file raises must not stop the batch
-                done(_failed(head.job, _failure(head.job, exc), head.start, _megapixels(head.image)))
+            # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
+            image = head.image
+            if image.animation is None and is_small(upscaler, *image.pixels.shape[:2]):
+                upscaled = lanes.submit(upscaler.upscale_image_data, image)
             else:
-                written.append((head, encoder.submit(_encode, upscaler, head, upscaled, quality)))
-            report(block=len(written) > _PREFETCH)
-        report(block=True)
+                upscaled = lanes.solo(upscaler.upscale_image_data, image, progress=progress)
+            written.append((head, encoder.submit(_encode, upscaler, head, upscaled, quality)))
+            report(keep=ahead)
+        report(keep=0)
     return failures
 
 
@@ -421,8 +427,9 @@ def _decode(job: Job) -> _Decoded:
         return _Decoded(job, start, failure=_failure(job, exc))
 
 
-def _encode(upscaler: Upscaler, item: _Decoded, upscaled: ImageData, quality: int) -> tuple[JobResult, list[str]]:
+def _encode(upscaler: Upscaler, item: _Decoded, upscaling: Future, quality: int) -> tuple[JobResult, list[str]]:
     job, image = item.job, item.image
+    upscaled: ImageData = upscaling.result()  # the model's exception, if it raised, is this file's failure
     job.output.parent.mkdir(parents=True, exist_ok=True)
     write_image(job.output, upscaled, quality=quality)
     (h, w), (oh, ow) = image.size, upscaled.size

@@ -14,8 +14,10 @@ under fully transparent pixels has been filled from its neighbours (:mod:`.alpha
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
 from superres.inference.channels import adapt_channels_tensor, numpy_runner, tensor_runner
 from superres.inference.ensemble import self_ensemble
+from superres.inference.lanes import Lanes, is_small
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
@@ -363,6 +366,11 @@ class Upscaler:
                     results[i] = result
         return results
 
+    def fits_one_call(self, height: int, width: int) -> bool:
+        """Whether an ``height`` x ``width`` image goes through the model whole, in one call
+        at the model's own scale (the fused path: no tiles, no output size)."""
+        return bool(self._fused_batch(height, width, self.output))
+
     def _fused_batch(self, height: int, width: int, output: OutputSize | None) -> int:
         """How many ``height`` x ``width`` images go through the model together, each whole, on
         the fused path (:meth:`_whole_images`); 0 where they take the float planes instead
@@ -449,6 +457,25 @@ class Upscaler:
             return self._upscale_tensor(image)
         raise TypeError(f"cannot upscale a {type(image).__name__}: pass a PIL image, a numpy array, a torch tensor or an ImageData")
 
+    def upscale_many(self, images: Iterable) -> Iterator:
+        """:meth:`upscale` of each of ``images``, yielded in their order as they are done: a
+        folder of photos or a stream of frames already in memory. On a CPU, small images
+        (:func:`~.lanes.is_small`) run in parallel lanes of one PyTorch thread each, which
+        keeps the cores busy where one call at a time cannot (:mod:`.lanes`); the rest run
+        one at a time with all the threads. A few images are taken ahead of the one yielded.
+        PyTorch's thread count is the process's: another thread of the caller that runs
+        PyTorch meanwhile runs on one thread too."""
+        with Lanes(self) as lanes:
+            pending: deque[Future] = deque()
+            for image in images:
+                size = _input_size(image)
+                small = size is not None and is_small(self, *size)
+                pending.append(lanes.submit(self.upscale, image) if small else lanes.solo(self.upscale, image))
+                while len(pending) > 2 * lanes.count:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
     def _upscale_hwc(self, array: np.ndarray) -> np.ndarray:
         """(H, W, C) float32 -> (sH, sW, C) float32; C = 2 and 4 carry alpha last."""
         colour, alpha = _split_alpha(array)
@@ -503,6 +530,20 @@ class Upscaler:
             if key in image.info:
                 result.info[key] = image.info[key]
         return result
+
+
+def _input_size(image) -> tuple[int, int] | None:
+    """(height, width) of an image :meth:`Upscaler.upscale` takes; None for an animated
+    ImageData (its frames run one after another) or a kind it does not take (it raises)."""
+    from PIL import Image
+
+    if isinstance(image, ImageData):
+        return None if image.animation is not None else image.pixels.shape[:2]
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
+        return tuple(image.shape[:2]) if isinstance(image, np.ndarray) else tuple(image.shape[-2:])
+    return None
 
 
 def _split_alpha(hwc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,0 +1,116 @@
+"""Small images through one model in parallel lanes, on a CPU.
+
+A model call on a small image (a thumbnail, a video frame, a BSD100 photo of 120x80 at x4)
+does not keep several PyTorch threads busy: they wait for each other at every layer, and
+the work around the network (the colour split and join, the bicubic chroma, the 8-bit
+cast) runs on one of them. Several such calls side by side, each on one thread, do keep
+the cores busy. Measured on this project's 2-core CPU (120x80 inputs, x4, output ms an
+image): ESPCN's network 4.5-5.0 one call at a time on two threads, 2.9-4.1 in two lanes
+of one; the whole ``upscale`` 7.0 against 4.9-5.2 (``/tmp`` script in docs/SPEED.md).
+
+So a folder (:func:`~.batch.run_jobs`) and a sequence of images
+(:meth:`~.upscaler.Upscaler.upscale_many`) send each small image to one of as many lanes
+as PyTorch has threads, with PyTorch set to one thread while they run; anything larger
+(tiles, output sizes, videos, DICOM, GeoTIFF) runs by itself with all the threads, once
+the lanes in flight have finished. Each image still goes through the model alone, so its
+bytes depend neither on its neighbours nor on timing; they are what
+:meth:`~.upscaler.Upscaler.upscale` gives on one thread (for ESPCN and SwiftRep, fp32 and
+bf16, the same bytes as on two; a model whose convolutions round differently with the
+thread count, FSRCNN's transposed one, can differ from a two-thread call by 1 in a few
+pixels, as ``--threads`` already could make it).
+
+Only PyTorch on a CPU takes lanes: a GPU runs one call at a time, and ONNX Runtime's
+session keeps the thread count it was built with.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+import torch
+
+from superres.device import set_cpu_threads
+
+if TYPE_CHECKING:
+    from superres.inference.upscaler import Upscaler
+
+__all__ = ["Lanes", "SMALL_INPUT", "lane_count", "is_small"]
+
+#: The largest input, in pixels, that goes to a lane (256x256). Past it one call keeps two
+#: threads busy (SwiftRep x4 on 256x256 ran at 0.93-1.0 of its network through the API,
+#: docs/SPEED.md), and lanes would hold several large activations at once.
+SMALL_INPUT = 256 * 256
+
+T = TypeVar("T")
+
+
+def lane_count(upscaler: Upscaler) -> int:
+    """How many lanes ``upscaler``'s small images run in: PyTorch's thread count on a CPU
+    with the torch backend, else 1 (no lanes)."""
+    if upscaler.device.type != "cpu" or upscaler.backend != "torch":
+        return 1
+    return torch.get_num_threads()
+
+
+def is_small(upscaler: Upscaler, height: int, width: int) -> bool:
+    """Whether an ``height`` x ``width`` input goes to a lane: at most :data:`SMALL_INPUT`
+    pixels, and whole in one model call at the model's own scale (no tiles, no output size)."""
+    return height * width <= SMALL_INPUT and upscaler.fits_one_call(height, width)
+
+
+class Lanes:
+    """A context in which small images run in lanes (:meth:`submit`) and the rest by
+    themselves (:meth:`solo`). PyTorch's thread count, a setting of the whole process, is
+    1 while lanes run and what it was otherwise; it is back on leaving."""
+
+    def __init__(self, upscaler: Upscaler, lanes: int | None = None):
+        self.count = lane_count(upscaler) if lanes is None else max(1, int(lanes))
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = torch.get_num_threads()
+        self._in_flight: list[Future] = []
+        self._narrow = False  # whether PyTorch is at one thread for the lanes
+
+    def __enter__(self) -> Lanes:
+        if self.count > 1:
+            self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="superres-lane")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        set_cpu_threads(self._threads)
+
+    def submit(self, fn: Callable[..., T], *args, **kwargs) -> Future:
+        """``fn(*args, **kwargs)`` in a lane (on this thread, at once, without lanes); its
+        result or exception arrives through the returned future."""
+        if self._pool is None:
+            return _done(fn, *args, **kwargs)
+        if not self._narrow:  # only solo() widens it, and it leaves no lane running
+            set_cpu_threads(1)
+            self._narrow = True
+        self._in_flight = [f for f in self._in_flight if not f.done()]
+        future = self._pool.submit(fn, *args, **kwargs)
+        self._in_flight.append(future)
+        return future
+
+    def solo(self, fn: Callable[..., T], *args, **kwargs) -> Future:
+        """``fn(*args, **kwargs)`` on this thread with all of PyTorch's threads, after the
+        lanes in flight have finished; returns it done, with its result or exception."""
+        if self._in_flight:
+            wait(self._in_flight)
+            self._in_flight = []
+        if self._narrow:
+            set_cpu_threads(self._threads)
+            self._narrow = False
+        return _done(fn, *args, **kwargs)
+
+
+def _done(fn: Callable[..., T], *args, **kwargs) -> Future:
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
