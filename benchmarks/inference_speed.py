@@ -23,8 +23,11 @@ What it measures, each configuration in its own subprocess so that its peak resi
    at x4: centre crops of the training photos, MATLAB-bicubic downscaled; never Set5/Set14)
    per model, backend and precision (``auto`` = what ``superres upscale`` picks): the
    network alone (the model's forward pass on the model's input, one image per call),
-   the Python API (``Upscaler.upscale`` on each decoded image, and ``upscale_batch`` on the
-   whole folder), the API on one 1 MP output (256 x 256 LR), and the command line on the
+   the Python API (``Upscaler.upscale`` on each decoded image, ``upscale_batch`` on the
+   whole folder, and ``upscale_many``, which runs small images in lanes of one thread each,
+   :mod:`superres.inference.lanes`), the network alone in those same lanes (so that the
+   ratio of ``upscale_many`` to it is the work around the network, not the lanes' gain),
+   the API on one 1 MP output (256 x 256 LR), and the command line on the
    folder (files in and out, process start included); output megapixels per second, each
    with its ratio to the network alone, and the CPU capability beside them.
 
@@ -223,6 +226,7 @@ def worker_pipeline(config: dict) -> dict:
 
     from superres.device import cpu_capability
     from superres.imaging import read_image
+    from superres.inference.lanes import Lanes
 
     threads = max(config["threads"])
     torch.set_num_threads(threads)
@@ -254,6 +258,22 @@ def worker_pipeline(config: dict) -> dict:
     result = {"precision_used": up.precision, "why": up.precision_reason, "cpu": cpu_capability(), "images": len(images)}
     result["speed_mpx_s"] = {name: out_mpx / sum(times) for name, times in best.items()}
     result["speed_mpx_s"]["api_batch"] = out_mpx / _best_of(lambda: up.upscale_batch(images), config["repeat"])
+    result["speed_mpx_s"]["api_many"] = out_mpx / _best_of(lambda: list(up.upscale_many(images)), config["repeat"])
+
+    def network_in_lanes():
+        with Lanes(up) as lanes:
+            for future in [lanes.submit(network, i) for i in range(len(images))]:
+                future.result()
+
+    def network_in_a_loop():
+        for i in range(len(images)):
+            network(i)
+
+    # Back to back, the way a loop over the network alone would time it: PyTorch's threads stay
+    # awake between calls, where between API calls they sleep and wake again (per image, above).
+    result["speed_mpx_s"]["network_loop"] = out_mpx / _best_of(network_in_a_loop, config["repeat"])
+    result["speed_mpx_s"]["network_lanes"] = out_mpx / _best_of(network_in_lanes, config["repeat"])
+    result["lanes"] = Lanes(up).count
     result["speed_mpx_s"]["api_1mp"] = (256 * scale) ** 2 / 1e6 / _best_of(lambda: up.upscale(big), config["repeat"])
     return result
 
@@ -266,7 +286,8 @@ def pipeline(models: list[str], shipped: bool, *, count: int, repeat: int, threa
     rows = []
     configs = [("torch", "fp32"), ("torch", "auto"), ("onnx", "fp32")]
     print(f"\nsmall images: {count} inputs of 120x80 / 80x120, x4 (0.15 MP out each), {threads} threads, CPU {cpu_capability()}")
-    print(f"{'model':10s} {'backend':14s} {'runs in':8s} {'network':>8s} {'API':>15s} {'API batch':>15s} {'API 1 MP':>15s} {'CLI folder':>15s} {'CLI steady':>15s}  (output MP/s, x network)")
+    columns = ("api", "network_loop", "network_lanes", "api_many", "api_1mp", "cli_folder", "cli_steady")  # api_batch: in the JSON
+    print(f"{'model':10s} {'backend':14s} {'runs in':8s} {'network':>8s} {'API':>15s} {'net loop':>15s} {'net lanes':>15s} {'API many':>15s} {'API 1 MP':>15s} {'CLI folder':>15s} {'CLI steady':>15s}  (output MP/s, x network)")
     for name in models:
         for backend, precision in configs:
             config = {"kind": "pipeline", "model": name, "scale": 4, "shipped": shipped, "backend": backend, "precision": precision,
@@ -276,7 +297,7 @@ def pipeline(models: list[str], shipped: bool, *, count: int, repeat: int, threa
                 row["speed_mpx_s"]["cli_folder"], row["speed_mpx_s"]["cli_steady"] = _cli_folder(name, folder, backend, precision, threads, row["images"])
                 network = row["speed_mpx_s"]["network"]
                 row["ratio_to_network"] = {k: v / network for k, v in row["speed_mpx_s"].items()}
-                cells = " ".join(f"{row['speed_mpx_s'][k]:7.2f} ({row['ratio_to_network'][k]:4.2f}x)" for k in ("api", "api_batch", "api_1mp", "cli_folder", "cli_steady"))
+                cells = " ".join(f"{row['speed_mpx_s'][k]:7.2f} ({row['ratio_to_network'][k]:4.2f}x)" for k in columns)
                 print(f"{name:10s} {_label(backend, precision):14s} {row['precision_used']:8s} {network:8.2f} {cells}")
             else:
                 print(f"{name} {_label(backend, precision)}: failed: {row['error']}")
