@@ -131,3 +131,18 @@ def test_a_folder_in_lanes_writes_the_bytes_of_one_call_at_a_time(upscaler, two_
         if "bad" not in job.source.name:
             assert np.array_equal(read_image(job.output).pixels, upscaler.upscale(read_image(job.source).pixels))
     assert torch.get_num_threads() == 1
+
+
+def test_without_lanes_everything_runs_in_the_callers_thread(upscaler):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: no lanes (as on a GPU or with ONNX Runtime)
+    try:
+        seen = []
+        with Lanes(upscaler) as lanes:
+            assert lanes.count == 1
+            future = lanes.submit(lambda: seen.append(threading.current_thread().name) or 5)
+            assert future.done() and future.result() == 5 and seen == [threading.current_thread().name]
+        images = [_photo(20, 30, 0), _photo(30, 20, 1)]
+        assert all(np.array_equal(a, b) for a, b in zip(upscaler.upscale_many(images), [upscaler.upscale(i) for i in images]))
+    finally:
+        torch.set_num_threads(before)
