@@ -12,7 +12,7 @@ import torch
 from superres.imaging.io import ImageData, read_image, write_image
 from superres.inference import Upscaler
 from superres.inference.batch import collect_inputs, plan_jobs, run_jobs
-from superres.inference.lanes import SMALL_INPUT, Lanes, is_small, lane_count
+from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes, is_small, lane_count
 from superres.models import create
 
 
@@ -144,5 +144,17 @@ def test_without_lanes_everything_runs_in_the_callers_thread(upscaler):
             assert future.done() and future.result() == 5 and seen == [threading.current_thread().name]
         images = [_photo(20, 30, 0), _photo(30, 20, 1)]
         assert all(np.array_equal(a, b) for a, b in zip(upscaler.upscale_many(images), [upscaler.upscale(i) for i in images]))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_past_max_lanes_the_threads_are_shared_out(upscaler):
+    before = torch.get_num_threads()
+    torch.set_num_threads(4 * MAX_LANES)
+    try:
+        with Lanes(upscaler) as lanes:
+            assert lanes.count == MAX_LANES
+            assert lanes.submit(torch.get_num_threads).result() == 4
+        assert torch.get_num_threads() == 4 * MAX_LANES
     finally:
         torch.set_num_threads(before)

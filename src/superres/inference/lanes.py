@@ -3,20 +3,21 @@
 A model call on a small image (a thumbnail, a video frame, a BSD100 photo of 120x80 at x4)
 does not keep several PyTorch threads busy: they wait for each other at every layer, and
 the work around the network (the colour split and join, the bicubic chroma, the 8-bit
-cast) runs on one of them. Several such calls side by side, each on one thread, do keep
-the cores busy. Measured on this project's 2-core CPU (120x80 inputs, x4, output ms an
-image): ESPCN's network 4.5-5.0 one call at a time on two threads, 2.9-4.1 in two lanes
-of one; the whole ``upscale`` 7.0 against 4.9-5.2 (``/tmp`` script in docs/SPEED.md).
+cast) runs on one of them. Several such calls side by side, each on fewer threads, do keep
+the cores busy. Measured on this project's 2-core CPU by ``python
+benchmarks/inference_speed.py --pipeline-only`` (100 inputs of 120x80, x4; docs/SPEED.md,
+"Lanes"): ESPCN's network 28.5 output MP/s one call at a time on two threads, 56.9 in two
+lanes of one; SwiftRep's (bf16) 14.4 against 20.3.
 
 So a folder (:func:`~.batch.run_jobs`) and a sequence of images
-(:meth:`~.upscaler.Upscaler.upscale_many`) send each small image to one of as many lanes
-as PyTorch has threads, with PyTorch set to one thread while they run; anything larger
-(tiles, output sizes, videos, DICOM, GeoTIFF) runs by itself with all the threads, once
-the lanes in flight have finished. Each image still goes through the model alone, so its
-bytes depend neither on its neighbours nor on timing; they are what
-:meth:`~.upscaler.Upscaler.upscale` gives on one thread (for ESPCN and SwiftRep, fp32 and
-bf16, the same bytes as on two; a model whose convolutions round differently with the
-thread count, FSRCNN's transposed one, can differ from a two-thread call by 1 in a few
+(:meth:`~.upscaler.Upscaler.upscale_many`) send each small image to one of several lanes
+that share PyTorch's threads (as many lanes as threads, one thread each, up to
+:data:`MAX_LANES`); anything larger (tiles, output sizes, videos, DICOM, GeoTIFF) runs by
+itself with all the threads, once the lanes in flight have finished. Each image still goes
+through the model alone, so its bytes depend neither on its neighbours nor on timing; they
+are what :meth:`~.upscaler.Upscaler.upscale` gives with a lane's threads (for ESPCN and
+SwiftRep, fp32 and bf16, the same bytes on one thread as on two; a model whose convolutions
+round differently with the thread count, FSRCNN's transposed one, can differ by 1 in a few
 pixels, as ``--threads`` already could make it).
 
 Only PyTorch on a CPU takes lanes: a GPU runs one call at a time, and ONNX Runtime's
@@ -35,22 +36,26 @@ from superres.device import set_cpu_threads
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
 
-__all__ = ["Lanes", "SMALL_INPUT", "lane_count", "is_small"]
+__all__ = ["Lanes", "MAX_LANES", "SMALL_INPUT", "lane_count", "is_small"]
 
 #: The largest input, in pixels, that goes to a lane (256x256). Past it one call keeps two
 #: threads busy (SwiftRep x4 on 256x256 ran at 0.93-1.0 of its network through the API,
 #: docs/SPEED.md), and lanes would hold several large activations at once.
 SMALL_INPUT = 256 * 256
 
+#: The most lanes: past it the threads are shared out among them (64 threads: 8 lanes of 8),
+#: so that the images decoded ahead for them stay few.
+MAX_LANES = 8
+
 T = TypeVar("T")
 
 
 def lane_count(upscaler: Upscaler) -> int:
-    """How many lanes ``upscaler``'s small images run in: PyTorch's thread count on a CPU
-    with the torch backend, else 1 (no lanes)."""
+    """How many lanes ``upscaler``'s small images run in: PyTorch's thread count, up to
+    :data:`MAX_LANES`, on a CPU with the torch backend; else 1 (no lanes)."""
     if upscaler.device.type != "cpu" or upscaler.backend != "torch":
         return 1
-    return torch.get_num_threads()
+    return min(torch.get_num_threads(), MAX_LANES)
 
 
 def is_small(upscaler: Upscaler, height: int, width: int) -> bool:
@@ -62,14 +67,16 @@ def is_small(upscaler: Upscaler, height: int, width: int) -> bool:
 class Lanes:
     """A context in which small images run in lanes (:meth:`submit`) and the rest by
     themselves (:meth:`solo`). PyTorch's thread count, a setting of the whole process, is
-    1 while lanes run and what it was otherwise; it is back on leaving."""
+    its share per lane while lanes run (1 with up to :data:`MAX_LANES` threads) and what it
+    was otherwise; it is back on leaving."""
 
     def __init__(self, upscaler: Upscaler, lanes: int | None = None):
         self.count = lane_count(upscaler) if lanes is None else max(1, int(lanes))
         self._pool: ThreadPoolExecutor | None = None
         self._threads = torch.get_num_threads()
+        self._per_lane = max(1, self._threads // self.count)
         self._in_flight: list[Future] = []
-        self._narrow = False  # whether PyTorch is at one thread for the lanes
+        self._narrow = False  # whether PyTorch is at the lanes' share of its threads
 
     def __enter__(self) -> Lanes:
         if self.count > 1:
@@ -88,7 +95,7 @@ class Lanes:
         if self._pool is None:
             return _done(fn, *args, **kwargs)
         if not self._narrow:  # only solo() widens it, and it leaves no lane running
-            set_cpu_threads(1)
+            set_cpu_threads(self._per_lane)
             self._narrow = True
         self._in_flight = [f for f in self._in_flight if not f.done()]
         future = self._pool.submit(fn, *args, **kwargs)
