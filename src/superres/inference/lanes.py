@@ -20,8 +20,9 @@ SwiftRep, fp32 and bf16, the same bytes on one thread as on two; a model whose c
 round differently with the thread count, FSRCNN's transposed one, can differ by 1 in a few
 pixels, as ``--threads`` already could make it).
 
-Only PyTorch on a CPU takes lanes: a GPU runs one call at a time, and ONNX Runtime's
-session keeps the thread count it was built with.
+Only PyTorch on a CPU takes lanes: a GPU runs one call at a time, and ONNX Runtime keeps its
+two threads busy on its own (ESPCN x4's network at 73 MP/s one call at a time on two
+threads, 63 in two lanes of one-thread sessions; docs/SPEED.md).
 """
 
 from __future__ import annotations
