@@ -226,7 +226,7 @@ def worker_pipeline(config: dict) -> dict:
 
     from superres.device import cpu_capability
     from superres.imaging import read_image
-    from superres.inference.lanes import Lanes
+    from superres.inference.lanes import Lanes, lane_count
 
     threads = max(config["threads"])
     torch.set_num_threads(threads)
@@ -273,7 +273,7 @@ def worker_pipeline(config: dict) -> dict:
     # awake between calls, where between API calls they sleep and wake again (per image, above).
     result["speed_mpx_s"]["network_loop"] = out_mpx / _best_of(network_in_a_loop, config["repeat"])
     result["speed_mpx_s"]["network_lanes"] = out_mpx / _best_of(network_in_lanes, config["repeat"])
-    result["lanes"] = Lanes(up).count
+    result["lanes"] = lane_count(up)
     result["speed_mpx_s"]["api_1mp"] = (256 * scale) ** 2 / 1e6 / _best_of(lambda: up.upscale(big), config["repeat"])
     return result
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from superres.imaging.io import ImageData, read_image, write_image
+from superres.imaging.pixels import Animation
 from superres.inference import Upscaler
 from superres.inference.batch import collect_inputs, plan_jobs, run_jobs
 from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes, is_small, lane_count
@@ -47,11 +48,15 @@ def test_lanes_are_pytorch_threads_on_a_cpu_and_none_elsewhere(upscaler, two_thr
 
 
 def test_small_means_whole_in_one_call_and_at_most_256_squared(upscaler):
-    assert is_small(upscaler, 30, 40)
-    assert not is_small(upscaler, 30, 41)  # over the 40 px tile: tiled, so it runs by itself
+    assert is_small(upscaler, _photo(30, 40, 0))
+    assert not is_small(upscaler, _photo(30, 41, 0))  # over the 40 px tile: tiled, so it runs by itself
     wide = Upscaler(upscaler.runner.model, scale=2, name="x", device="cpu", tile=0)
-    assert is_small(wide, 256, 256) and not is_small(wide, 256, 257)
+    assert is_small(wide, _photo(256, 256, 0)) and not is_small(wide, _photo(256, 257, 0))
     assert SMALL_INPUT == 256 * 256
+    still = ImageData(pixels=_photo(20, 30, 0))
+    animated = ImageData(pixels=still.pixels, animation=Animation(frames=[still], durations=[50, 50]))
+    assert is_small(upscaler, still) and not is_small(upscaler, animated)  # an animation's frames run by themselves
+    assert not is_small(upscaler, "not an image")  # upscale raises for it, by itself
 
 
 def test_lanes_run_on_one_thread_each_and_solo_calls_on_all(upscaler, two_threads):

@@ -405,11 +405,10 @@ def run_jobs(
             # depend on which others were decoded in time to join it (a batched convolution
             # rounds differently in the last bit), so two runs, or two engines, would differ.
             # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
-            image = head.image
-            if image.animation is None and is_small(upscaler, *image.pixels.shape[:2]):
-                upscaled = lanes.submit(upscaler.upscale_image_data, image)
+            if is_small(upscaler, head.image):
+                upscaled = lanes.submit(upscaler.upscale_image_data, head.image)
             else:
-                upscaled = lanes.solo(upscaler.upscale_image_data, image, progress=progress)
+                upscaled = lanes.solo(upscaler.upscale_image_data, head.image, progress=progress)
             written.append((head, encoder.submit(_encode, upscaler, head, upscaled, quality)))
             report(keep=ahead)
         report(keep=0)

@@ -30,9 +30,11 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+import numpy as np
 import torch
 
 from superres.device import set_cpu_threads
+from superres.imaging.io import ImageData
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -59,10 +61,28 @@ def lane_count(upscaler: Upscaler) -> int:
     return min(torch.get_num_threads(), MAX_LANES)
 
 
-def is_small(upscaler: Upscaler, height: int, width: int) -> bool:
-    """Whether an ``height`` x ``width`` input goes to a lane: at most :data:`SMALL_INPUT`
-    pixels, and whole in one model call at the model's own scale (no tiles, no output size)."""
-    return height * width <= SMALL_INPUT and upscaler.fits_one_call(height, width)
+def is_small(upscaler: Upscaler, image) -> bool:
+    """Whether ``image`` (any kind :meth:`~.upscaler.Upscaler.upscale` takes) goes to a lane:
+    one still of at most :data:`SMALL_INPUT` pixels that goes through the model whole, in
+    one call at the model's own scale (no tiles, no output size). An animation's frames run
+    one after another, by themselves; a kind ``upscale`` refuses is not small (it raises there)."""
+    size = _size_of(image)
+    return size is not None and size[0] * size[1] <= SMALL_INPUT and upscaler.fits_one_call(*size)
+
+
+def _size_of(image) -> tuple[int, int] | None:
+    """(height, width) of an image; None for an animated ImageData or a kind not an image."""
+    from PIL import Image
+
+    if isinstance(image, ImageData):
+        return None if image.animation is not None else image.pixels.shape[:2]
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if isinstance(image, np.ndarray) and image.ndim >= 2:
+        return image.shape[:2]
+    if isinstance(image, torch.Tensor) and image.ndim >= 2:
+        return tuple(image.shape[-2:])
+    return None
 
 
 class Lanes:
@@ -71,8 +91,8 @@ class Lanes:
     its share per lane while lanes run (1 with up to :data:`MAX_LANES` threads) and what it
     was otherwise; it is back on leaving."""
 
-    def __init__(self, upscaler: Upscaler, lanes: int | None = None):
-        self.count = lane_count(upscaler) if lanes is None else max(1, int(lanes))
+    def __init__(self, upscaler: Upscaler):
+        self.count = lane_count(upscaler)
         self._pool: ThreadPoolExecutor | None = None
         self._threads = torch.get_num_threads()
         self._per_lane = max(1, self._threads // self.count)

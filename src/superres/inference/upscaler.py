@@ -468,9 +468,7 @@ class Upscaler:
         with Lanes(self) as lanes:
             pending: deque[Future] = deque()
             for image in images:
-                size = _input_size(image)
-                small = size is not None and is_small(self, *size)
-                pending.append(lanes.submit(self.upscale, image) if small else lanes.solo(self.upscale, image))
+                pending.append(lanes.submit(self.upscale, image) if is_small(self, image) else lanes.solo(self.upscale, image))
                 while len(pending) > 2 * lanes.count:
                     yield pending.popleft().result()
             while pending:
@@ -530,20 +528,6 @@ class Upscaler:
             if key in image.info:
                 result.info[key] = image.info[key]
         return result
-
-
-def _input_size(image) -> tuple[int, int] | None:
-    """(height, width) of an image :meth:`Upscaler.upscale` takes; None for an animated
-    ImageData (its frames run one after another) or a kind it does not take (it raises)."""
-    from PIL import Image
-
-    if isinstance(image, ImageData):
-        return None if image.animation is not None else image.pixels.shape[:2]
-    if isinstance(image, Image.Image):
-        return image.height, image.width
-    if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
-        return tuple(image.shape[:2]) if isinstance(image, np.ndarray) else tuple(image.shape[-2:])
-    return None
 
 
 def _split_alpha(hwc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
