@@ -343,8 +343,9 @@ def run_jobs(
     the GIL); each image goes through the model alone, so its bytes never depend on its
     neighbours or on timing. On a CPU, small images run in parallel lanes of one PyTorch
     thread each (:mod:`.lanes`), larger ones by themselves with every thread. Videos run
-    one at a time, in their place, with their own pipeline (:func:`upscale_video`); so do DICOM files and GeoTIFFs, which keep their
-    metadata (:mod:`.scientific`; ``cog`` writes GeoTIFF results Cloud-Optimised)."""
+    one at a time, in their place, with their own pipeline (:func:`upscale_video`); so do
+    DICOM files and GeoTIFFs, which keep their metadata (:mod:`.scientific`; ``cog`` writes
+    GeoTIFF results Cloud-Optimised)."""
     failures: list[str] = []
 
     def done(result: JobResult, extra: Sequence[str] = ()) -> None:
