@@ -53,7 +53,7 @@ from superres.models.contract import Contract
 from superres.models.edsr import DIV2K_RGB_MEAN
 from superres.models.registry import create
 
-__all__ = ["LAYOUTS", "Recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
+__all__ = ["LAYOUTS", "Recognised", "build_recognised", "SpandrelModel", "UnsupportedConfiguration", "load_foreign", "read_state_dict", "recognise"]
 
 StateDict = dict[str, torch.Tensor]
 # A rename rule: a regular expression and its replacement (a template or a function of the match).
@@ -382,12 +382,8 @@ def recognise(state: StateDict, source: str = "state dict") -> Recognised | None
 
 
 def load_foreign(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Load an authors' checkpoint into our implementation, detecting architecture and scale.
-
-    The returned model carries ``scale``, ``superres_arch`` and ``superres_hyperparameters``
-    (as :func:`superres.models.create` sets them), so :func:`superres.models.save` can write
-    it in superres's format, and ``superres_metadata["source"]`` naming the layout it came in.
-    """
+    """Load an authors' checkpoint into our implementation, detecting architecture and scale
+    (the model as :func:`build_recognised` makes it)."""
     source = str(path)
     state = read_state_dict(path)
     try:
@@ -396,6 +392,14 @@ def load_foreign(path: str | os.PathLike, map_location: str | torch.device = "cp
         return _load_with_spandrel(state, source, reason=str(exc)).to(map_location)
     if found is None:
         return _load_with_spandrel(state, source, reason="architecture not recognised").to(map_location)
+    return build_recognised(found, source).to(map_location).eval()
+
+
+def build_recognised(found: Recognised, source: str) -> nn.Module:
+    """Our model for a recognised foreign file, its weights loaded strictly. It carries
+    ``scale``, ``superres_arch`` and ``superres_hyperparameters`` (as :func:`superres.models.create`
+    sets them), so :func:`superres.models.save` can write it in superres's format, and
+    ``superres_metadata["source"]`` naming the layout it came in."""
     try:
         model = create(found.arch, scale=found.scale, **found.hyperparameters)
     except (TypeError, ValueError) as exc:
@@ -411,7 +415,7 @@ def load_foreign(path: str | os.PathLike, map_location: str | torch.device = "cp
         "hyperparameters": model.superres_hyperparameters,
         "source": found.layout,
     }
-    return model.to(map_location).eval()
+    return model
 
 
 class SpandrelModel(nn.Module):

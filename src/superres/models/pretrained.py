@@ -13,6 +13,7 @@ from torch import nn
 from superres.errors import SuperresError
 from superres.models.checkpoint import load_superres, read_metadata
 from superres.models.foreign import load_foreign
+from superres.models.ncnn import load_ncnn
 from superres.models.interpolate import interpolate
 from superres.models.registry import create, create_shapes, get_spec, is_registered, list_specs, pretrained_path
 
@@ -24,11 +25,14 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> n
 
     A ``.safetensors`` file with superres metadata is built through the registry; anything
     else (``.pth``, ``.pt``, ``.ckpt``, safetensors without our metadata) goes to
-    :func:`superres.models.foreign.load_foreign`. Either way the model has ``scale``,
+    :func:`superres.models.foreign.load_foreign`; an ncnn model (``.param``/``.bin``) to
+    :func:`superres.models.ncnn.load_ncnn`. Either way the model has ``scale``,
     ``superres_arch`` and ``superres_hyperparameters``, and a bad file raises CheckpointError.
     """
     if str(path).lower().endswith(".safetensors") and "arch" in read_metadata(path):
         return load_superres(path, map_location=map_location)
+    if str(path).lower().endswith((".param", ".bin")):
+        return load_ncnn(path, map_location=map_location)
     return load_foreign(path, map_location=map_location)
 
 
