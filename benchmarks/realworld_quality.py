@@ -5,8 +5,8 @@ Run: python benchmarks/realworld_quality.py [--models bicubic swiftrep swiftrep-
 Rows: the models. Columns: PSNR on clean bicubic Set5 and Set14 (the paper protocol), then
 on Set14 inputs degraded by the fixed presets of ``superres eval --degrade`` (jpeg40: the
 bicubic LR saved at JPEG quality 40; noise8: Gaussian noise of sigma 8; real: Real-ESRGAN's
-second-order model, seeded by the image's name), NIQE of the results on Set14-real (lower
-is more natural), and speed in output megapixels per second on a 256x256 input (one
+second-order model, seeded by the image's name), NIQE of the results on each degraded set
+(lower is more natural), and speed in output megapixels per second on a 256x256 input (one
 thread pair, fp32 and the model's best of bf16 where the CPU has fast bf16), with the CPU
 capability printed. Each number is also what ``superres eval -m MODEL --data ... -s 4
 --degrade PRESET --niqe`` prints.
@@ -74,10 +74,9 @@ def main() -> None:
         for r in [] if args.no_clean else evaluate.evaluate(model, [set5, set14], [scale]):
             row[f"{r.dataset} clean"] = r.psnr
         for preset in args.presets:
-            r = evaluate.evaluate(model, [set14], [scale], degrade=preset, with_niqe=preset == "real")[0]
+            r = evaluate.evaluate(model, [set14], [scale], degrade=preset, with_niqe=True)[0]
             row[f"Set14 {preset}"] = r.psnr
-            if r.niqe is not None:
-                row["NIQE Set14 real"] = r.niqe
+            row[f"NIQE Set14 {preset}"] = r.niqe
         row.update({f"MP/s {k}": v for k, v in speed(name, scale, args.threads).items()} if name != "bicubic" and not args.no_speed else {})
         rows[name] = row
         print(name, {k: round(v, 3) for k, v in row.items()}, flush=True)

@@ -44,3 +44,12 @@ def write_photos(folder: Path, count: int, size: int, seed: int = 0) -> Path:
         image = np.stack([base, base[::-1], base.T], axis=-1) + rng.normal(0, 8, (size, size, 3))
         Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / f"photo{i}.png")
     return folder
+
+
+def tensorboard_scalars(run: Path) -> dict[str, list[float]]:
+    """Every scalar a training run logged to TensorBoard (``RUN/tb``), by tag, in order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}

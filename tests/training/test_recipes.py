@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from synthetic import write_photos
+from synthetic import tensorboard_scalars, write_photos
 
 from superres.cli import main
 from superres.data.degradations import make_lr_batch
@@ -172,14 +172,6 @@ def _tiny(tmp_path: Path, photos: Path, recipe: str, changes: dict) -> dict:
     return raw
 
 
-def _scalars(run: Path) -> dict[str, list[float]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
-    events.Reload()
-    return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
-
-
 def _changed(before: dict, after: dict, prefix: str) -> tuple[int, int]:
     """(changed, total) parameters under ``prefix``."""
     keys = [k for k in before if k.startswith(prefix)]
@@ -213,7 +205,7 @@ def test_gan_run_with_perceptual_loss_trains_both_nets_and_resumes(tmp_path, pho
     # One iteration = one generator and one discriminator step: Lightning's global_step counts
     # optimizer steps; our iteration (schedules, data stream, checkpoints) counts iterations.
     assert last["superres"]["iteration"] == 3 and last["global_step"] == 6
-    scalars = _scalars(tmp_path / "run")
+    scalars = tensorboard_scalars(tmp_path / "run")
     for tag in ("train/pixel", "train/perceptual", "train/gan", "train/d_loss", "train/loss"):
         assert len(scalars[tag]) == 3 and all(math.isfinite(v) for v in scalars[tag]), (tag, scalars.get(tag))
     assert min(scalars["train/perceptual"]) > 0
@@ -226,7 +218,7 @@ def test_gan_run_with_perceptual_loss_trains_both_nets_and_resumes(tmp_path, pho
     for opt in last["optimizer_states"]:
         assert {int(s["step"]) for s in opt["state"].values()} == {5}  # 3 + 2, not 2: the Adam moments were restored
     assert [s["last_epoch"] for s in last["lr_schedulers"]] == [5, 5]
-    assert len(_scalars(tmp_path / "run")["train/gan"]) == 5
+    assert len(tensorboard_scalars(tmp_path / "run")["train/gan"]) == 5
 
 
 def test_degradation_recipe_runs_and_degrades_the_lr(tmp_path, photos, vgg19_file):
@@ -242,7 +234,7 @@ def test_degradation_recipe_runs_and_degrades_the_lr(tmp_path, photos, vgg19_fil
     assert (degraded - clean).abs().mean() > 1 / 255
     torch.testing.assert_close(module.make_pair(hr)[0], degraded)  # seeded by (seed, iteration)
     train(config)
-    scalars = _scalars(tmp_path / "run")
+    scalars = tensorboard_scalars(tmp_path / "run")
     assert all(math.isfinite(v) for tag in ("train/loss", "train/d_loss") for v in scalars[tag])
     assert (tmp_path / "run" / "model.safetensors").is_file()
 
@@ -256,7 +248,7 @@ def test_real_gan_recipe_trains_with_feature_matching_instead_of_vgg(tmp_path, p
     config = load_config(raw)
     assert config.loss.perceptual.weight == 0 and config.loss.gan.feature_matching > 0
     train(config)
-    scalars = _scalars(tmp_path / "run")
+    scalars = tensorboard_scalars(tmp_path / "run")
     assert len(scalars["train/feature_matching"]) == 3
     assert all(math.isfinite(v) and v > 0 for tag in ("train/feature_matching", "train/gan", "train/d_loss") for v in scalars[tag])
 
@@ -270,7 +262,7 @@ def test_a_gan_stage_with_the_amplitude_loss_keeps_each_checkpoint_and_scores_ni
         "trainer": {"precision": "32-true", "max_steps": 4, "checkpoint_every": 2, "keep_every": 2},
     })
     train(load_config(raw))
-    s = _scalars(tmp_path / "run")
+    s = tensorboard_scalars(tmp_path / "run")
     assert all(v > 0 for v in s["train/fft_amplitude"])
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("iter_*.ckpt"))
     assert kept == ["iter_0000002.ckpt", "iter_0000004.ckpt"]
@@ -294,7 +286,7 @@ def test_charbonnier_and_fft_losses_add_up(tmp_path, photos):
     raw = _tiny(tmp_path, photos, "unet-sr_x2", {"model": {"hyperparameters": {"features": 8}}})
     assert raw["loss"]["pixel"] == "charbonnier" and raw["loss"]["fft_weight"] > 0
     train(load_config(raw))
-    s = _scalars(tmp_path / "run")
+    s = tensorboard_scalars(tmp_path / "run")
     assert all(p > 0 and f > 0 for p, f in zip(s["train/pixel"], s["train/fft"]))
     np.testing.assert_allclose(s["train/loss"], np.add(s["train/pixel"], s["train/fft"]), rtol=1e-5)
 
@@ -309,7 +301,7 @@ def test_multistep_schedule_with_warmup_follows_lr_factor(tmp_path, photos):
     train(load_config(raw))
     expected = [1e-3 * lr_factor(i, max_steps=5, schedule="multistep", base_lr=1e-3, warmup_steps=2, milestones=[3], gamma=0.5) for i in range(5)]
     assert expected == pytest.approx([5e-4, 1e-3, 1e-3, 5e-4, 5e-4])
-    assert _scalars(tmp_path / "run")["train/lr"] == pytest.approx(expected)  # the rate each iteration used
+    assert tensorboard_scalars(tmp_path / "run")["train/lr"] == pytest.approx(expected)  # the rate each iteration used
 
 
 def test_gradient_clipping_caps_the_generator_gradient_norm(tmp_path, photos, monkeypatch):

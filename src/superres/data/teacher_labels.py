@@ -125,50 +125,58 @@ def _check_manifest(labels: LabelSet) -> None:
 
 
 class TeacherLabelDataset(Dataset):
-    """Cached teacher labels as training samples: ``(lr, teacher, hr)`` float tensors in [0, 1],
-    (3, p, p) and (3, s*p, s*p), a random ``patch``-pixel LR crop of each cached sample (the
-    whole sample when ``patch`` is None) under one of the 8 dihedral transforms."""
+    """Cached teacher labels as an endless stream of training samples: sample ``i`` is
+    ``(lr, teacher, hr)`` uint8 tensors, (3, p, p) and (3, s*p, s*p), a random ``patch``-pixel
+    LR crop (the whole sample when ``patch`` is None) of a cached sample drawn with a generator
+    seeded by ``(seed, i)``, under one of the 8 dihedral transforms when ``augment``.
 
-    def __init__(self, folders: Sequence[str | os.PathLike], *, patch: int | None = None, seed: int = 0):
-        self.files: list[Path] = []
+    The HR crops are cut from ``store``, the photos the labels were made from (matched by file
+    name). The folders are read again every ``rescan`` samples, so a run can start while its
+    labels are still being made and take up the new ones as they come."""
+
+    def __init__(self, folders: Sequence[str | os.PathLike], store: ImageStore, *, patch: int | None = None, seed: int = 0, augment: bool = True, rescan: int = 2000):
+        self.folders = [Path(f) for f in folders]
         self.scale = None
-        photos: list[str] = []
-        for folder in map(Path, folders):
+        for folder in self.folders:
             manifest = folder / "labels.json"
             if not manifest.is_file():
-                raise DataError(f"'{folder}' is not a label set (no labels.json)")
-            meta = json.loads(manifest.read_text())
-            if self.scale not in (None, meta["scale"]):
-                raise DataError(f"label sets of different scales: x{self.scale} and x{meta['scale']} in '{folder}'")
-            self.scale = meta["scale"]
-            photos += [p for p in meta["photos"] if p not in photos]
-            self.files += sorted(folder.glob("[0-9]*.npz"))
+                raise DataError(f"'{folder}' is not a label set (no labels.json; make one with python -m superres.training.distill labels)")
+            scale = json.loads(manifest.read_text())["scale"]
+            if self.scale not in (None, scale):
+                raise DataError(f"label sets of different scales: x{self.scale} and x{scale} in '{folder}'")
+            self.scale = scale
+        self.store = store
+        self._by_name = {f.name: i for i, f in enumerate(store.files)}
+        self.patch, self.seed, self.augment, self.rescan = patch, seed, augment, rescan
+        self._scan()
         if not self.files:
-            raise DataError(f"no labels in {', '.join(map(str, folders))}")
-        self.store = ImageStore([Path(p) for p in photos], cache="memory")
-        self._by_name = {f.name: i for i, f in enumerate(self.store.files)}
-        self.patch = patch
-        self.seed = seed
-        self.epoch = 0
+            raise DataError(f"no labels in {', '.join(map(str, self.folders))}")
 
-    def __len__(self) -> int:
-        return len(self.files)
+    def _scan(self) -> None:
+        self.files = [f for folder in self.folders for f in sorted(folder.glob("[0-9]*.npz"))]
+        self._scanned_at = 0
+
+    def __len__(self) -> int:  # the stream is endless; the sampler decides how much is read
+        return 2**62
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        with np.load(self.files[index]) as sample:
+        if index - self._scanned_at >= self.rescan or index < self._scanned_at:
+            self._scan()
+            self._scanned_at = index
+        rng = np.random.default_rng([self.seed, index])
+        file = self.files[int(rng.integers(0, len(self.files)))]
+        with np.load(file) as sample:
             lr, taught, where = sample["lr"], sample["teacher"], json.loads(str(sample["where"]))
+        if where["photo"] not in self._by_name:
+            raise DataError(f"'{file}' was made from photo {where['photo']!r}, which is not in data.train")
         s = self.scale
         hr = self.store.patch(self._by_name[where["photo"]], where["y"], where["x"], taught.shape[0], taught.shape[1])
-        rng = np.random.default_rng((self.seed, self.epoch, index))
         if self.patch is not None and self.patch < lr.shape[0]:
             y, x = (int(v) for v in rng.integers(0, lr.shape[0] - self.patch + 1, size=2))
             lr = lr[y : y + self.patch, x : x + self.patch]
             taught = taught[y * s : (y + self.patch) * s, x * s : (x + self.patch) * s]
             hr = hr[y * s : (y + self.patch) * s, x * s : (x + self.patch) * s]
-        code = int(rng.integers(0, 8))
-        return tuple(_tensor(_augment(a, code)) for a in (lr, taught, hr))  # type: ignore[return-value]
-
-
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float() / 255.0
-
+        if self.augment:
+            code = int(rng.integers(0, 8))
+            lr, taught, hr = (_augment(a, code) for a in (lr, taught, hr))
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in (lr, taught, hr))  # type: ignore[return-value]

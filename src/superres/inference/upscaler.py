@@ -25,6 +25,7 @@ from torch import nn
 
 from superres.device import available_memory, bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
 from superres.errors import SuperresError
+from superres.extras import MissingExtraError
 from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.pixels import from_float_tensor, to_float_tensor
 from superres.imaging.resize import imresize_torch
@@ -606,7 +607,7 @@ def load(
     from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
     from superres.models.pretrained import check_strength, load_blended
     from superres.models import load as load_checkpoint
-    from superres.models.registry import is_registered
+    from superres.models.registry import is_registered, missing_external
 
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
@@ -638,6 +639,8 @@ def load(
     if output is None and float(scale).is_integer() and int(scale) in scales:
         model_scale = int(scale)  # the model of the asked scale: exactly as before sizes existed
     elif not scales:
+        if (reason := missing_external(model)) is not None:
+            raise MissingExtraError(reason, name=get_spec(model).external.package)
         if model == DEFAULT_MODEL:
             raise SuperresError(
                 f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale or 4:g} yet "

@@ -12,6 +12,7 @@ from superres.models.registry import ModelSpec, create, get_spec, list_specs, pr
 from superres.models import bicubic, espcn, fsrcnn, swiftrep  # noqa: F401  (registration)
 from superres.models import srcnn, vdsr, srresnet, unet, discriminators  # noqa: F401  (registration)
 from superres.models import edsr, imdn, rcan, rrdbnet, srvggnet  # noqa: F401  (registration)
+from superres.models import reference  # noqa: F401  (registration: other projects' releases)
 from superres.models.checkpoint import CheckpointError, read_metadata, save
 from superres.models.pretrained import has_parameters, load, load_for_scale
 

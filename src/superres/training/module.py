@@ -24,7 +24,8 @@ from superres.errors import SuperresError
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, _few, read_metadata
 from superres.models.contract import model_contract, rgb_to_luma_input
-from superres.models.registry import HyperparameterError
+from superres.models import load as load_model
+from superres.models.registry import HyperparameterError, is_registered, pretrained_path
 from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
 from superres.training.losses import (
@@ -53,6 +54,9 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: '{path}'")
+    if path.suffix.lower() in (".param", ".bin"):  # an ncnn model, read into our module
+        model = load_model(path)
+        return model.state_dict(), model.scale
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -62,7 +66,8 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
 
 
 def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = False) -> list[str]:
-    """Copy every tensor of ``path`` whose name and shape match ``model`` (e.g. all but the
+    """Copy every tensor of ``path`` (a checkpoint, weight or ncnn file, or a registry name with
+    weights at the model's scale) whose name and shape match ``model`` (e.g. all but the
     upsampler of an x2 model into an x4 one), except, when ``path`` was trained at another
     scale (or does not say), those the model declares ``scale_specific_keys``; returns the
     names left at their initialisation.
@@ -73,6 +78,8 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = 
     counting the upsampler of another scale) is refused, naming the tensors and counting them:
     it is almost always the wrong file or the wrong hyperparameters, and training from it
     silently starts from noise."""
+    if not Path(path).exists() and is_registered(str(path)):  # a registry name: its weights at the model's scale
+        path = pretrained_path(str(path), model.scale)
     given, source_scale = _generator_and_scale(path)
     source = model.adopt_state(given) if hasattr(model, "adopt_state") else given
     own = model.state_dict()
@@ -193,6 +200,17 @@ class SRModule(L.LightningModule):
         """Float (lr, hr) in [0, 1] from a batch of 8- or 16-bit HR patches (or paired LR/HR
         patches); for a luma model, the Y of colour ones as the model takes it
         (:func:`superres.models.contract.rgb_to_luma_input`)."""
+        lr, hr, _ = self.make_batch(batch)
+        return lr, hr
+
+    def make_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`make_pair`'s ``(lr, hr)`` and, for a batch of teacher labels ``(lr, teacher,
+        hr)`` (:class:`superres.data.teacher_labels.TeacherLabelDataset`), the teacher's outputs
+        as a float batch (else None)."""
+        teacher = None
+        if isinstance(batch, (list, tuple)) and len(batch) == 3:
+            lr, teacher, hr = (patches.float() / 255.0 for patches in batch)
+            return lr, hr, teacher
         # LR synthesis must be exact (the protocol's rounding), so never under autocast.
         with torch.autocast(device_type=self.device.type, enabled=False):
             if isinstance(batch, LRHRPair):  # made by the loader's workers (superres.data.pairs)
@@ -208,7 +226,7 @@ class SRModule(L.LightningModule):
                 lr, hr = rgb_to_luma_input(lr), rgb_to_luma_input(hr)
             elif not self.luma and lr.shape[1] == 1:
                 lr, hr = lr.expand(-1, 3, -1, -1), hr.expand(-1, 3, -1, -1)
-            return lr, hr
+            return lr, hr, teacher
 
     def training_step(self, batch, batch_idx):
         cfg = self.config
@@ -216,10 +234,14 @@ class SRModule(L.LightningModule):
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         schedulers = self.lr_schedulers()
         schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
-        lr, hr = self.make_pair(batch)
+        lr, hr, teacher = self.make_batch(batch)
         sr = self.generator(lr).float()
 
         losses = {"pixel": cfg.loss.pixel_weight * pixel_loss(sr, hr, cfg.loss.pixel)}
+        if cfg.loss.teacher_weight:
+            losses["teacher"] = cfg.loss.teacher_weight * pixel_loss(sr, teacher, cfg.loss.pixel)
+        # What the discriminator takes as real: the HR, or in distillation the teacher's look.
+        real = teacher if cfg.loss.gan.real == "teacher" else hr
         if cfg.loss.fft_weight:
             losses["fft"] = cfg.loss.fft_weight * fft_loss(sr, hr)
         if cfg.loss.fft_amplitude_weight:
@@ -233,7 +255,7 @@ class SRModule(L.LightningModule):
             fake_logits, fake_features = self.discriminator.forward_features(sr)
             real_logits = real_features = None
             if gan.kind == "relativistic" or gan.feature_matching:
-                real_logits, real_features = self.discriminator.forward_features(hr)
+                real_logits, real_features = self.discriminator.forward_features(real)
             losses["gan"] = gan.weight * generator_adversarial_loss(
                 gan.kind, fake_logits.float(), real_logits.float() if gan.kind == "relativistic" else None
             )
@@ -257,7 +279,7 @@ class SRModule(L.LightningModule):
             if gan_on:
                 self.discriminator.requires_grad_(True)
                 d_loss = discriminator_adversarial_loss(
-                    cfg.loss.gan.kind, self.discriminator(hr).float(), self.discriminator(sr.detach()).float()
+                    cfg.loss.gan.kind, self.discriminator(real).float(), self.discriminator(sr.detach()).float()
                 )
                 opt_d.zero_grad(set_to_none=True)
                 self.manual_backward(d_loss)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
+from superres.data.teacher_labels import TeacherLabelDataset
 from superres.data.pairs import IndexedPatches, SynthesizeLR
 from superres.device import bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
 from superres.errors import SuperresError, printable
@@ -27,7 +28,7 @@ from superres.models import create
 from superres.models.checkpoint import CheckpointError
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps, read_metrics
 from superres.training.checkpoints import read_for_resume, read_training_checkpoint
-from superres.training.config import TrainConfig
+from superres.training.config import ConfigError, TrainConfig
 from superres.training.module import SRModule
 
 __all__ = ["train", "export_run", "git_commit"]
@@ -55,7 +56,13 @@ class _SRData(L.LightningDataModule):
         self.module = module
         d = config.data
         self.hr = ImageStore(d.train, cache=d.cache, cache_dir=d.cache_dir, min_size=d.patch_size)
-        if d.train_lr is not None:
+        if d.teacher_labels is not None:
+            self.dataset = TeacherLabelDataset(
+                d.teacher_labels, self.hr, patch=d.patch_size // config.model.scale, seed=config.trainer.seed, augment=d.augment
+            )
+            if self.dataset.scale != config.model.scale:
+                raise ConfigError(f"'data.teacher_labels' holds x{self.dataset.scale} labels, but model.scale is {config.model.scale}")
+        elif d.train_lr is not None:
             lr_store = ImageStore(d.train_lr, cache=d.cache, cache_dir=d.cache_dir)
             self.dataset = PairedPatchDataset(lr_store, self.hr, scale=config.model.scale, patch=d.patch_size, seed=config.trainer.seed, augment=d.augment, sampling=d.sampling)
         else:
@@ -72,7 +79,7 @@ class _SRData(L.LightningDataModule):
             world=self.trainer.world_size,
         )
         dataset, collate = self.dataset, None
-        if d.num_workers > 0 and d.train_lr is None:
+        if d.num_workers > 0 and d.train_lr is None and d.teacher_labels is None:
             # The workers make the LR side too (the costly part with degradations), beside the
             # training process instead of between its steps; the pairs are the same.
             dataset = IndexedPatches(self.dataset)
@@ -230,6 +237,8 @@ def _lineage(path: str | os.PathLike) -> dict:
     """The training record of the weights in ``path`` (a ``model.init_from``), so the
     weights of a run that fine-tunes another name every stage behind them."""
     path = Path(path)
+    if not path.exists() or path.suffix.lower() in (".param", ".bin"):  # a registry name, an ncnn file: no record of ours
+        return {"from": str(path)}
     if path.suffix == ".safetensors":
         return {"from": str(path), **(ckpt_format.read_metadata(path).get("training") or {})}
     return {"from": str(path), **_training_record(read_training_checkpoint(path).record)}
