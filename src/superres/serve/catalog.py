@@ -15,6 +15,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from superres.models import CheckpointError, get_spec, has_parameters, list_specs, pretrained_path, read_metadata, weights_file_name
+from superres.models.summary import model_summary
 
 __all__ = ["Offer", "Blend", "Catalog", "build_catalog"]
 
@@ -140,7 +141,8 @@ def _weights_offer(name: str, scale: int, path: Path) -> Offer | None:
 
 def build_catalog(weights_dirs: tuple[Path, ...] = ()) -> Catalog:
     """What can be served now: parameter-free models at all their scales, learned ones where
-    a weight file exists (in ``weights_dirs`` first, then the shipped weights).
+    a weight file exists (in ``weights_dirs`` first, then the shipped weights), and reference
+    models whose package is installed (``superres[realesrgan]``).
 
     Cheap enough to call per request (file look-ups and safetensors headers), so weights
     that appear while the server runs are offered without a restart.
@@ -153,6 +155,10 @@ def build_catalog(weights_dirs: tuple[Path, ...] = ()) -> Catalog:
             found = {s: Offer(spec.name, s, 0, None) for s in spec.scales}
         else:
             for scale in spec.scales:
+                if spec.external is not None:  # another project's file, when its extra is installed
+                    if (path := spec.external.path(scale)) is not None and path.is_file():
+                        found[scale] = Offer(spec.name, scale, model_summary(spec.name, scale).parameters, path)
+                    continue
                 candidates = [Path(d) / weights_file_name(spec.name, scale) for d in weights_dirs]
                 candidates.append(pretrained_path(spec.name, scale))
                 for path in candidates:
