@@ -127,3 +127,12 @@ def test_auto_model_loads_each_model_once(clean_lr):
         auto.for_image(clean_lr)
         auto.for_image(clean_lr, _jpeg_bytes(clean_lr, 40))
     assert loaded == [CLEAN, LIGHT]
+
+
+def test_sixteen_bit_data_keeps_the_flagship():
+    # A 16-bit frame (a scan, a microscope's) with a noise the light model would take away from a photo.
+    rng = np.random.default_rng(0)
+    frame = np.clip(30000 + rng.normal(0, 3000, (64, 64, 1)), 0, 65535).astype(np.uint16)
+    choice = choose_model(frame, 4)
+    assert choice.name == CLEAN and choice.reason.startswith("16-bit")
+    assert choose_model(frame.astype(np.float32) / 65535, 4).name != CLEAN  # the same noise as a float photo: not kept

@@ -16,6 +16,7 @@ is computed:
 
 The rule, first match wins (thresholds below, each with the values it was set between):
 
+0. a 16-bit image (a scan, a microscope's or a telescope's frame) -> the clean flagship;
 1. a JPEG below :data:`JPEG_CLEAN_QUALITY` -> the light model (its artefacts are its training);
 2. a spectrum that falls past :data:`FALLOFF_REAL` or :data:`NYQUIST_REAL` -> the real-world model;
 3. artefacts across the picture (:data:`TEXTURE_REAL`) -> the real-world model;
@@ -89,7 +90,8 @@ class Measurements:
     """What an image measured (:mod:`superres.imaging.estimates`): ``jpeg_quality`` (None: not
     read from a JPEG), ``noise`` (sigma on 0-255 in its flattest blocks), ``texture`` (the
     whole high-pass band's sigma over ``noise``), ``falloff`` and ``nyquist`` (dB: the power
-    near Nyquist against the mid and the high band) and ``blockiness`` (JPEG's grid)."""
+    near Nyquist against the mid and the high band), ``blockiness`` (JPEG's grid) and ``bits``
+    (8 or 16)."""
 
     jpeg_quality: int | None
     noise: float
@@ -97,12 +99,15 @@ class Measurements:
     falloff: float
     nyquist: float
     blockiness: float
+    bits: int = 8  # the pixels' depth: 16-bit images are measured data (scans, microscopy, astronomy), not photos
+
 
     def as_dict(self) -> dict:
         """JSON-ready, rounded to what the rule can tell apart."""
         return {
             "jpeg_quality": self.jpeg_quality, "noise": round(self.noise, 2), "texture": round(self.texture, 2),
             "falloff": round(self.falloff, 1), "nyquist": round(self.nyquist, 1), "blockiness": round(self.blockiness, 3),
+            "bits": self.bits,
         }
 
 
@@ -159,13 +164,16 @@ def measure(image, *, jpeg_file: bytes | None = None) -> Measurements:
     noise = noise_sigma(pixels)
     texture = highpass_sigma(pixels) / noise if noise > 0 else 1.0
     falloff, nyquist = spectral_falloff(pixels)
-    return Measurements(quality, noise, texture, falloff, nyquist, blockiness(pixels))
+    bits = 16 if np.asarray(pixels).dtype == np.uint16 else 8
+    return Measurements(quality, noise, texture, falloff, nyquist, blockiness(pixels), bits)
 
 
 def decide(m: Measurements, scale: int, available: dict[str, tuple[int, ...]]) -> Choice:
     """The :class:`Choice` for measurements ``m`` at model scale ``scale``, among the models of
     ``available`` (name -> scales with weights); the rule is the module's."""
-    if m.jpeg_quality is not None and m.jpeg_quality < JPEG_CLEAN_QUALITY:
+    if m.bits == 16:  # the light and real-world models learnt 8-bit photos' faults, which such data has not
+        wanted, why = CLEAN, "16-bit: measured data, not a photo's history"
+    elif m.jpeg_quality is not None and m.jpeg_quality < JPEG_CLEAN_QUALITY:
         wanted, why = LIGHT, f"JPEG quality {m.jpeg_quality}, below {JPEG_CLEAN_QUALITY}"
     elif m.falloff <= FALLOFF_REAL or m.nyquist <= NYQUIST_REAL:
         wanted, why = REAL, f"blurred: the finest detail {-m.falloff:.0f} dB below the mid band, {-m.nyquist:.0f} dB below the next"
