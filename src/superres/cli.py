@@ -17,22 +17,23 @@ _DEMO_OUTPUT = "superres-demo"
 
 
 def _add_upscale(sub) -> None:
-    from superres.inference import DEFAULT_MODEL
+    from superres.inference import DEFAULT_PHOTO_MODEL
 
     p = sub.add_parser(
         "upscale",
         help="upscale images, videos, DICOM and GeoTIFF (files, folders, globs); with no INPUT, the bundled demo image",
         description="Upscale images and videos. With no INPUT, upscale the bundled demo image with the default "
-        f"model into -o (default ./{_DEMO_OUTPUT}/) beside a bicubic comparison.",
+        f"model into -o (default ./{_DEMO_OUTPUT}/) beside a bicubic comparison. By default (-m auto) each image gets "
+        "the fidelity model that suits it, and the log says which and why; videos, DICOM and GeoTIFF get the clean flagship.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders (searched recursively) or glob patterns")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: beside each input)")
     p.add_argument("-s", "--scale", type=_factor, help="upscaling factor, any number above 1, e.g. 1.5 (default: 4)")
     _add_size_arguments(p)
     p.add_argument(
-        "-m", "--model", default=DEFAULT_MODEL,
-        help="registry name (its shipped weights), a checkpoint file, or auto: per image, the clean, light (JPEG, noise) or "
-        f"real-world (blurred) model, from its JPEG quality, noise and blur (default: {DEFAULT_MODEL})",
+        "-m", "--model", default=DEFAULT_PHOTO_MODEL,
+        help="registry name (its shipped weights), a checkpoint file, or auto: per image, the clean (swiftrep), light (JPEG, "
+        f"noise) or real-world (blurred) model, from its JPEG quality, noise and blur (default: {DEFAULT_PHOTO_MODEL})",
     )
     p.add_argument("--suffix", help="added to each output's name (default: _x<scale>, or _<size>: _1920x1080, _w2000, _h1080)")
     p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp", "gif"], help="image output format (default: the input's; an animation stays animated as gif or webp)")
