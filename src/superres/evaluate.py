@@ -178,10 +178,11 @@ def evaluate(
     lr_8bit: bool = False,
 ) -> list[DatasetScore]:
     """Score a model on each HR folder at each scale. ``model_for_scale(s)`` returns the model
-    for scale ``s`` (or an :class:`AutoModel`, which chooses per image). With ``lr_folders`` (one per HR folder) the LR images are read from them
-    instead of made by bicubic; with ``degrade`` (a preset of
-    :mod:`superres.data.degradations.presets`, e.g. ``jpeg40``, ``noise8``, ``real``) they
-    are made by that fixed degradation instead, and the dataset is named ``Set5-jpeg40``.
+    for scale ``s`` (or an :class:`AutoModel`, which chooses per image). With ``lr_folders``
+    (one per HR folder) the LR images are read from them instead of made by bicubic; with
+    ``degrade`` (a preset of :mod:`superres.data.degradations.presets`, e.g. ``jpeg40``,
+    ``noise8``, ``real``) they are made by that fixed degradation instead, and the dataset is
+    named ``Set5-jpeg40``.
     ``with_niqe`` adds the NIQE of each result; ``ensemble`` scores the self-ensemble of the
     model (eight flips and rotations, averaged). With ``lr_8bit`` the LR images are reduced
     to 8 bits (the model sees and gives 8-bit pixels), scored against the HR at its own depth:

@@ -36,7 +36,7 @@ real-world model's to the light one, and then to the flagship, which has every s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
