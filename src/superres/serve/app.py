@@ -450,7 +450,13 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         image: Annotated[
             UploadFile, File(description="PNG, JPEG, WebP, TIFF, BMP or GIF; alpha, 16-bit, grey, ICC and animation are kept")
         ],
-        model: Annotated[str | None, Form(description="a registry name from GET /v1/models (default: the server's default)")] = None,
+        model: Annotated[
+            str | None,
+            Form(
+                description="a name from GET /v1/models, or auto: the fidelity model chosen for this image, named with the "
+                "reason in the x-superres-auto header (default: the server's default, auto unless set)"
+            ),
+        ] = None,
         scale: Annotated[
             float | None,
             Form(
@@ -482,6 +488,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`;
         `-F width=1920 -F height=1080` for a size, `-F ensemble=true` for the self-ensemble,
         `-F model=swiftrep-real-gan -F strength=0.5` for half a perceptual model's texture.
+        With `model=auto` (the default unless the server sets another) the model is chosen for
+        the image: `x-superres-model` names it and `x-superres-auto` says why.
         """
         images = len((await request.form()).getlist("image"))  # parsed once already; FastAPI would keep the last
         if images != 1:
