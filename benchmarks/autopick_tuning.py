@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["swiftrep", "swiftrep-light", "swiftrep-real"])
     parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--photos", type=int, default=30)
+    parser.add_argument("--photos", type=int, default=14, help="training photos of the first set (--others: the rest)")
     parser.add_argument("--crop", type=int, default=480)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kinds", nargs="+", default=KINDS)
