@@ -17,19 +17,24 @@ _DEMO_OUTPUT = "superres-demo"
 
 
 def _add_upscale(sub) -> None:
-    from superres.inference import DEFAULT_MODEL
+    from superres.inference import DEFAULT_PHOTO_MODEL
 
     p = sub.add_parser(
         "upscale",
         help="upscale images, videos, DICOM and GeoTIFF (files, folders, globs); with no INPUT, the bundled demo image",
         description="Upscale images and videos. With no INPUT, upscale the bundled demo image with the default "
-        f"model into -o (default ./{_DEMO_OUTPUT}/) beside a bicubic comparison.",
+        f"model into -o (default ./{_DEMO_OUTPUT}/) beside a bicubic comparison. By default (-m auto) each image gets "
+        "the fidelity model that suits it, and the log says which and why; videos, DICOM and GeoTIFF get the clean flagship.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders (searched recursively) or glob patterns")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: beside each input)")
     p.add_argument("-s", "--scale", type=_factor, help="upscaling factor, any number above 1, e.g. 1.5 (default: 4)")
     _add_size_arguments(p)
-    p.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"registry name (its shipped weights) or a checkpoint file (default: {DEFAULT_MODEL})")
+    p.add_argument(
+        "-m", "--model", default=DEFAULT_PHOTO_MODEL,
+        help="registry name (its shipped weights), a checkpoint file, or auto: per image, the clean (swiftrep), light (JPEG, "
+        f"noise) or real-world (blurred) model, from its JPEG quality, noise and blur (default: {DEFAULT_PHOTO_MODEL})",
+    )
     p.add_argument("--suffix", help="added to each output's name (default: _x<scale>, or _<size>: _1920x1080, _w2000, _h1080)")
     p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp", "gif"], help="image output format (default: the input's; an animation stays animated as gif or webp)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95; WebP 100 is lossless)")
@@ -316,7 +321,7 @@ def _run_models(args) -> int:
 
 def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="score a model under the paper protocol (PSNR/SSIM on Y, border shaved)")
-    p.add_argument("--model", "-m", default="bicubic", help="registry name (its shipped weights) or a checkpoint file")
+    p.add_argument("--model", "-m", default="bicubic", help="registry name (its shipped weights), a checkpoint file, or auto (a model chosen per image)")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="folders of HR images")
     p.add_argument("--lr-data", nargs="+", metavar="DIR", help="ready-made LR folders, one per --data folder (paired)")
     p.add_argument("--scale", "-s", nargs="+", type=int, default=[4], help="scales (default: 4)")
@@ -343,6 +348,7 @@ def _run_eval(args) -> int:
     from superres.data.degradations import check_preset
     from superres.metrics.niqe import require_niqe
     from superres.device import resolve_device
+    from superres.inference.autopick import AUTO, AutoModel
     from superres.models import load_for_scale
 
     if args.degrade is not None:
@@ -361,17 +367,22 @@ def _run_eval(args) -> int:
     device = resolve_device(args.device)
     errors: list[str] = []
     if args.no_reference:
-        from superres.inference.upscaler import Upscaler
+        from superres.inference.upscaler import Upscaler, load
+
+        def upscaler_for_scale(s: int) -> Upscaler:
+            if args.model == AUTO:
+                return load(AUTO, s, device=device, ensemble=args.ensemble)
+            return Upscaler(load_for_scale(args.model, s), scale=s, name=args.model, device=device, ensemble=args.ensemble)
 
         results = evaluate.score_no_reference(
-            lambda s: Upscaler(load_for_scale(args.model, s), scale=s, name=args.model, device=device, ensemble=args.ensemble),
+            upscaler_for_scale,
             args.data,
             args.scale,
             errors=errors,
         )
     else:
         results = evaluate.evaluate(
-            lambda s: load_for_scale(args.model, s).to(device),
+            lambda s: AutoModel(s, device=device) if args.model == AUTO else load_for_scale(args.model, s).to(device),
             args.data,
             args.scale,
             lr_folders=args.lr_data,

@@ -33,6 +33,7 @@ from superres.errors import printable
 from superres.imaging.io import ImageReadError, read_image
 from superres.imaging.pixels import from_float, to_8bit, to_float
 from superres.inference.channels import adapt_channels
+from superres.inference.autopick import AutoModel
 from superres.inference.ensemble import self_ensemble
 from superres.metrics import NIQE_MIN_SIZE, SSIM_WINDOW, niqe, psnr, ssim
 from superres.models.contract import input_channels
@@ -53,6 +54,7 @@ class ImageScore:
     psnr: float  # NaN where there is no ground truth (no-reference scoring)
     ssim: float
     niqe: float | None = None  # the SR image's NIQE, when asked for (lower is more natural)
+    model: str | None = None  # the model auto chose for this image (-m auto), else None
 
 
 @dataclass
@@ -97,7 +99,7 @@ def predict_uint8(model: nn.Module, lr: np.ndarray, device: torch.device | str =
 
 
 def score_images(
-    model: nn.Module,
+    model: nn.Module | AutoModel,
     items: Sequence[BenchmarkImage],
     *,
     scale: int,
@@ -119,7 +121,10 @@ def score_images(
     also leaves every model an LR of 5 px a side or more), and one the model reproduces
     exactly (a flat image: its PSNR is infinite, which would make the mean infinite; it says
     nothing about the model). With ``with_niqe`` each SR image's NIQE is scored too (the mean
-    is over the images NIQE can score: results of 192 px a side or more)."""
+    is over the images NIQE can score: results of 192 px a side or more). An
+    :class:`~superres.inference.autopick.AutoModel` (``-m auto``) chooses the model per image,
+    from the LR as a user would give it (its pixels, and its JPEG file where a preset made
+    one); each score names the model chosen."""
     scores = []
 
     def skip(reason: str) -> None:
@@ -133,10 +138,12 @@ def score_images(
             skip(f"cannot score '{item.name}': {w}x{h} is too small to score at x{scale} (needs {2 * scale + SSIM_WINDOW} px a side: "
                  f"{scale} px shaved from each border, then SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window)")
             continue
-        sr = predict_uint8(model, item.lr, device, ensemble=ensemble)
+        network, choice = model.for_image(item.lr, item.lr_file) if isinstance(model, AutoModel) else (model, None)
+        sr = predict_uint8(network, item.lr, device, ensemble=ensemble)
         if sr.shape != item.hr.shape:
             raise ValueError(f"{item.name}: model output {sr.shape} does not match HR {item.hr.shape}")
         score = ImageScore(dataset, scale, item.name, psnr(sr, item.hr, shave=scale), ssim(sr, item.hr, shave=scale))
+        score.model = None if choice is None else choice.name
         if math.isinf(score.psnr):
             skip(f"cannot score '{item.name}': infinite PSNR (the output equals the image after shaving, as for a flat image); left out of the means")
             continue
@@ -158,7 +165,7 @@ def score_images(
 
 
 def evaluate(
-    model_for_scale: Callable[[int], nn.Module],
+    model_for_scale: Callable[[int], "nn.Module | AutoModel"],
     folders: Sequence[str | os.PathLike],
     scales: Sequence[int],
     *,
@@ -171,10 +178,11 @@ def evaluate(
     lr_8bit: bool = False,
 ) -> list[DatasetScore]:
     """Score a model on each HR folder at each scale. ``model_for_scale(s)`` returns the model
-    for scale ``s``. With ``lr_folders`` (one per HR folder) the LR images are read from them
-    instead of made by bicubic; with ``degrade`` (a preset of
-    :mod:`superres.data.degradations.presets`, e.g. ``jpeg40``, ``noise8``, ``real``) they
-    are made by that fixed degradation instead, and the dataset is named ``Set5-jpeg40``.
+    for scale ``s`` (or an :class:`AutoModel`, which chooses per image). With ``lr_folders``
+    (one per HR folder) the LR images are read from them instead of made by bicubic; with
+    ``degrade`` (a preset of :mod:`superres.data.degradations.presets`, e.g. ``jpeg40``,
+    ``noise8``, ``real``) they are made by that fixed degradation instead, and the dataset is
+    named ``Set5-jpeg40``.
     ``with_niqe`` adds the NIQE of each result; ``ensemble`` scores the self-ensemble of the
     model (eight flips and rotations, averaged). With ``lr_8bit`` the LR images are reduced
     to 8 bits (the model sees and gives 8-bit pixels), scored against the HR at its own depth:
@@ -259,7 +267,10 @@ def format_table(results: Sequence[DatasetScore], *, per_image: bool = False) ->
     for r in results:
         label = f"x{r.scale}{'+' if r.ensemble else ''}"
         if per_image:  # an image's name is the user's file name: escaped, so one row stays one line
-            rows += [(r.dataset, label, printable(s.image)) + _cells(s.psnr, s.ssim, s.niqe, with_niqe) for s in r.images]
+            rows += [
+                (r.dataset, label, printable(s.image) + (f" ({s.model})" if s.model else "")) + _cells(s.psnr, s.ssim, s.niqe, with_niqe)
+                for s in r.images
+            ]
         rows.append((r.dataset, label, "(mean)" if per_image else f"{len(r.images)} images") + _cells(r.psnr, r.ssim, r.niqe, with_niqe))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
@@ -269,9 +280,11 @@ def format_table(results: Sequence[DatasetScore], *, per_image: bool = False) ->
 
 def _json_ready(value):
     """NaN (a score that does not exist) as null, and no 'niqe' key where NIQE was not asked
-    for, nor 'ensemble' where the scores are the plain model's."""
+    for, nor 'ensemble' where the scores are the plain model's, nor 'model' where no model
+    was chosen per image."""
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items() if not (k == "niqe" and v is None) and not (k == "ensemble" and v is False)}
+        dropped = {("niqe", None), ("ensemble", False), ("model", None)}
+        return {k: _json_ready(v) for k, v in value.items() if not any(k == key and v is empty for key, empty in dropped)}
     if isinstance(value, list):
         return [_json_ready(v) for v in value]
     return None if isinstance(value, float) and math.isnan(value) else value

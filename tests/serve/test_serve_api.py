@@ -145,7 +145,10 @@ async def test_defaults_when_model_and_scale_are_left_out(client):
     response = await post(client)
     assert response.status_code == 200, response.text
     default = (await client.get("/v1/models")).json()["default"]
-    assert response.headers["x-superres-model"] == default["model"]
+    # The default is auto: the model chosen for this upload is named, and why.
+    assert default["model"] == "auto"
+    assert response.headers["x-superres-model"] in ("swiftrep", "swiftrep-light", "swiftrep-real")
+    assert response.headers["x-superres-auto"]
     assert decoded(response.content).size == (32 * default["scale"],) * 2
 
 

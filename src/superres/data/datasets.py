@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from superres.data.degradations.presets import degrade as degrade_preset
+from superres.data.degradations.presets import degrade_with_file
 from superres.errors import SuperresError
 from superres.imaging.color import modcrop
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageReadError, read_image
@@ -335,11 +335,14 @@ class PatchStreamSampler(Sampler[int]):
 @dataclass
 class BenchmarkImage:
     """One benchmark image under the paper protocol: the modcropped HR and its LR, each at
-    its own depth (uint8 or uint16)."""
+    its own depth (uint8 or uint16). ``lr_file``: the JPEG file the LR was decoded from, when
+    a ``jpegQ`` preset made it (what a model chosen per photo may read, as it would a
+    photo's header), else None."""
 
     name: str
     hr: np.ndarray  # (H, W, C) uint8 or uint16, C = 1 or 3
     lr: np.ndarray  # (H / s, W / s, C) uint8 or uint16
+    lr_file: bytes | None = None
 
 
 def _modcropped(path: Path, hr: np.ndarray, scale: int) -> np.ndarray:
@@ -380,8 +383,8 @@ def load_benchmark(
                 raise
             errors.append(str(exc))
             continue
-        lr = imresize(hr, 1 / scale) if degrade is None else degrade_preset(hr, scale, degrade, key=path.stem)
-        items.append(BenchmarkImage(path.stem, hr, to_8bit(lr) if lr_8bit else lr))
+        lr, lr_file = (imresize(hr, 1 / scale), None) if degrade is None else degrade_with_file(hr, scale, degrade, key=path.stem)
+        items.append(BenchmarkImage(path.stem, hr, to_8bit(lr) if lr_8bit else lr, lr_file))
     return items
 
 

@@ -18,6 +18,7 @@ in :mod:`.pixels`, one reader per format in :mod:`.reading`, one encoder per for
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from superres.atomic import write_atomic
+from superres.imaging.jpeg_quality import jpeg_quality
 from superres.imaging.pixels import Animation, ImageData, from_float, to_float
 from superres.imaging.reading import (
     DEFAULT_MAX_PIXELS,
@@ -160,7 +162,12 @@ def read_image(
     if size is not None:
         check_pixels(label, size, max_pixels)
     pixels, alpha, icc, exif, *animation = fmt.read(data, label, fmt.name, size, max_pixels)
-    return finish(pixels, alpha, icc, exif, fmt.name, *animation)
+    image = finish(pixels, alpha, icc, exif, fmt.name, *animation)
+    if fmt.name == "JPEG":
+        found = jpeg_quality(data)  # the header's tables: how hard the file was compressed
+        if found is not None:
+            image = dataclasses.replace(image, jpeg_quality=found.quality)
+    return image
 
 
 def encode_image(image: ImageData, format: str = "PNG", *, quality: int = 95) -> bytes:

@@ -59,7 +59,9 @@ class ImageData:
     orientation tag: the orientation has already been applied to the pixels. ``format`` is
     the source's format ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF"), None for an image made
     in memory. ``animation``: the other frames and the timing of an animated file (pixels and
-    alpha are its first frame), None for a still image.
+    alpha are its first frame), None for a still image. ``jpeg_quality``: for an image read
+    from a JPEG, the quality its quantisation tables were written at (IJG scale 1-100,
+    :mod:`.jpeg_quality`), which says how much of its detail is compression artefact.
     """
 
     pixels: np.ndarray
@@ -68,6 +70,7 @@ class ImageData:
     exif: bytes | None = None
     format: str | None = None
     animation: Animation | None = None
+    jpeg_quality: int | None = None
 
     def __post_init__(self) -> None:
         pixels = self.pixels
@@ -90,6 +93,8 @@ class ImageData:
         parts += [f"exif={len(self.exif) if self.exif else 0} B", f"format={self.format!r}"]
         if self.animation is not None:
             parts.append(f"frames={len(self.animation.durations)}")
+        if self.jpeg_quality is not None:
+            parts.append(f"jpeg_quality={self.jpeg_quality}")
         return f"ImageData({', '.join(parts)})"
 
     @property

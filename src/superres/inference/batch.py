@@ -406,11 +406,17 @@ def run_jobs(
             # depend on which others were decoded in time to join it (a batched convolution
             # rounds differently in the last bit), so two runs, or two engines, would differ.
             # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
-            if is_small(upscaler, head.image):
-                upscaled = lanes.submit(upscaler.upscale_image_data, head.image)
+            # -m auto: the model is chosen here, per file, so that the log can say which and why.
+            try:
+                engine, choice = upscaler.pick(head.image)
+            except Exception as exc:  # a model that fails to load is this file's failure
+                done(_failed(head.job, _failure(head.job, exc), head.start, _megapixels(head.image)))
+                continue
+            if is_small(engine, head.image):
+                upscaled = lanes.submit(engine.upscale_image_data, head.image)
             else:
-                upscaled = lanes.solo(upscaler.upscale_image_data, head.image, progress=progress)
-            written.append((head, encoder.submit(_encode, upscaler, head, upscaled, quality)))
+                upscaled = lanes.solo(engine.upscale_image_data, head.image, progress=progress)
+            written.append((head, encoder.submit(_encode, engine, head, upscaled, quality, choice)))
             report(keep=ahead)
         report(keep=0)
     return failures
@@ -427,7 +433,7 @@ def _decode(job: Job) -> _Decoded:
         return _Decoded(job, start, failure=_failure(job, exc))
 
 
-def _encode(upscaler: Upscaler, item: _Decoded, upscaling: Future, quality: int) -> tuple[JobResult, list[str]]:
+def _encode(upscaler: Upscaler, item: _Decoded, upscaling: Future, quality: int, choice=None) -> tuple[JobResult, list[str]]:
     job, image = item.job, item.image
     upscaled: ImageData = upscaling.result()  # the model's exception, if it raised, is this file's failure
     job.output.parent.mkdir(parents=True, exist_ok=True)
@@ -436,6 +442,8 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaling: Future, quality: int)
     detail = f"{w}x{h} -> {ow}x{oh}"
     if upscaled.animation is not None:
         detail += f", {len(upscaled.animation.durations)} frames"
+    if choice is not None:
+        detail += f", {choice.line()}"
     extra = []
     if job.compare is not None:
         label = f"{upscaler.name} {upscaler.output.label if upscaler.output else f'x{upscaler.scale}'}"

@@ -14,10 +14,11 @@ under fully transparent pixels has been filled from its neighbours (:mod:`.alpha
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +41,9 @@ from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels
+
+if TYPE_CHECKING:
+    from superres.inference.autopick import Choice
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
 
@@ -198,6 +202,7 @@ class Upscaler:
         self.scales = tuple(sorted(set(scales or ()) | {self.scale})) if loader is not None else (self.scale,)
         self._loader = loader
         self._engines: dict[int, Upscaler] = {self.scale: self}
+        self._auto: _Auto | None = None  # set by load("auto"): a model chosen per image (pick)
         self._options = dict(
             device=self.device, tile=tile, tile_overlap=tile_overlap, precision=precision, backend=backend,
             batch_size=batch_size, threads=threads, ensemble=ensemble,
@@ -240,6 +245,31 @@ class Upscaler:
         if scale not in self._engines:
             self._engines[scale] = Upscaler(self._loader(scale), scale=scale, name=self.name, **self._options)
         return self._engines[scale]
+
+    @property
+    def is_auto(self) -> bool:
+        """Whether this Upscaler chooses its model per image (``load("auto")``, :meth:`pick`)."""
+        return self._auto is not None
+
+    def pick(self, image) -> tuple[Upscaler, Choice | None]:
+        """The Upscaler that runs ``image`` (any kind :meth:`upscale` takes) and, for an
+        ``auto`` Upscaler, the :class:`~superres.inference.autopick.Choice` that named it: the
+        fidelity model that suits the image (:mod:`superres.inference.autopick`), loaded on
+        first use with this Upscaler's options. Any other Upscaler runs every image itself
+        (the choice is None). :meth:`upscale` and :meth:`upscale_image_data` pick by
+        themselves; a caller that reports the choice (the CLI, the web app) picks first and
+        runs the image on the Upscaler returned."""
+        if self._auto is None:
+            return self, None
+        from superres.inference.autopick import choose_model
+        from superres.inference.lanes import _size_of
+
+        size = _size_of(image)  # None for an animation: judged at the Upscaler's own scale
+        model_scale = self.scale
+        if self.output is not None and size is not None:
+            model_scale = choose_model_scale(self.output.plan(*size).factor, self.scales)
+        choice = choose_model(image, model_scale)
+        return self._auto.engine(choice.name), choice
 
     @property
     def fell_back_to_fp32(self) -> bool:
@@ -421,7 +451,10 @@ class Upscaler:
         """Upscale a decoded image file: bit depth (8 or 16), grayscale or RGB, the alpha plane,
         the ICC profile and EXIF are kept (the orientation was applied when it was read).
         Every frame of an animation is upscaled; its durations, loop count and disposal
-        methods are kept. ``output`` as in :meth:`upscale_planes`."""
+        methods are kept. ``output`` as in :meth:`upscale_planes`. An ``auto`` Upscaler runs
+        the model it picks for the image (:meth:`pick`)."""
+        if self._auto is not None:
+            return self.pick(image)[0].upscale_image_data(image, progress=progress, output=output)
         first = self._upscale_still(image, progress, output)
         animation = None
         if image.animation is not None:
@@ -444,10 +477,13 @@ class Upscaler:
         - a float torch tensor (C, H, W) or (B, C, H, W), C as for numpy, returned on its
           device and in its dtype.
 
-        Outputs are clipped to [0, 1] (to the integer type's range).
+        Outputs are clipped to [0, 1] (to the integer type's range). An ``auto`` Upscaler
+        runs the model it picks for the image (:meth:`pick`; a batch tensor by its first image).
         """
         from PIL import Image
 
+        if self._auto is not None:
+            return self.pick(image)[0].upscale(image)
         if isinstance(image, ImageData):
             return self.upscale_image_data(image)
         if isinstance(image, Image.Image):
@@ -531,6 +567,21 @@ class Upscaler:
         return result
 
 
+class _Auto:
+    """An auto Upscaler's models: each loaded on first use, with the options it was loaded with."""
+
+    def __init__(self, load_named: Callable[[str], Upscaler]):
+        self._load_named = load_named
+        self._engines: dict[str, Upscaler] = {}
+        self._lock = threading.Lock()  # lanes pick from several threads at once
+
+    def engine(self, name: str) -> Upscaler:
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = self._load_named(name)
+            return self._engines[name]
+
+
 def _split_alpha(hwc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W, C) pixels as (colour, alpha): C = 2 and 4 carry alpha last."""
     channels = hwc.shape[2]
@@ -603,6 +654,11 @@ def load(
     (:func:`superres.models.pretrained.load_blended`); None is the model as it is.
     ``fidelity`` names the partner (a registry name or a checkpoint file of the same
     architecture) where the model's registry entry does not.
+
+    ``model="auto"``: per image, the fidelity model that suits it (the clean flagship, the
+    light model for JPEGs and noise, the real-world model for blurred pictures; see
+    :mod:`superres.inference.autopick` and :meth:`Upscaler.pick`). The Upscaler returned
+    holds the flagship, which runs what is not picked per image (videos, DICOM, GeoTIFF).
     """
     from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
     from superres.models.pretrained import check_strength, load_blended
@@ -612,6 +668,16 @@ def load(
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
     model = os.fspath(model)
+    from superres.inference.autopick import AUTO, CLEAN
+
+    if model == AUTO:
+        if strength is not None or fidelity is not None:
+            raise SuperresError("auto chooses among fidelity models: it takes no strength or fidelity")
+        sizing = dict(width=width, height=height, fit=fit)
+        upscaler = load(CLEAN, scale, **sizing, **upscaler_options)
+        upscaler.name = AUTO
+        upscaler._auto = _Auto(lambda name: load(name, scale, **sizing, **upscaler_options))
+        return upscaler
     check_strength(model, strength, fidelity)
     sized = width is not None or height is not None
     if not sized and scale is None:

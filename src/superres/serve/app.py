@@ -39,7 +39,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from superres.device import resolve_device
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
-from superres.inference import DEFAULT_MODEL
+from superres.inference import DEFAULT_PHOTO_MODEL
+from superres.inference.autopick import AUTO, CLEAN, LIGHT, REAL, decide, measure
 from superres.inference.sizing import FITS, OutputSize, choose_model_scale
 from superres.serve.catalog import Blend, Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
@@ -259,6 +260,22 @@ def _version() -> str:
     return __version__
 
 
+def _auto_entry(catalog: Catalog) -> list[dict]:
+    """``auto`` as GET /v1/models lists it, where its flagship is offered: a choice per image
+    among the fidelity models, at the flagship's scales."""
+    if CLEAN not in catalog.offers:
+        return []
+    chosen = [n for n in (CLEAN, LIGHT, REAL) if n in catalog.offers]
+    return [{
+        "name": AUTO,
+        "paper": "chosen per image from its JPEG quality, noise and blur: " + ", ".join(chosen),
+        "learned": True,
+        "trained_for": "auto",
+        "fidelity": None,
+        "scales": [{"scale": o.scale, "parameters": o.parameters, "quality": None} for o in catalog.offers[CLEAN].values()],
+    }]
+
+
 def _default_loader(reference: str, *, scale: int, device: str, tile: int | None, ensemble: bool = False, **blend):
     import superres  # the inference layer's entry point; imported late so the app module loads without it
 
@@ -267,7 +284,7 @@ def _default_loader(reference: str, *, scale: int, device: str, tile: int | None
 
 
 def _default_model_name(settings: Settings) -> str:
-    return settings.default_model if settings.default_model is not None else DEFAULT_MODEL
+    return settings.default_model if settings.default_model is not None else DEFAULT_PHOTO_MODEL
 
 
 def create_app(settings: Settings | None = None, *, loader: Callable | None = None) -> FastAPI:
@@ -318,7 +335,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
             expose_headers=[
-                "content-disposition", "x-superres-model", "x-superres-scale", "x-superres-size", "x-superres-ensemble", "x-superres-strength", "x-superres-seconds",
+                "content-disposition", "x-superres-model", "x-superres-scale", "x-superres-size", "x-superres-ensemble", "x-superres-strength", "x-superres-seconds", "x-superres-auto",
             ],
         )
     app.add_middleware(AddressedHere, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
@@ -365,9 +382,13 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
     async def current_catalog() -> Catalog:
         return await run_in_threadpool(build_catalog, settings.weights_dirs)
 
+    def offered(catalog: Catalog, name: str) -> dict:
+        """The offers of ``name`` by scale; auto's are its flagship's, whose scales it covers."""
+        return catalog.offers.get(CLEAN if name == AUTO else name) or {}
+
     def default_choice(catalog: Catalog) -> tuple[str, int]:
-        name = preferred_model if preferred_model in catalog.offers else "bicubic"
-        scales = catalog.offers.get(name, {})
+        name = preferred_model if offered(catalog, preferred_model) else "bicubic"
+        scales = offered(catalog, name)
         scale = settings.default_scale if settings.default_scale in scales else next(iter(scales), settings.default_scale)
         return name, scale
 
@@ -386,7 +407,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 "max_input_pixels": settings.max_input_pixels,
                 "max_output_pixels": settings.max_output_pixels,
             },
-            "models": catalog.to_json(),
+            "models": catalog.to_json() + _auto_entry(catalog),
         }
 
     def upscale_job(
@@ -429,7 +450,13 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         image: Annotated[
             UploadFile, File(description="PNG, JPEG, WebP, TIFF, BMP or GIF; alpha, 16-bit, grey, ICC and animation are kept")
         ],
-        model: Annotated[str | None, Form(description="a registry name from GET /v1/models (default: the server's default)")] = None,
+        model: Annotated[
+            str | None,
+            Form(
+                description="a name from GET /v1/models, or auto: the fidelity model chosen for this image, named with the "
+                "reason in the x-superres-auto header (default: the server's default, auto unless set)"
+            ),
+        ] = None,
         scale: Annotated[
             float | None,
             Form(
@@ -461,6 +488,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         Example: `curl -F image=@photo.png -F model=bicubic -F scale=2 http://127.0.0.1:8000/v1/upscale -o out.png`;
         `-F width=1920 -F height=1080` for a size, `-F ensemble=true` for the self-ensemble,
         `-F model=swiftrep-real-gan -F strength=0.5` for half a perceptual model's texture.
+        With `model=auto` (the default unless the server sets another) the model is chosen for
+        the image: `x-superres-model` names it and `x-superres-auto` says why.
         """
         images = len((await request.form()).getlist("image"))  # parsed once already; FastAPI would keep the last
         if images != 1:
@@ -468,15 +497,20 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         catalog = await current_catalog()
         default_name, default_scale = default_choice(catalog)
         name = model or default_name
+        # auto: checked as its flagship, whose scales it covers; the model is chosen once the image is read.
+        auto = name == AUTO and CLEAN in catalog.offers
+        if auto and strength is not None:
+            return _error(422, "auto chooses among fidelity models: it takes no strength")
+        lookup = CLEAN if auto else name
         output = None
         try:
-            offered = catalog.offers.get(name) or {}
-            exact = width is None and height is None and (scale is None or (float(scale).is_integer() and int(scale) in offered))
+            offers = catalog.offers.get(lookup) or {}
+            exact = width is None and height is None and (scale is None or (float(scale).is_integer() and int(scale) in offers))
             if exact:
-                offer = catalog.find(name, int(scale) if scale is not None else default_scale)
+                offer = catalog.find(lookup, int(scale) if scale is not None else default_scale)
             else:  # any other size: the model chosen per image below, as superres.load does
                 output = OutputSize(scale=scale, width=width, height=height, fit=fit)
-                offer = catalog.find(name, next(iter(offered), 0))  # an unknown name: its 422
+                offer = catalog.find(lookup, next(iter(offers), 0))  # an unknown name: its 422
         except SuperresError as exc:
             return _error(422, str(exc))
         except LookupError as exc:
@@ -506,6 +540,11 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             plan = output.plan(in_height, in_width)
             offer = catalog.offers[offer.name][choose_model_scale(plan.factor, catalog.offers[offer.name])]
             out_height, out_width = plan.size
+        choice = None
+        if auto:  # the same choice as superres.load("auto") makes, among the models this server offers
+            available = {n: tuple(catalog.offers.get(n, {})) for n in (CLEAN, LIGHT, REAL)}
+            choice = await run_in_threadpool(lambda: decide(measure(decoded), offer.scale, available))
+            offer = catalog.offers[choice.name][offer.scale]
         # The model's own output is what memory holds, when it is larger than the result (x1.5 runs x2).
         held = max(out_height * out_width, in_height * in_width * offer.scale * offer.scale) * len(decoded.frames)
         if held > settings.max_output_pixels:
@@ -555,6 +594,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 "x-superres-size": f"{out_width}x{out_height}",
                 "x-superres-ensemble": "true" if ensemble else "false",
                 **({} if blend is None else {"x-superres-strength": f"{blend.strength:g}"}),
+                # -m auto: why x-superres-model was chosen, e.g. "JPEG quality 60, below 85"
+                **({} if choice is None else {"x-superres-auto": choice.reason}),
                 "x-superres-seconds": f"{seconds:.3f}",
             },
         )

@@ -40,7 +40,7 @@ class Settings(BaseModel):
     body_timeout: float = Field(30.0, gt=0, description="seconds an upload may stall between two chunks of its body")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     tile: int | None = Field(None, gt=0, description="tile size for inference (None: the inference default)")
-    default_model: str | None = Field(None, description="the model the page selects first when available (None: the inference default)")
+    default_model: str | None = Field(None, description="the model the page selects first when available (None: auto, the model chosen per photo)")
     default_scale: int = Field(4, ge=1)
     weights_dirs: tuple[Path, ...] = Field(
         (),

@@ -32,7 +32,7 @@ from PIL import Image
 
 from superres.data.degradations.kernels import KERNEL_SHAPES, KERNEL_SIZE, filter_batch, gaussian_blur, random_kernel, sinc_kernel
 
-__all__ = ["DegradationStage", "SecondOrder", "second_order_lr", "jpeg_batch", "add_gaussian_noise", "add_poisson_noise", "unsharp_mask"]
+__all__ = ["DegradationStage", "SecondOrder", "second_order_lr", "jpeg_batch", "jpeg_round_trip", "add_gaussian_noise", "add_poisson_noise", "unsharp_mask"]
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
@@ -114,12 +114,19 @@ def jpeg_batch(images: torch.Tensor, qualities: list[int]) -> torch.Tensor:
     out = []
     for image, quality in zip(images, qualities):
         array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-        mode = "L" if array.shape[2] == 1 else "RGB"
-        buffer = io.BytesIO()
-        Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(buffer, format="JPEG", quality=int(quality))
-        decoded = np.asarray(Image.open(buffer).convert(mode))
-        out.append(torch.from_numpy(decoded.reshape(array.shape).copy()).permute(2, 0, 1))
+        decoded, _ = jpeg_round_trip(array, int(quality))
+        out.append(torch.from_numpy(decoded).permute(2, 0, 1))
     return torch.stack(out).to(images.device, images.dtype) / 255.0
+
+
+def jpeg_round_trip(array: np.ndarray, quality: int) -> tuple[np.ndarray, bytes]:
+    """An (H, W, C) uint8 image (C = 1 or 3) saved as a JPEG at ``quality`` as
+    :func:`jpeg_batch` saves it, and read back: (the decoded pixels, the file's bytes)."""
+    mode = "L" if array.shape[2] == 1 else "RGB"
+    buffer = io.BytesIO()
+    Image.fromarray(array[..., 0] if mode == "L" else array, mode).save(buffer, format="JPEG", quality=int(quality))
+    decoded = np.asarray(Image.open(buffer).convert(mode))
+    return decoded.reshape(array.shape).copy(), buffer.getvalue()
 
 
 def add_gaussian_noise(images: torch.Tensor, sigmas: torch.Tensor, gray: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

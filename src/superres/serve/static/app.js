@@ -149,7 +149,9 @@
       el.modelInfo.append("no learned parameters: the baseline every model is compared with.");
     } else {
       el.modelInfo.append(formatCount(offer.parameters) + " parameters · ");
-      el.modelInfo.append(model.trained_for === "real"
+      el.modelInfo.append(model.trained_for === "auto"
+        ? "for any photo: the model is chosen per image from its JPEG quality, noise and blur · "
+        : model.trained_for === "real"
         ? "for real photos (JPEG, noise, blur) · "
         : "for clean downscales (sharp sources, high-quality JPEG) · ");
       if (offer.quality) {
@@ -352,7 +354,13 @@
       xhr.upload.onload = () => onProgress && onProgress("processing");
       xhr.onload = async () => {
         if (xhr.status === 200) {
-          resolve({ blob: xhr.response, seconds: Number(xhr.getResponseHeader("x-superres-seconds")) });
+          resolve({
+            blob: xhr.response,
+            seconds: Number(xhr.getResponseHeader("x-superres-seconds")),
+            // model "auto": the model the server chose for this image, and why
+            model: xhr.getResponseHeader("x-superres-model"),
+            auto: xhr.getResponseHeader("x-superres-auto"),
+          });
         } else {
           const error = new Error(await blobErrorText(xhr));
           error.status = xhr.status;
@@ -409,7 +417,8 @@
       state.lastRequest = req;
       await showResult(result, before, model, req, format);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      setStatus("Done in " + seconds + " s.", null);
+      const chosen = result.auto ? " (auto chose " + result.model + ": " + result.auto + ")" : "";
+      setStatus("Done in " + seconds + " s" + chosen + ".", null);
     } catch (err) {
       clearInterval(ticker);
       setStatus("", null);
