@@ -17,7 +17,7 @@ _DEMO_OUTPUT = "superres-demo"
 
 
 def _add_upscale(sub) -> None:
-    from superres.inference import DEFAULT_MODEL
+    from superres.options import DEFAULT_MODEL
 
     p = sub.add_parser(
         "upscale",
@@ -233,7 +233,7 @@ def _run_export_onnx(args) -> int:
 
 
 def _add_explain(sub) -> None:
-    from superres.inference import DEFAULT_MODEL
+    from superres.options import DEFAULT_MODEL
 
     p = sub.add_parser(
         "explain",

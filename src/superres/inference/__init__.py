@@ -5,11 +5,10 @@
     >>> out = up.upscale(image)        # PIL, numpy or torch in; the same kind out
 
 ``Upscaler`` and ``load`` are imported on first use, so that ``import superres.inference``
-(and the CLI's argument parsing, which reads ``DEFAULT_MODEL``) does not load PyTorch.
+does not load PyTorch. ``DEFAULT_MODEL`` is :data:`superres.options.DEFAULT_MODEL`.
 """
 
-#: The flagship model, the one ``superres upscale`` and ``superres.load()`` use by default.
-DEFAULT_MODEL = "swiftrep"
+from superres.options import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_MODEL", "Upscaler", "load"]
 

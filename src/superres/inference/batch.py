@@ -25,7 +25,7 @@ import numpy as np
 from superres.errors import SuperresError
 from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
-from superres.inference.lanes import Lanes, is_small
+from superres.inference.lanes import Lanes
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
 
@@ -365,7 +365,7 @@ def run_jobs(
             done(skipped_result(job))
         else:
             todo.append(job)
-    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler) as lanes:
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler.lane_count) as lanes:
         decoded: deque[Future] = deque()
         written: deque[tuple[_Decoded, Future]] = deque()
         upcoming = iter(todo)
@@ -406,7 +406,7 @@ def run_jobs(
             # depend on which others were decoded in time to join it (a batched convolution
             # rounds differently in the last bit), so two runs, or two engines, would differ.
             # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
-            if is_small(upscaler, head.image):
+            if upscaler.takes_lane(head.image):
                 upscaled = lanes.submit(upscaler.upscale_image_data, head.image)
             else:
                 upscaled = lanes.solo(upscaler.upscale_image_data, head.image, progress=progress)

@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from superres.errors import SuperresError
+from superres.imaging.io import ImageData
 from superres.imaging.color import chroma_to_rgb_torch, rgb_from_luma_torch, rgb_to_y_torch
 from superres.imaging.resize import imresize_torch
 from superres.inference.tiling import Runner
 from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
 from superres.models.contract import luma_from_model, luma_to_model
 
-__all__ = ["adapt_channels", "adapt_channels_tensor", "numpy_runner", "tensor_runner"]
+__all__ = ["adapt_channels", "adapt_channels_tensor", "image_size", "numpy_runner", "tensor_runner"]
 
 #: (B, C, h, w) float32 tensor -> (B, C', s*h, s*w) float32 tensor: a runner's ``forward``.
 TensorRunner = Callable[[torch.Tensor], torch.Tensor]
@@ -83,3 +84,18 @@ def _luma_then_bicubic_chroma(forward: TensorRunner, batch: torch.Tensor) -> tor
     y = forward(luma_to_model(rgb_to_y_torch(batch)))  # (B, 1, sh, sw), as the model takes Y
     chroma = imresize_torch(chroma_to_rgb_torch(batch), size=tuple(y.shape[2:]))  # (B, 3, sh, sw)
     return rgb_from_luma_torch(luma_from_model(y), chroma)
+
+
+def image_size(image) -> tuple[int, int] | None:
+    """(height, width) of an image of any kind :meth:`~.upscaler.Upscaler.upscale` takes; None
+    for an animated ImageData (its frames run one by one) or a kind that is not an image."""
+    from PIL import Image
+
+    if isinstance(image, ImageData):
+        return None if image.animation is not None else (int(image.pixels.shape[0]), int(image.pixels.shape[1]))
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
+        rows, columns = (image.shape[:2] if isinstance(image, np.ndarray) else image.shape[-2:])
+        return int(rows), int(columns)
+    return None

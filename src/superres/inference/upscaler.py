@@ -28,27 +28,23 @@ from superres.errors import SuperresError
 from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.pixels import from_float_tensor, to_float_tensor
 from superres.imaging.resize import imresize_torch
-from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels_tensor, numpy_runner, tensor_runner
+from superres.inference.channels import adapt_channels_tensor, image_size, numpy_runner, tensor_runner
 from superres.inference.ensemble import self_ensemble
-from superres.inference.lanes import Lanes, is_small
+from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels
+from superres.options import BACKENDS, DEFAULT_MODEL, DEFAULT_TILE_OVERLAP, PRECISIONS
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
 
-#: LR pixels shared by neighbouring tiles. Outputs within a third of it (10 px) of a cut are
-#: discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
-#: and most of SwiftRep's (12, whose far taps weigh little once trained).
-DEFAULT_TILE_OVERLAP = 32
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnx", "onnx-int8")
+# DEFAULT_TILE_OVERLAP (superres.options): outputs within a third of it (10 px) of a cut are
+# discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
+# and most of SwiftRep's (12, whose far taps weigh little once trained).
 
 #: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
 #: change of bf16 within this (dB), and only on a machine that reports fast bf16
@@ -366,6 +362,22 @@ class Upscaler:
                     results[i] = result
         return results
 
+    @property
+    def lane_count(self) -> int:
+        """How many lanes this model's small images run in (:mod:`.lanes`): PyTorch's thread
+        count, up to :data:`~.lanes.MAX_LANES`, on a CPU with the torch backend; else 1 (no lanes)."""
+        if self.device.type != "cpu" or self.backend != "torch":
+            return 1
+        return min(torch.get_num_threads(), MAX_LANES)
+
+    def takes_lane(self, image) -> bool:
+        """Whether ``image`` (any kind :meth:`upscale` takes) goes to a lane: one still of at
+        most :data:`~.lanes.SMALL_INPUT` pixels that goes through the model whole, in one call
+        at the model's own scale (no tiles, no output size). An animation's frames run one
+        after another, by themselves; a kind ``upscale`` refuses takes none (it raises there)."""
+        size = image_size(image)
+        return size is not None and size[0] * size[1] <= SMALL_INPUT and self.fits_one_call(*size)
+
     def fits_one_call(self, height: int, width: int) -> bool:
         """Whether an ``height`` x ``width`` image goes through the model whole, in one call
         at the model's own scale (the fused path: no tiles, no output size)."""
@@ -460,15 +472,15 @@ class Upscaler:
     def upscale_many(self, images: Iterable) -> Iterator:
         """:meth:`upscale` of each of ``images``, yielded in their order as they are done: a
         folder of photos or a stream of frames already in memory. On a CPU, small images
-        (:func:`~.lanes.is_small`) run in parallel lanes of one PyTorch thread each, which
+        (:meth:`takes_lane`) run in parallel lanes of one PyTorch thread each, which
         keeps the cores busy where one call at a time cannot (:mod:`.lanes`); the rest run
         one at a time with all the threads. A few images are taken ahead of the one yielded.
         PyTorch's thread count is the process's: another thread of the caller that runs
         PyTorch meanwhile runs on one thread too."""
-        with Lanes(self) as lanes:
+        with Lanes(self.lane_count) as lanes:
             pending: deque[Future] = deque()
             for image in images:
-                pending.append(lanes.submit(self.upscale, image) if is_small(self, image) else lanes.solo(self.upscale, image))
+                pending.append(lanes.submit(self.upscale, image) if self.takes_lane(image) else lanes.solo(self.upscale, image))
                 while len(pending) > 2 * lanes.count:
                     yield pending.popleft().result()
             while pending:

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from superres.device import resolve_device
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
-from superres.inference import DEFAULT_MODEL
+from superres.options import DEFAULT_MODEL
 from superres.inference.sizing import FITS, OutputSize, choose_model_scale
 from superres.serve.catalog import Blend, Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
