@@ -103,3 +103,50 @@ def test_the_import_graph_sees_every_kind_of_import():
 def test_superres_imports_have_no_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+_SUFFIX = re.compile(r"\.(png|jpe?g|webp|tiff?|bmp|gif)", re.IGNORECASE)
+
+
+def _string_literals(tree: ast.AST):
+    """Every string constant of ``tree`` but docstrings."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node
+
+
+def test_image_format_suffixes_are_written_in_one_module():
+    """".png", ".tif" and the rest, as values of their own (a file name that ends in one,
+    "demo.png", is a name, not a choice of format), are literals of superres.options only;
+    everything else reads them from there."""
+    holders = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in _string_literals(ast.parse(path.read_text(encoding="utf-8"))):
+            if _SUFFIX.fullmatch(node.value):
+                holders.setdefault(str(path.relative_to(SRC)), []).append(f"{node.lineno}: {node.value!r}")
+    assert list(holders) == ["superres/options.py"], holders
+
+
+def test_help_imports_no_torch():
+    """The choices ``--help`` shows come from superres.options, which imports nothing heavy."""
+    code = (
+        "import sys\n"
+        "from superres.cli import main\n"
+        "for argv in (['--help'], ['upscale', '--help'], ['explain', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted(m for m in ('torch', 'numpy', 'PIL', 'fastapi') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--precision {auto,fp32,fp16,bf16}" in done.stdout and "{png,jpg,webp,tif,bmp,gif}" in done.stdout
+    assert "HEAVY []" in done.stderr, done.stderr

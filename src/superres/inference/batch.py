@@ -28,6 +28,7 @@ from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_im
 from superres.inference.lanes import Lanes
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
+from superres.options import OUTPUT_FORMATS, PNG_SUFFIX, TIFF_EXTENSIONS
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -36,9 +37,6 @@ __all__ = [
     "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "wanted_name",
     "existing_outputs", "skipped_result", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
 ]
-
-#: ``--format`` choices and the extension each writes.
-OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
 #: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
 #: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
@@ -231,11 +229,11 @@ def plan_jobs(
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
         else:
-            extension = source.suffix.lower() if source.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+            extension = source.suffix.lower() if source.suffix.lower() in IMAGE_EXTENSIONS else PNG_SUFFIX
         stem = f"{relative.stem}{suffix}"
         job = Job(source, folder / f"{stem}{extension}")
         if compare and not is_video(source):
-            job.compare = folder / f"{stem}_compare.png"
+            job.compare = folder / f"{stem}_compare{PNG_SUFFIX}"
         problem = None
         for target in filter(None, (job.output, job.compare)):
             key = target.resolve()
@@ -454,7 +452,7 @@ def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) ->
         if kind == "dicom":
             detail = upscale_dicom_file(upscaler, job.source, job.output)
         elif kind == "geotiff":
-            if job.output.suffix.lower() not in (".tif", ".tiff"):
+            if job.output.suffix.lower() not in TIFF_EXTENSIONS:
                 raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
             detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
         else:

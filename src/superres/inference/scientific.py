@@ -31,6 +31,7 @@ from superres.errors import SuperresError
 from superres.imaging.dicom import DicomImage, derived_dicom, from_unit, is_dicom, read_dicom, to_unit, write_dicom
 from superres.imaging.geotiff import GeoTiffReader, GeoTiffWriter, is_geotiff, upscaled_raster
 from superres.inference.alpha import bleed_colour
+from superres.options import TIFF_EXTENSIONS
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -48,7 +49,7 @@ def file_kind(path: str | os.PathLike) -> str | None:
     """"dicom", "geotiff", or None for any other file (an ordinary image or video)."""
     if is_dicom(path):
         return "dicom"
-    if Path(path).suffix.lower() in (".tif", ".tiff") and is_geotiff(path):
+    if Path(path).suffix.lower() in TIFF_EXTENSIONS and is_geotiff(path):
         return "geotiff"
     return None
 

@@ -40,7 +40,8 @@ from superres.device import resolve_device
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
 from superres.options import DEFAULT_MODEL
-from superres.inference.sizing import FITS, OutputSize, choose_model_scale
+from superres.inference.sizing import OutputSize, choose_model_scale
+from superres.options import FITS, WEB_FORMATS, image_format
 from superres.serve.catalog import Blend, Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
@@ -56,11 +57,11 @@ STATIC = Path(__file__).parent / "static"
 # time bounds that memory however many requests arrive together.
 _DECODE_SLOTS = 2
 
-_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
-
-# The largest side each encoder writes (WebP's 14-bit sizes; libjpeg's JPEG_MAX_DIMENSION; GIF's 16 bits):
-# a result over it is refused before the upscale, not failed after it.
-_MAX_SIDE = {"webp": 16383, "jpeg": 65500, "gif": 65535}
+# The formats a result is returned in, each with its media type and the largest side its
+# encoder writes (a result over it is refused before the upscale, not failed after it).
+_WEB_FORMATS = {name: image_format(name) for name in WEB_FORMATS}
+_MEDIA_TYPES = {name: f.media_type for name, f in _WEB_FORMATS.items() if f is not None}
+_MAX_SIDE = {name: f.max_side for name, f in _WEB_FORMATS.items() if f is not None and f.max_side is not None}
 
 # Everything the page and the docs load comes from this server; images are shown from blob: URLs.
 _CSP = (
@@ -452,7 +453,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 "fidelity partner's smooth result, between: a blend of the two networks' weights (rounded to 0.01)",
             ),
         ] = None,
-        format: Annotated[Literal["png", "jpeg", "webp", "gif"], Form(description="format of the result")] = "png",
+        format: Annotated[Literal[WEB_FORMATS], Form(description="format of the result")] = WEB_FORMATS[0],
         quality: Annotated[int, Form(ge=1, le=100, description="JPEG/WebP quality (WebP at 100 is lossless)")] = 95,
     ) -> Response:
         """Upload an image as multipart form data; get the upscaled image back, at ``scale`` or
