@@ -23,9 +23,11 @@ it is spread; it depends on the image's size, so compare it between models on on
 What differs from the paper's code: the gradient magnitude is taken only between output
 pixels inside the box (theirs reads one row and column beyond it), so that "the box" means
 exactly the output pixels named; ``sqrt`` gets a 1e-6 floor, which keeps the gradient finite
-where the output is flat. Colour images on a luma model (FSRCNN, ESPCN as shipped) go through
-the same split as upscaling does (:mod:`superres.inference.channels`): Y by the network, Cb
-and Cr by bicubic, so the map explains the colour image a user sees.
+where the output is flat. The image is taken as upscaling takes it
+(:mod:`superres.inference.channels`): 16-bit stays 16-bit, the colour under transparent
+pixels is filled as upscaling fills it, and colour images on a luma model (FSRCNN, ESPCN as
+shipped) go through the same split: Y by the network, Cb and Cr by bicubic, so the map
+explains the colour image a user sees.
 
 Cost: ``steps`` forward and backward passes. A model whose output at a pixel depends only on
 nearby input pixels (every convolutional model here) is run only on the input window that can
@@ -48,9 +50,8 @@ from torch import nn
 
 from superres.errors import SuperresError
 from superres.extras import require
-from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
-from superres.imaging.io import ImageData, to_float
-from superres.imaging.resize import imresize_torch
+from superres.inference.channels import adapt_channels_tensor, model_planes
+from superres.models.contract import input_channels
 
 __all__ = [
     "Attribution",
@@ -236,28 +237,16 @@ def _blur(image: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- the model
 
 
-def _model_channels(model: nn.Module) -> int:
-    from superres.inference.channels import model_channels
-
-    return model_channels(model)
-
-
 def _colour_forward(model: nn.Module, channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``model`` on batches of the image's own channels, differentiably; the same rules as
-    :func:`superres.inference.channels.adapt_channels` (which works on numpy, without gradients)."""
+    """``model`` on batches of the image's own channels, differentiably: the very channel
+    adaptation upscaling runs (:func:`superres.inference.channels.adapt_channels_tensor`)."""
+    adapted = adapt_channels_tensor(model, channels)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        if c == channels:
-            return model(x)
-        if c == 1 and channels == 3:
-            return model(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
-        if c == 3 and channels == 1:
-            ycbcr = rgb_to_ycbcr_torch(x)  # (B, 3, h, w) on 0-255
-            y = model(ycbcr[:, :1] / 255.0)  # (B, 1, sh, sw), Y / 255
-            cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[-2:]))
-            return ycbcr_to_rgb_torch(torch.cat([y * 255.0, cbcr], dim=1))
-        raise ExplainError(f"the model takes {channels}-channel images, not {c}-channel ones")
+        try:
+            return adapted(x)
+        except SuperresError as exc:  # a channel count no adapter converts
+            raise ExplainError(str(exc)) from None
 
     return forward
 
@@ -275,7 +264,7 @@ def receptive_radius(model: nn.Module, channels: int | None = None) -> int | Non
     bound otherwise. Operations written in a ``forward`` rather than as modules are invisible
     here; :func:`explain` checks locality by running the model on two windows.
     """
-    channels = channels or _model_channels(model)
+    channels = channels or input_channels(model)
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     if model in leaves:
         return None
@@ -342,34 +331,12 @@ def _resolve_model(model, scale: int | None) -> tuple[nn.Module, int, str]:
 
 
 def _as_planes(image) -> np.ndarray:
-    """Colour planes (C, H, W) float32 in [0, 1], C = 1 or 3; alpha is dropped (it is upscaled
-    by bicubic, never by the model)."""
-    from PIL import Image
-
-    if isinstance(image, ImageData):
-        return to_float(image.pixels).transpose(2, 0, 1)
-    if isinstance(image, Image.Image):
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("L" if image.mode in ("1", "LA", "I", "I;16", "F") else "RGB")
-        image = np.asarray(image)
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3:
-            raise ExplainError(f"expected a (C, H, W) tensor, got shape {tuple(image.shape)}")
-        image = image.detach().float().cpu().numpy().transpose(1, 2, 0)
-    if not isinstance(image, np.ndarray):
-        raise ExplainError(f"cannot explain a {type(image).__name__}: pass a PIL image, a numpy array, a tensor or an ImageData")
-    hwc = image[..., None] if image.ndim == 2 else image
-    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4):
-        raise ExplainError(f"expected an HxW or HxWxC image with 1-4 channels, got shape {image.shape}")
-    if hwc.shape[2] in (2, 4):
-        hwc = hwc[..., :-1]
-    if hwc.dtype in (np.uint8, np.uint16):
-        hwc = to_float(hwc)
-    elif np.issubdtype(hwc.dtype, np.floating):
-        hwc = hwc.astype(np.float32)
-    else:
-        raise ExplainError(f"expected uint8, uint16 or float pixels, got {hwc.dtype}")
-    return np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    """Colour planes (C, H, W) float32 in [0, 1], C = 1 or 3: what upscaling feeds the model
+    (:func:`superres.inference.channels.model_planes`; alpha goes to bicubic, never the model)."""
+    try:
+        return model_planes(image)[0]
+    except (TypeError, ValueError) as exc:
+        raise ExplainError(f"cannot explain this image: {exc}") from None
 
 
 def _check_box(box: Box, height: int, width: int, scale: int) -> None:
@@ -442,10 +409,12 @@ def explain(
     ``model``: an ``nn.Module`` (with ``scale``) or what :func:`superres.load` accepts (a
     registry name with shipped weights, or a checkpoint file; ``scale`` defaults to 4).
     ``image``: PIL, numpy (HxW or HxWxC; uint8, uint16 or float in [0, 1]), a (C, H, W)
-    tensor or an :class:`~superres.imaging.io.ImageData`; alpha is ignored. ``steps``: path
-    points (each one forward and backward pass); ``sigma``: the baseline's blur, in input
-    pixels. ``crop``: run the model only on the input window that can reach the box, when
-    the model is local (see the module's docstring); False runs it on the whole image.
+    tensor or an :class:`~superres.imaging.io.ImageData`, taken as :meth:`superres.Upscaler.upscale`
+    takes it (16-bit kept; alpha never reaches the model, and the colour under transparent
+    pixels is filled as upscaling fills it). ``steps``: path points (each one forward and
+    backward pass); ``sigma``: the baseline's blur, in input pixels. ``crop``: run the model
+    only on the input window that can reach the box, when the model is local (see the
+    module's docstring); False runs it on the whole image.
     ``progress``: True for a tqdm bar, or a callable ``progress(done, total)``.
     """
     started = time.perf_counter()
@@ -468,7 +437,7 @@ def explain(
     planes = _as_planes(image)
     _, height, width = planes.shape
     _check_box(box, height, width, scale)
-    channels = _model_channels(net)
+    channels = input_channels(net)
     forward = _colour_forward(net, channels)
     full = torch.from_numpy(planes)[None].to(device)  # (1, C, H, W)
 

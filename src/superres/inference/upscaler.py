@@ -29,7 +29,9 @@ from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.pixels import from_float_tensor, to_float_tensor
 from superres.imaging.resize import imresize_torch
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels_tensor, image_size, numpy_runner, tensor_runner
+from superres.inference.channels import (
+    adapt_channels_tensor, hwc_pixels, image_size, join_alpha, numpy_runner, pil_from_pixels, pil_pixels, split_alpha, tensor_runner,
+)
 from superres.inference.ensemble import self_ensemble
 from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
@@ -488,20 +490,16 @@ class Upscaler:
 
     def _upscale_hwc(self, array: np.ndarray) -> np.ndarray:
         """(H, W, C) float32 -> (sH, sW, C) float32; C = 2 and 4 carry alpha last."""
-        colour, alpha = _split_alpha(array)
+        colour, alpha = split_alpha(array)
         out, out_alpha = self.upscale_planes(colour.transpose(2, 0, 1), alpha)
-        return _join_alpha(out.transpose(1, 2, 0), out_alpha)
+        return join_alpha(out.transpose(1, 2, 0), out_alpha)
 
     def _upscale_numpy(self, array: np.ndarray) -> np.ndarray:
-        if array.ndim not in (2, 3):
-            raise ValueError(f"expected an HxW or HxWxC array, got shape {array.shape}")
-        hwc = array[..., None] if array.ndim == 2 else array
+        hwc = hwc_pixels(array)
         if array.dtype in (np.uint8, np.uint16):
-            result = _join_alpha(*self._upscale_integer(*_split_alpha(hwc), False, None))
-        elif np.issubdtype(array.dtype, np.floating):
-            result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
+            result = join_alpha(*self._upscale_integer(*split_alpha(hwc), False, None))
         else:
-            raise TypeError(f"expected uint8, uint16 or float pixels, got {array.dtype}")
+            result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
         return result[..., 0] if array.ndim == 2 else result
 
     def _upscale_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -518,40 +516,8 @@ class Upscaler:
         return result[0] if tensor.ndim == 3 else result
 
     def _upscale_pil(self, image):
-        from PIL import Image
-
-        mode = image.mode
-        if mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
-            transparent = "transparency" in image.info or mode in ("PA", "La", "RGBa") or (mode == "P" and image.palette.mode == "RGBA")
-            image = image.convert("L" if mode == "1" else "RGBA" if transparent else "RGB")
-            mode = image.mode
-        array = np.asarray(image)
-        if mode == "I":
-            if array.size and (array.min() < 0 or array.max() > 65535):
-                raise ValueError("32-bit integer images are upscaled only within 0-65535")
-            array = array.astype(np.uint16)
-        elif mode.startswith("I;16"):
-            array = array.astype(np.uint16)
-        out = self._upscale_numpy(array)
-        result = Image.fromarray(out)
-        if mode == "I":
-            result = result.convert("I")
-        for key in ("icc_profile", "exif", "dpi"):
-            if key in image.info:
-                result.info[key] = image.info[key]
-        return result
-
-
-def _split_alpha(hwc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W, C) pixels as (colour, alpha): C = 2 and 4 carry alpha last."""
-    channels = hwc.shape[2]
-    if channels not in (1, 2, 3, 4):
-        raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
-    return (hwc[..., :-1], hwc[..., -1]) if channels in (2, 4) else (hwc, None)
-
-
-def _join_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    return colour if alpha is None else np.concatenate([colour, alpha[..., None]], axis=2)
+        array, mode = pil_pixels(image)
+        return pil_from_pixels(self._upscale_numpy(array), mode, image.info)
 
 
 def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
