@@ -150,3 +150,15 @@ def test_help_imports_no_torch():
     assert done.returncode == 0, done.stderr
     assert "--precision {auto,fp32,fp16,bf16}" in done.stdout and "{png,jpg,webp,tif,bmp,gif}" in done.stdout
     assert "HEAVY []" in done.stderr, done.stderr
+
+
+def test_the_package_ships_its_annotations_and_ci_checks_them():
+    import tomllib
+
+    project = tomllib.loads((SRC.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert (PACKAGE / "py.typed").is_file()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["superres"]
+    assert any(r.startswith("pyright") for r in project["project"]["optional-dependencies"]["test"])
+    lines = (SRC.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    readme = lines.index('python3 -m venv .venv && .venv/bin/pip install -q -e ".[test]" && .venv/bin/python -m pytest -q')
+    assert ".venv/bin/pyright" in lines[readme + 1 :]

@@ -31,8 +31,8 @@ explains the colour image a user sees.
 
 Cost: ``steps`` forward and backward passes. A model whose output at a pixel depends only on
 nearby input pixels (every convolutional model here) is run only on the input window that can
-reach the box (its receptive field, traced from its layers and checked by running it on two
-windows), which makes the cost independent of the image's size: SwiftRep x4 on a 256 px
+reach the box (its receptive radius, as its contract states it or traced from its layers, and
+checked by running it on two windows), which makes the cost independent of the image's size: SwiftRep x4 on a 256 px
 input takes seconds rather than minutes.
 """
 
@@ -51,7 +51,7 @@ from torch import nn
 from superres.errors import SuperresError
 from superres.extras import require
 from superres.inference.channels import adapt_channels_tensor, model_planes
-from superres.models.contract import input_channels
+from superres.models.contract import input_channels, model_contract, receptive_radius
 
 __all__ = [
     "Attribution",
@@ -80,11 +80,6 @@ _EPS = 1e-6
 _LOCALITY_TOLERANCE = 1e-5
 # Path points per forward/backward pass: batched while the batch stays this many input pixels.
 _BATCH_PIXELS = 96 * 96
-# Leaves that act on each pixel (or each channel) alone: no spatial reach.
-_POINTWISE = (
-    nn.ReLU, nn.PReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
-    nn.ReLU6, nn.Mish, nn.Identity, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.InstanceNorm2d,
-)
 
 
 class ExplainError(SuperresError):
@@ -251,67 +246,12 @@ def _colour_forward(model: nn.Module, channels: int) -> Callable[[torch.Tensor],
     return forward
 
 
-def receptive_radius(model: nn.Module, channels: int | None = None) -> int | None:
-    """How far, in input pixels, an output pixel can see from its own position, traced from
-    the model's layers; None when the model has a layer this cannot bound (pooling,
-    attention, a parameter-free resampler such as bicubic), which then counts as global.
-
-    A trial run records every leaf module in the order it runs: a convolution adds its
-    kernel's reach (scaled to input pixels by the resolution it runs at), a transposed
-    convolution its reach over its stride, a pixel shuffle or upsampling one pixel of
-    rounding, and pointwise layers nothing. Branches that run side by side are added as if in
-    sequence, so this is exact for a chain of layers (ESPCN, FSRCNN, SwiftRep) and an upper
-    bound otherwise. Operations written in a ``forward`` rather than as modules are invisible
-    here; :func:`explain` checks locality by running the model on two windows.
-    """
-    channels = channels or input_channels(model)
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    if model in leaves:
-        return None
-    calls: list[tuple[nn.Module, int, int]] = []
-
-    def record(module, inputs, output):
-        if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor) and inputs[0].ndim == 4:
-            calls.append((module, inputs[0].shape[-1], output.shape[-1]))
-
-    probe = 24
-    handles = [m.register_forward_hook(record) for m in leaves]
-    try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        with torch.no_grad():
-            model(torch.zeros(1, channels, probe, probe, device=device))
-    except Exception:  # a model that cannot run the probe: no bound
-        return None
-    finally:
-        for handle in handles:
-            handle.remove()
-    reach = 0.0
-    for module, width_in, _ in calls:
-        resolution = width_in / probe  # this layer's pixels per input pixel
-        if isinstance(module, nn.Conv2d):
-            if module.padding_mode == "circular":  # wraps around: the far edge is a neighbour
-                return None
-            k = max((module.kernel_size[i] - 1) * module.dilation[i] for i in range(2))
-            reach += (k / 2) / resolution
-        elif isinstance(module, nn.ConvTranspose2d):
-            k = max((module.kernel_size[i] - 1) * module.dilation[i] for i in range(2))
-            p = max(module.padding)
-            reach += (max(p, k - p) / min(module.stride) + 1) / resolution
-        elif isinstance(module, (nn.PixelShuffle, nn.PixelUnshuffle, nn.Upsample)):
-            reach += 1 / resolution
-        elif isinstance(module, _POINTWISE):
-            continue
-        else:
-            return None
-    return int(math.ceil(reach))
-
-
 def _resolve_model(model, scale: int | None) -> tuple[nn.Module, int, str]:
     from superres.inference.onnx import prepare_for_inference
     from superres.models import get_spec, load_for_scale
 
     if isinstance(model, nn.Module):
-        net_scale = getattr(model, "scale", scale)
+        net_scale = model_contract(model).scale or scale
         if net_scale is None:
             raise ExplainError("pass scale= for a model without a 'scale' attribute")
         if scale is not None and net_scale != scale:

@@ -8,7 +8,12 @@
 does not load PyTorch. ``DEFAULT_MODEL`` is :data:`superres.options.DEFAULT_MODEL`.
 """
 
+from typing import TYPE_CHECKING
+
 from superres.options import DEFAULT_MODEL
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers and editors
+    from superres.inference.upscaler import Upscaler, load
 
 __all__ = ["DEFAULT_MODEL", "Upscaler", "load"]
 

@@ -40,8 +40,9 @@ __all__ = ["GEO_MARGIN", "GEO_WINDOW", "band_groups", "file_kind", "upscale_dico
 
 #: LR pixels of a GeoTIFF window (its output, 1024 px at x2, is two 512 px blocks of the file).
 GEO_WINDOW = 512
-#: LR pixels read beyond a window on every side with a neighbour: beyond the receptive field of
-#: the shipped models (ESPCN 4, FSRCNN about 7, SwiftRep 12) and bicubic chroma (2).
+#: LR pixels read beyond a window on every side with a neighbour: beyond the receptive radius
+#: of the small shipped models and 10-block SwiftRep (their contracts' receptive_radius; tests
+#: check it) and bicubic chroma (2).
 GEO_MARGIN = 16
 
 

@@ -39,14 +39,14 @@ from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
-from superres.models.contract import input_channels
+from superres.models.contract import input_channels, model_contract
 from superres.options import BACKENDS, DEFAULT_MODEL, DEFAULT_TILE_OVERLAP, PRECISIONS
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
 
 # DEFAULT_TILE_OVERLAP (superres.options): outputs within a third of it (10 px) of a cut are
-# discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
-# and most of SwiftRep's (12, whose far taps weigh little once trained).
+# discarded, which covers the receptive radius of the small models (Contract.receptive_radius,
+# traced for FSRCNN) and most of SwiftRep's (whose far taps weigh little once trained).
 
 #: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
 #: change of bf16 within this (dB), and only on a machine that reports fast bf16
@@ -137,7 +137,7 @@ class Upscaler:
 
     ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW), C as
     its ``contract`` declares (:mod:`superres.models.contract`; RGB when it declares none);
-    a model with ``reparameterize()`` is folded into its inference form (on a copy).
+    a fusable model (:func:`~superres.models.contract.fuse`) is folded into its inference form (on a copy).
     ``device``: "auto", "cpu", "cuda", "cuda:N" or "mps". ``tile``: the tile side in LR
     pixels; None chooses it from the available memory, 0 never tiles. ``tile_overlap``: LR
     pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA,
@@ -176,7 +176,7 @@ class Upscaler:
         loader: Callable[[int], nn.Module] | None = None,
     ):
         check_options(backend=backend, tile=tile, tile_overlap=tile_overlap, batch_size=batch_size, threads=threads)
-        model_scale = getattr(model, "scale", scale)
+        model_scale = model_contract(model).scale or scale
         if model_scale != scale:
             raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
         if output is not None and not isinstance(output, OutputSize):

@@ -437,7 +437,7 @@ class SpandrelModel(nn.Module):
 
 def _load_with_spandrel(state: StateDict, source: str, *, reason: str) -> nn.Module:
     try:
-        import spandrel
+        import spandrel  # pyright: ignore[reportMissingImports]  (an extra kept out of [test]: it pulls a CUDA torch)
     except ImportError:
         raise CheckpointError(
             f"{source!r}: {reason} (keys {_few(sorted(state))}); "

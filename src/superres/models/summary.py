@@ -38,7 +38,7 @@ from functools import cache
 import torch
 from torch import nn
 
-from superres.models.contract import model_contract
+from superres.models.contract import fuse, model_contract
 from superres.models.registry import create, get_spec, list_specs
 
 __all__ = ["ModelSummary", "count_macs", "format_models_table", "model_summary"]
@@ -122,8 +122,7 @@ def _summary(name: str, scale: int | None, hyperparameters: tuple = ()) -> Model
 def _measure(name: str, scale: int | None, device: torch.device, hyperparameters: dict) -> ModelSummary:
     with device:
         model = create(name, scale=scale, **hyperparameters).eval()
-        if hasattr(model, "reparameterize"):
-            model.reparameterize()  # count what inference runs (SwiftRep's fused form)
+        fuse(model)  # count what inference runs (SwiftRep's fused form)
     parameters = sum(p.numel() for p in model.parameters())
     channels = model_contract(model).channels
     if scale is None:

@@ -23,7 +23,7 @@ from superres.data.pairs import LRHRPair, batch_seed
 from superres.errors import SuperresError
 from superres.models import create
 from superres.models.checkpoint import CheckpointError, _few, read_metadata
-from superres.models.contract import model_contract, rgb_to_luma_input
+from superres.models.contract import AdoptsState, model_contract, rgb_to_luma_input
 from superres.models.registry import HyperparameterError
 from superres.training.checkpoints import read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
@@ -67,16 +67,16 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = 
     scale (or does not say), those the model declares ``scale_specific_keys``; returns the
     names left at their initialisation.
 
-    A model with ``adopt_state`` first rewrites the source into its own form (SwiftRep's
+    A model that adopts state (:class:`~superres.models.contract.AdoptsState`) first rewrites the source into its own form (SwiftRep's
     fused blocks into training blocks). Unless ``partial``, a start that leaves source
     tensors unused or most of the model's parameters at their initialisation (either not
     counting the upsampler of another scale) is refused, naming the tensors and counting them:
     it is almost always the wrong file or the wrong hyperparameters, and training from it
     silently starts from noise."""
     given, source_scale = _generator_and_scale(path)
-    source = model.adopt_state(given) if hasattr(model, "adopt_state") else given
+    source = model.adopt_state(given) if isinstance(model, AdoptsState) else given
     own = model.state_dict()
-    same_scale = source_scale is not None and source_scale == getattr(model, "scale", None)
+    same_scale = source_scale is not None and source_scale == model_contract(model).scale
     skip = set() if same_scale else set(getattr(model, "scale_specific_keys", ()))
     matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in skip}
     if not matched:
@@ -98,7 +98,7 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = 
         )
     own.update(matched)
     model.load_state_dict(own)
-    if hasattr(model, "init_unmatched"):
+    if isinstance(model, AdoptsState):
         model.init_unmatched(left)  # e.g. SwiftRep makes added blocks start as identities
     return left
 

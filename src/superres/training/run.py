@@ -25,6 +25,7 @@ from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.models.checkpoint import CheckpointError
+from superres.models.contract import fuse
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps, read_metrics
 from superres.training.checkpoints import read_for_resume, read_training_checkpoint
 from superres.training.config import TrainConfig
@@ -270,8 +271,7 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     model = create(m.name, scale=m.scale, **m.hyperparameters)
     model.load_state_dict(state.generator_state())
     hyper = dict(model.superres_hyperparameters)
-    if hasattr(model, "reparameterize"):
-        model.reparameterize()  # ship the fused inference form
+    if fuse(model):  # ship the fused inference form
         hyper["reparameterized"] = True
     validation = [r for r in read_metrics(run_dir) if r["iteration"] <= (info.get("iteration") or 0)]
     training = {**_training_record(info), "last_validation": validation[-1] if validation else None}
