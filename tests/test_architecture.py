@@ -162,3 +162,19 @@ def test_the_package_ships_its_annotations_and_ci_checks_them():
     lines = (SRC.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     readme = lines.index('python3 -m venv .venv && .venv/bin/pip install -q -e ".[test]" && .venv/bin/python -m pytest -q')
     assert ".venv/bin/pyright" in lines[readme + 1 :]
+
+
+def test_kept_files_are_written_atomically():
+    """Reports, configs, study tables and plots, explanation maps: written through
+    superres.atomic (a temporary file renamed into place), never opened over the kept name."""
+    for module in ("zoo_report.py", "training/tune.py", "training/run.py", "cli.py"):
+        tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            assert name not in ("write_text", "write_bytes"), f"{module}:{node.lineno} {name}"
+            atomic_already = isinstance(node.func.value, ast.Name) and node.func.value.id == "ckpt_format"  # checkpoint.save
+            if name in ("savefig", "save") and node.args and not atomic_already:
+                target = node.args[0]
+                assert isinstance(target, ast.Name) and target.id in ("temp", "buffer"), f"{module}:{node.lineno} {name}"

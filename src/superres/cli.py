@@ -258,11 +258,13 @@ def _add_explain(sub) -> None:
 
 
 def _run_explain(args) -> int:
+    import io
     import json
     from pathlib import Path
 
     import numpy as np
 
+    from superres.atomic import write_atomic
     from superres.attribution import explain, heatmap_overlay, parse_box
     from superres.extras import require
     from superres.imaging.io import ImageData, read_image, write_image
@@ -284,7 +286,9 @@ def _run_explain(args) -> int:
     stem = folder / f"{source.stem}_{result.model}_x{result.scale}_lam"
     picture = write_image(stem.with_suffix(PNG_SUFFIX), ImageData(pixels=heatmap_overlay(image, result)))
     values = stem.with_suffix(".npy")
-    np.save(values, result.map.astype(np.float32))
+    buffer = io.BytesIO()
+    np.save(buffer, result.map.astype(np.float32))
+    write_atomic(values, buffer.getvalue())
     if args.json:
         print(json.dumps({**result.to_json(), "heatmap": str(picture), "values": str(values)}, indent=2))
         return 0

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from superres.atomic import write_atomic
+from superres.atomic import atomic_path, write_atomic
 from superres.data.datasets import BenchmarkImage, list_images, load_benchmark
 from superres.device import cpu_capability, cpu_threads
 from superres.evaluate import predict_uint8, score_images
@@ -155,7 +155,8 @@ def _crop_figure(folders: Sequence[str | os.PathLike], out: Path, scale: int, cr
             patch = np.repeat(patch, 3, axis=2) if patch.shape[2] == 1 else patch
             sheet.paste(Image.fromarray(patch).resize((tile, tile), Image.NEAREST), (c * tile, 20 + r * (tile + 4)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    with atomic_path(out, suffix=PNG_SUFFIX) as temp:
+        sheet.save(temp)
     return out
 
 
@@ -210,7 +211,7 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
         lines += ["", "Centre crops of each benchmark image (nearest-neighbour zoom x2): bicubic | FSRCNN | SwiftRep | ground truth.", ""]
         lines += [f"![{f.stem}]({f.name})" for f in figures]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_atomic(out, ("\n".join(lines) + "\n").encode())
     return out
 
 

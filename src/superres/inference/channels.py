@@ -38,7 +38,6 @@ from superres.imaging.io import ImageData, to_float
 from superres.imaging.resize import imresize_torch
 from superres.inference.alpha import bleed_colour
 from superres.inference.tiling import Runner
-from superres.models.contract import input_channels as model_channels  # noqa: F401  (its former home; kept importable)
 from superres.models.contract import luma_from_model, luma_to_model
 
 __all__ = [

@@ -37,9 +37,10 @@ from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
-from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
+from superres.inference.tiling import bicubic_planes, choose_tiling, memory_budget, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels, model_contract
+from superres.models.probe import probe as run_probe
 from superres.options import BACKENDS, DEFAULT_MODEL, DEFAULT_TILE_OVERLAP, PRECISIONS
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
@@ -72,17 +73,11 @@ def _bytes_per_pixel(model: nn.Module, channels: int, scale: int) -> float:
         if isinstance(output, torch.Tensor):
             largest = max(largest, output.numel())
 
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_hook(record) for m in leaves]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        with torch.inference_mode():
-            model(torch.zeros(1, channels, probe, probe, device=device))
+        run_probe(model, torch.zeros(1, channels, probe, probe, device=device), record)
     except Exception:  # a model that cannot run a 16x16 probe: assume a wide one
         largest = 256 * probe * probe
-    finally:
-        for handle in handles:
-            handle.remove()
     per_pixel = largest / (probe * probe)
     return 4.0 * (3 * per_pixel + channels * (1 + scale * scale))
 
@@ -140,10 +135,13 @@ class Upscaler:
     a fusable model (:func:`~superres.models.contract.fuse`) is folded into its inference form (on a copy).
     ``device``: "auto", "cpu", "cuda", "cuda:N" or "mps". ``tile``: the tile side in LR
     pixels; None chooses it from the available memory, 0 never tiles. ``tile_overlap``: LR
-    pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA,
-    fp32 elsewhere), "fp32", "fp16" (CUDA) or "bf16" (autocast; falls back to fp32 when the
-    output is not finite). ``backend``: "torch", or "onnx" (the model is exported to ONNX in
-    memory and run by ONNX Runtime, fp32). ``threads``: CPU threads, for ONNX Runtime's
+    pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA;
+    bf16 on a CPU that reports fast bf16, for weights whose file records a Set5 change of
+    bf16 within :data:`AUTO_BF16_MAX_LOSS` dB; else fp32), "fp32", "fp16" (CUDA) or "bf16"
+    (autocast; falls back to fp32 when the output is not finite); ``precision_reason`` says
+    why. ``backend``: "torch"; "onnx" (the model is exported to ONNX in memory and run by
+    ONNX Runtime, fp32); or "onnx-int8" (the shipped int8 graph of a registered model, run by
+    ONNX Runtime). ``threads``: CPU threads, for ONNX Runtime's
     session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
     ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     ``ensemble``: run the self-ensemble (:mod:`.ensemble`: eight flips and rotations of each
@@ -264,7 +262,7 @@ class Upscaler:
         else:
             tile = self.tile
             area = min(tile, height) * min(tile, width) if tile else height * width
-            fits = int(available_memory(self.device) / 2 // (self.bytes_per_pixel * area))
+            fits = int(memory_budget(available_memory(self.device)) // (self.bytes_per_pixel * area))
             batch = self.batch_size or max(1, min(8 if cuda else 4, fits))
         if self.batch_size is None and not cuda and tile and max(height, width) > tile:
             batch = 1
@@ -614,7 +612,7 @@ def load(
         # A whole scale that is not the file's is more likely the wrong file than a wish.
         raise SuperresError(f"'{model}' is a x{scales[0]} model, not x{int(scale)}")
     if output is None and float(scale).is_integer() and int(scale) in scales:
-        model_scale = int(scale)  # the model of the asked scale: exactly as before sizes existed
+        model_scale = int(scale)  # the model of the asked scale alone: no resize after it
     elif not scales:
         if model == DEFAULT_MODEL:
             raise SuperresError(

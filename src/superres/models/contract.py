@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from superres.imaging.color import rgb_to_y_torch
+from superres.models.probe import leaves, probe
 
 __all__ = [
     "AdoptsState", "Contract", "Fusable", "LUMA_INPUT", "RGB_INPUT", "SuperresModel", "fuse", "input_channels", "luma_from_model",
@@ -170,8 +171,8 @@ def trace_receptive_radius(model: nn.Module, channels: int | None = None) -> int
     running the model on two windows.
     """
     channels = channels or input_channels(model)
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    if model in leaves:
+    layers = leaves(model)
+    if model in layers:
         return None
     calls: list[tuple[nn.Module, int]] = []
 
@@ -179,20 +180,15 @@ def trace_receptive_radius(model: nn.Module, channels: int | None = None) -> int
         if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor) and inputs[0].ndim == 4:
             calls.append((module, inputs[0].shape[-1]))
 
-    probe = 24
-    handles = [m.register_forward_hook(record) for m in leaves]
+    side = 24
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        with torch.no_grad():
-            model(torch.zeros(1, channels, probe, probe, device=device))
+        probe(model, torch.zeros(1, channels, side, side, device=device), record, layers)
     except Exception:  # a model that cannot run the probe: no bound
         return None
-    finally:
-        for handle in handles:
-            handle.remove()
     reach = 0.0
     for module, width_in in calls:
-        step = _reach(module, width_in / probe)  # width_in / probe: this layer's pixels per input pixel
+        step = _reach(module, width_in / side)  # width_in / side: this layer's pixels per input pixel
         if step is None:
             return None
         reach += step

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors import safe_open
 
 from superres.models import CheckpointError, get_spec, has_parameters, list_specs, pretrained_path, read_metadata, weights_file_name
+from superres.models.checkpoint import tensor_shapes
 
 __all__ = ["Offer", "Blend", "Catalog", "build_catalog"]
 
@@ -120,8 +120,7 @@ def _clean_quality(raw) -> dict[str, dict[str, float]]:
 
 
 def _count_parameters(path: Path) -> int:
-    with safe_open(str(path), framework="pt") as f:
-        return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    return sum(math.prod(shape.shape) for shape in tensor_shapes(path).values())
 
 
 def _weights_offer(name: str, scale: int, path: Path) -> Offer | None:

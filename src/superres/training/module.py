@@ -22,7 +22,7 @@ from superres.data.degradations import make_lr_batch
 from superres.data.pairs import LRHRPair, batch_seed
 from superres.errors import SuperresError
 from superres.models import create
-from superres.models.checkpoint import CheckpointError, _few, read_metadata
+from superres.models.checkpoint import CheckpointError, _few, read_metadata, read_tensors
 from superres.models.contract import AdoptsState, model_contract, rgb_to_luma_input
 from superres.models.registry import HyperparameterError
 from superres.training.checkpoints import read_training_checkpoint
@@ -38,13 +38,7 @@ from superres.training.losses import (
 )
 from superres.training.schedule import ema_update, lr_factor
 
-__all__ = ["SRModule", "generator_state_from_checkpoint", "init_from_checkpoint"]
-
-
-def generator_state_from_checkpoint(path: str | Path, *, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
-    """The generator's state dict from a training checkpoint (``.ckpt``, EMA weights when
-    present) or from a superres safetensors file."""
-    return _generator_and_scale(path, prefer_ema=prefer_ema)[0]
+__all__ = ["SRModule", "init_from_checkpoint"]
 
 
 def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[dict[str, torch.Tensor], int | None]:
@@ -54,9 +48,8 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: '{path}'")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path)), read_metadata(path).get("scale")
+        state = read_tensors(path)  # a damaged file is a CheckpointError, not safetensors' own
+        return state, read_metadata(path).get("scale")
     ckpt = read_training_checkpoint(path)
     return ckpt.generator_state(prefer_ema=prefer_ema), ckpt.scale
 

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
+from superres.atomic import write_atomic
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.data.pairs import IndexedPatches, SynthesizeLR
 from superres.device import bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
@@ -112,7 +113,7 @@ class _RankAgreement(L.Callback):
         gathered = trainer.strategy.all_gather(local)  # (world, 2)
         if trainer.is_global_zero:
             rows = gathered.cpu().tolist()
-            self.path.write_text(json.dumps({"checksums": rows, "identical": all(r == rows[0] for r in rows)}))
+            write_atomic(self.path, json.dumps({"checksums": rows, "identical": all(r == rows[0] for r in rows)}).encode())
 
 
 def _strategy(config: TrainConfig, module: SRModule) -> str:
@@ -199,7 +200,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     )
     # Written only now that the run can start: a mistake above leaves the run folder as it was.
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_atomic(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).encode())
     with warnings.catch_warnings():
         # An endless stream has no length; Lightning says so at every start.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
