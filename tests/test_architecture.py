@@ -178,3 +178,27 @@ def test_kept_files_are_written_atomically():
             if name in ("savefig", "save") and node.args and not atomic_already:
                 target = node.args[0]
                 assert isinstance(target, ast.Name) and target.id in ("temp", "buffer"), f"{module}:{node.lineno} {name}"
+
+
+# Functions in files another branch is editing now (hardening: attribution.py, ray_batch.py,
+# training/tune.py), left whole here so that its merge stays clean; each entry must still be
+# over the limit (the test fails once one is split, so the entry goes with it).
+_LONG_FOR_NOW = {("attribution.py", "explain"), ("inference/ray_batch.py", "run_on_ray"), ("training/tune.py", "tune")}
+
+
+def _long_functions() -> dict[tuple[str, str], int]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = path.relative_to(PACKAGE).as_posix()
+        limit = 60 if module.startswith("serve/") else 80
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > limit:
+                found[(module, node.name)] = node.end_lineno - node.lineno + 1
+    return found
+
+
+def test_no_function_is_too_long_to_read():
+    """At most 80 lines a function (docstring included), 60 in the web app."""
+    long = _long_functions()
+    assert set(long) - _LONG_FOR_NOW == set(), {k: v for k, v in long.items() if k not in _LONG_FOR_NOW}
+    assert _LONG_FOR_NOW <= set(long), f"split now, drop from _LONG_FOR_NOW: {_LONG_FOR_NOW - set(long)}"
