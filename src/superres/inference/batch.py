@@ -364,54 +364,69 @@ def run_jobs(
         else:
             todo.append(job)
     with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler.lane_count) as lanes:
-        decoded: deque[Future] = deque()
-        written: deque[tuple[_Decoded, Future]] = deque()
-        upcoming = iter(todo)
-        ahead = max(_PREFETCH, 2 * lanes.count)
-
-        def refill() -> None:
-            while len(decoded) < ahead:
-                job = next(upcoming, None)
-                if job is None:
-                    return
-                decoded.append(decoder.submit(_decode, job))
-
-        def report(keep: int) -> None:
-            """Report the written files in order: every one done, and more, waiting, until
-            at most ``keep`` are left in flight."""
-            while written and (len(written) > keep or written[0][1].done()):
-                item, future = written.popleft()
-                try:
-                    result, extra = future.result()
-                except Exception as exc:  # a model or encoder failure is this file's, not the batch's
-                    done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
-                    continue
-                done(result, extra)
-
-        refill()
-        while decoded:
-            head = decoded.popleft().result()
-            refill()
-            if head.failure is not None:
-                report(keep=0)
-                done(_failed(head.job, head.failure, head.start))
-                continue
-            if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
-                report(keep=0)
-                done(lanes.solo(_run_whole, upscaler, head, progress, cog).result())
-                continue
-            # One image per model call: batching stills of one size would make an image's bytes
-            # depend on which others were decoded in time to join it (a batched convolution
-            # rounds differently in the last bit), so two runs, or two engines, would differ.
-            # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
-            if upscaler.takes_lane(head.image):
-                upscaled = lanes.submit(upscaler.upscale_image_data, head.image)
-            else:
-                upscaled = lanes.solo(upscaler.upscale_image_data, head.image, progress=progress)
-            written.append((head, encoder.submit(_encode, upscaler, head, upscaled, quality)))
-            report(keep=ahead)
-        report(keep=0)
+        _Pipeline(upscaler, decoder, encoder, lanes, done, quality=quality, progress=progress, cog=cog).run(todo)
     return failures
+
+
+class _Pipeline:
+    """:func:`run_jobs`' images in flight: decoded ahead on one thread, upscaled in lanes or
+    alone, encoded on another thread, and reported to ``done`` in the order of the jobs."""
+
+    def __init__(self, upscaler: Upscaler, decoder: ThreadPoolExecutor, encoder: ThreadPoolExecutor, lanes: Lanes, done, *, quality: int, progress: bool, cog: bool):
+        self.upscaler, self.decoder, self.encoder, self.lanes, self.done = upscaler, decoder, encoder, lanes, done
+        self.quality, self.progress, self.cog = quality, progress, cog
+        self.decoded: deque[Future] = deque()
+        self.written: deque[tuple[_Decoded, Future]] = deque()
+        self.ahead = max(_PREFETCH, 2 * lanes.count)
+
+    def run(self, jobs: Sequence[Job]) -> None:
+        upcoming = iter(jobs)
+        self._refill(upcoming)
+        while self.decoded:
+            head = self.decoded.popleft().result()
+            self._refill(upcoming)
+            self._one(head)
+        self._report(keep=0)
+
+    def _refill(self, upcoming: Iterator[Job]) -> None:
+        while len(self.decoded) < self.ahead:
+            job = next(upcoming, None)
+            if job is None:
+                return
+            self.decoded.append(self.decoder.submit(_decode, job))
+
+    def _one(self, head: _Decoded) -> None:
+        upscaler, lanes = self.upscaler, self.lanes
+        if head.failure is not None:
+            self._report(keep=0)
+            self.done(_failed(head.job, head.failure, head.start))
+            return
+        if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
+            self._report(keep=0)
+            self.done(lanes.solo(_run_whole, upscaler, head, self.progress, self.cog).result())
+            return
+        # One image per model call: batching stills of one size would make an image's bytes
+        # depend on which others were decoded in time to join it (a batched convolution
+        # rounds differently in the last bit), so two runs, or two engines, would differ.
+        # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
+        if upscaler.takes_lane(head.image):
+            upscaled = lanes.submit(upscaler.upscale_image_data, head.image)
+        else:
+            upscaled = lanes.solo(upscaler.upscale_image_data, head.image, progress=self.progress)
+        self.written.append((head, self.encoder.submit(_encode, upscaler, head, upscaled, self.quality)))
+        self._report(keep=self.ahead)
+
+    def _report(self, keep: int) -> None:
+        """Report the written files in order: every one done, and more, waiting, until at
+        most ``keep`` are left in flight."""
+        while self.written and (len(self.written) > keep or self.written[0][1].done()):
+            item, future = self.written.popleft()
+            try:
+                result, extra = future.result()
+            except Exception as exc:  # a model or encoder failure is this file's, not the batch's
+                self.done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
+                continue
+            self.done(result, extra)
 
 
 def _decode(job: Job) -> _Decoded:

@@ -579,10 +579,8 @@ def load(
     ``fidelity`` names the partner (a registry name or a checkpoint file of the same
     architecture) where the model's registry entry does not.
     """
-    from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
+    from superres.models import load_for_scale, pretrained_path
     from superres.models.pretrained import check_strength, load_blended
-    from superres.models import load as load_checkpoint
-    from superres.models.registry import is_registered
 
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
@@ -595,19 +593,7 @@ def load(
         raise SuperresError(f"scale must be a number above 1, got {scale!r}")
     output = OutputSize(scale=scale, width=width, height=height, fit=fit) if sized else None
 
-    checkpoint = None  # a checkpoint file: one model, of its own scale
-    if is_registered(model):
-        spec = get_spec(model)
-        # Shipped weights answer first: whether a model has parameters at all costs a second to learn.
-        scales = spec.pretrained_scales() or (spec.scales if not has_parameters(model) else ())
-        name = spec.name
-    elif Path(model).exists():
-        checkpoint = load_checkpoint(model)
-        scales = (int(getattr(checkpoint, "scale", scale or 0)),)
-        name = Path(model).stem
-    else:
-        raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")
-
+    checkpoint, scales, name = _find_model(model, scale)
     if checkpoint is not None and output is None and float(scale).is_integer() and int(scale) not in scales:
         # A whole scale that is not the file's is more likely the wrong file than a wish.
         raise SuperresError(f"'{model}' is a x{scales[0]} model, not x{int(scale)}")
@@ -638,3 +624,20 @@ def load(
         return load_for_scale(model, s) if strength is None else load_blended(model, s, strength, fidelity=fidelity)
 
     return Upscaler(loader(model_scale), scale=model_scale, name=name, output=output, scales=scales, loader=loader, **upscaler_options)
+
+
+def _find_model(model: str, scale: float | None) -> tuple[nn.Module | None, tuple[int, ...], str]:
+    """(the checkpoint's model, or None for a registry name; the scales with weights; the
+    name results are labelled with) for what :func:`load` was given."""
+    from superres.models import get_spec, has_parameters
+    from superres.models import load as load_checkpoint
+    from superres.models.registry import is_registered
+
+    if is_registered(model):
+        spec = get_spec(model)
+        # Shipped weights answer first: whether a model has parameters at all costs a second to learn.
+        return None, spec.pretrained_scales() or (spec.scales if not has_parameters(model) else ()), spec.name
+    if Path(model).exists():
+        checkpoint = load_checkpoint(model)  # a checkpoint file: one model, of its own scale
+        return checkpoint, (int(getattr(checkpoint, "scale", scale or 0)),), Path(model).stem
+    raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")

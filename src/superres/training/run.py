@@ -161,16 +161,8 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
             print(f"superres: {len(left)} tensors not in {config.model.init_from} start at their initialisation ({ckpt_format._few(left)})")
     for reason in data.hr.skipped:
         print(f"superres: skipped {printable(reason)}")
-    if config.val.niqe and config.val.folders:
-        from superres.metrics.niqe import require_niqe
-
-        require_niqe()  # a missing extra is one line now, not at the first validation
-    val_sets = {}
-    for folder in config.val.folders:
-        items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
-        val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
-    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from), with_niqe=config.val.niqe)
+    validation = _validation(config, out)
     callbacks = [
         StopAtMaxSteps(t.max_steps),
         validation,
@@ -213,6 +205,22 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     if not trainer.is_global_zero:
         return out / "model.safetensors"
     return export_run(out)
+
+
+def _validation(config: TrainConfig, out: Path) -> ProtocolValidation:
+    """The paper-protocol validation of ``config.val``, its benchmark images read now."""
+    if config.val.niqe and config.val.folders:
+        from superres.metrics.niqe import require_niqe
+
+        require_niqe()  # a missing extra is one line now, not at the first validation
+    val_sets = {}
+    for folder in config.val.folders:
+        items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
+        val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
+    return ProtocolValidation(
+        val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl",
+        at_start=bool(config.model.init_from), with_niqe=config.val.niqe,
+    )
 
 
 def _training_record(info: dict) -> dict:
