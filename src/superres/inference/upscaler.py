@@ -639,5 +639,5 @@ def _find_model(model: str, scale: float | None) -> tuple[nn.Module | None, tupl
         return None, spec.pretrained_scales() or (spec.scales if not has_parameters(model) else ()), spec.name
     if Path(model).exists():
         checkpoint = load_checkpoint(model)  # a checkpoint file: one model, of its own scale
-        return checkpoint, (int(getattr(checkpoint, "scale", scale or 0)),), Path(model).stem
+        return checkpoint, (int(model_contract(checkpoint).scale or scale or 0),), Path(model).stem
     raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")
