@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -66,9 +66,9 @@ class _Ask:
     offer: Offer
     output: OutputSize | None
     blend: Blend | None
-    ensemble: bool
-    format: str
-    quality: int
+    ensemble: bool = False
+    format: str = WEB_FORMATS[0]
+    quality: int = 95
 
 
 @router.post(
@@ -103,7 +103,7 @@ async def upscale(
     ask = _ask(server, catalog, model, scale, width, height, fit, strength)
     if isinstance(ask, JSONResponse):
         return ask
-    ask.ensemble, ask.format, ask.quality = ensemble, format, quality
+    ask = replace(ask, ensemble=ensemble, format=format, quality=quality)
     decoded = await decode_upload(image, server.decode_slots, server.settings.max_input_pixels)
     if isinstance(decoded, JSONResponse):
         return decoded
@@ -132,7 +132,7 @@ def _ask(server: ServerContext, catalog: Catalog, model, scale, width, height, f
         return error(422, str(exc))
     except LookupError as exc:
         return error(422, str(exc.args[0]))
-    return _Ask(offer, output, blend, False, WEB_FORMATS[0], 95)
+    return _Ask(offer, output, blend)
 
 
 def _plan_size(server: ServerContext, catalog: Catalog, ask: _Ask, decoded: ImageData) -> tuple[int, int] | JSONResponse:
