@@ -28,7 +28,7 @@ from PIL import Image
 
 from superres.attribution import Box, explain, heatmap_overlay
 from superres.imaging.resize import imresize
-from superres.inference import DEFAULT_MODEL
+from superres.options import DEFAULT_MODEL
 from superres.models import load_for_scale, pretrained_path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -226,7 +226,7 @@ def worker_pipeline(config: dict) -> dict:
 
     from superres.device import cpu_capability
     from superres.imaging import read_image
-    from superres.inference.lanes import Lanes, lane_count
+    from superres.inference.lanes import Lanes
 
     threads = max(config["threads"])
     torch.set_num_threads(threads)
@@ -261,7 +261,7 @@ def worker_pipeline(config: dict) -> dict:
     result["speed_mpx_s"]["api_many"] = out_mpx / _best_of(lambda: list(up.upscale_many(images)), config["repeat"])
 
     def network_in_lanes():
-        with Lanes(up) as lanes:
+        with Lanes(up.lane_count) as lanes:
             for future in [lanes.submit(network, i) for i in range(len(images))]:
                 future.result()
 
@@ -273,7 +273,7 @@ def worker_pipeline(config: dict) -> dict:
     # awake between calls, where between API calls they sleep and wake again (per image, above).
     result["speed_mpx_s"]["network_loop"] = out_mpx / _best_of(network_in_a_loop, config["repeat"])
     result["speed_mpx_s"]["network_lanes"] = out_mpx / _best_of(network_in_lanes, config["repeat"])
-    result["lanes"] = lane_count(up)
+    result["lanes"] = up.lane_count
     result["speed_mpx_s"]["api_1mp"] = (256 * scale) ** 2 / 1e6 / _best_of(lambda: up.upscale(big), config["repeat"])
     return result
 
@@ -505,7 +505,7 @@ def main() -> None:
         return
 
     from superres.device import supports_bf16
-    from superres.inference import DEFAULT_MODEL
+    from superres.options import DEFAULT_MODEL
 
     import torch
 

@@ -302,3 +302,66 @@ def test_heatmap_overlay_marks_the_box():
     assert len(set(near.tolist())) > 1  # attribution: coloured
     with pytest.raises(ExplainError, match="map is"):
         heatmap_overlay(_image(8, 8), result)
+
+
+def _model_input_of_upscale(model: nn.Module, image) -> np.ndarray:
+    """The (C, H, W) float32 image the network itself receives when ``superres.Upscaler``
+    upscales ``image`` (grey goes to an RGB network as three equal channels)."""
+    from superres.inference import Upscaler
+
+    upscaler = Upscaler(model, scale=model.scale, name="probe", device="cpu", tile=0, precision="fp32")
+    seen = []
+    handle = upscaler.runner.model.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach().clone()))
+    try:
+        upscaler.upscale(image)
+    finally:
+        handle.remove()
+    return seen[0][0].float().numpy()
+
+
+def test_explain_sees_the_image_upscale_runs():
+    """A 16-bit grey image and an RGBA one with colour under its transparent pixels: the map
+    is that of the very pixels the network runs on in an upscale (before, explain reduced
+    I;16 to 8-bit L and dropped alpha without filling what it hid, as upscale does)."""
+    from PIL import Image
+
+    torch.manual_seed(0)
+    model = create("swiftrep", scale=2, blocks=1, features=8).eval()
+    box = (8, 8, 8, 8)
+
+    rng = np.random.default_rng(3)
+    grey16 = (_image(16, 16, channels=1)[..., 0].astype(np.uint16) * 257 + rng.integers(0, 257, (16, 16))).astype(np.uint16)
+    pil16 = Image.fromarray(grey16)
+    assert pil16.mode == "I;16"
+    seen = _model_input_of_upscale(model, pil16)  # (3, H, W): the grey repeated
+    np.testing.assert_array_equal(seen[0], grey16.astype(np.float32) / 65535)
+    by_pil = explain(model, pil16, box, steps=3)
+    by_seen = explain(model, seen[:1].transpose(1, 2, 0), box, steps=3)
+    np.testing.assert_array_equal(by_pil.map, by_seen.map)
+    by_8bit = explain(model, pil16.convert("L"), box, steps=3)
+    assert not np.array_equal(by_pil.map, by_8bit.map)
+
+    rgba = np.dstack([_image(16, 16, seed=1), np.full((16, 16), 255, np.uint8)])
+    rgba[:, :6, 3] = 0  # transparent, with colour the model never sees
+    rgba[:, :6, :3] = 255
+    pil_rgba = Image.fromarray(rgba)
+    seen = _model_input_of_upscale(model, pil_rgba)
+    by_rgba = explain(model, pil_rgba, box, steps=3)
+    by_seen = explain(model, seen.transpose(1, 2, 0), box, steps=3)
+    np.testing.assert_array_equal(by_rgba.map, by_seen.map)
+    assert not np.array_equal(by_rgba.map, explain(model, rgba[..., :3], box, steps=3).map)
+
+
+def test_the_luma_join_is_differentiable():
+    """Upscaling's colour join (Y from the model, the chroma from bicubic) under autograd: the
+    same numbers as without it, and gradients that reach the input."""
+    from superres.imaging.color import chroma_to_rgb_torch, rgb_from_luma_torch, rgb_to_y_torch
+
+    rgb = torch.rand(1, 3, 6, 5, dtype=torch.float32, requires_grad=True)
+    joined = rgb_from_luma_torch(rgb_to_y_torch(rgb), chroma_to_rgb_torch(rgb))
+    joined.sum().backward()
+    assert rgb.grad is not None and torch.isfinite(rgb.grad).all()
+    with torch.no_grad():
+        plain = rgb_from_luma_torch(rgb_to_y_torch(rgb), chroma_to_rgb_torch(rgb))
+    torch.testing.assert_close(joined.detach(), plain, rtol=0, atol=0)
+    torch.testing.assert_close(plain, rgb.detach(), rtol=0, atol=1e-5)

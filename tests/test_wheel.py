@@ -86,6 +86,8 @@ def test_the_wheel_carries_weights_static_files_and_the_demo(built):
         "superres/models/weights/swiftrep_x4.safetensors",
         "superres/serve/static/index.html",
         "superres/serve/static/app.js",
+        "superres/py.typed",  # its annotations are its users' too (PEP 561)
+        "superres/serve/routes/upscale.py",
     ):
         assert required in names
     assert not any(name.startswith(("tests/", "docs/", "src/")) for name in names)

@@ -17,6 +17,12 @@ model is needed).
 # heading must match it (tests/test_release.py).
 __version__ = "0.3.3"
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers and editors
+    from superres.attribution import explain
+    from superres.inference.upscaler import Upscaler, load
+
 __all__ = ["Upscaler", "load", "explain", "__version__"]
 
 

@@ -23,14 +23,16 @@ it is spread; it depends on the image's size, so compare it between models on on
 What differs from the paper's code: the gradient magnitude is taken only between output
 pixels inside the box (theirs reads one row and column beyond it), so that "the box" means
 exactly the output pixels named; ``sqrt`` gets a 1e-6 floor, which keeps the gradient finite
-where the output is flat. Colour images on a luma model (FSRCNN, ESPCN as shipped) go through
-the same split as upscaling does (:mod:`superres.inference.channels`): Y by the network, Cb
-and Cr by bicubic, so the map explains the colour image a user sees.
+where the output is flat. The image is taken as upscaling takes it
+(:mod:`superres.inference.channels`): 16-bit stays 16-bit, the colour under transparent
+pixels is filled as upscaling fills it, and colour images on a luma model (FSRCNN, ESPCN as
+shipped) go through the same split: Y by the network, Cb and Cr by bicubic, so the map
+explains the colour image a user sees.
 
 Cost: ``steps`` forward and backward passes. A model whose output at a pixel depends only on
 nearby input pixels (every convolutional model here) is run only on the input window that can
-reach the box (its receptive field, traced from its layers and checked by running it on two
-windows), which makes the cost independent of the image's size: SwiftRep x4 on a 256 px
+reach the box (its receptive radius, as its contract states it or traced from its layers, and
+checked by running it on two windows), which makes the cost independent of the image's size: SwiftRep x4 on a 256 px
 input takes seconds rather than minutes.
 """
 
@@ -48,9 +50,8 @@ from torch import nn
 
 from superres.errors import SuperresError
 from superres.extras import require
-from superres.imaging.color import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
-from superres.imaging.io import ImageData, to_float
-from superres.imaging.resize import imresize_torch
+from superres.inference.channels import adapt_channels_tensor, model_planes
+from superres.models.contract import input_channels, model_contract, receptive_radius
 
 __all__ = [
     "Attribution",
@@ -79,11 +80,6 @@ _EPS = 1e-6
 _LOCALITY_TOLERANCE = 1e-5
 # Path points per forward/backward pass: batched while the batch stays this many input pixels.
 _BATCH_PIXELS = 96 * 96
-# Leaves that act on each pixel (or each channel) alone: no spatial reach.
-_POINTWISE = (
-    nn.ReLU, nn.PReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
-    nn.ReLU6, nn.Mish, nn.Identity, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.InstanceNorm2d,
-)
 
 
 class ExplainError(SuperresError):
@@ -236,85 +232,18 @@ def _blur(image: torch.Tensor, sigma: float, radius: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- the model
 
 
-def _model_channels(model: nn.Module) -> int:
-    from superres.inference.channels import model_channels
-
-    return model_channels(model)
-
-
 def _colour_forward(model: nn.Module, channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``model`` on batches of the image's own channels, differentiably; the same rules as
-    :func:`superres.inference.channels.adapt_channels` (which works on numpy, without gradients)."""
+    """``model`` on batches of the image's own channels, differentiably: the very channel
+    adaptation upscaling runs (:func:`superres.inference.channels.adapt_channels_tensor`)."""
+    adapted = adapt_channels_tensor(model, channels)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        if c == channels:
-            return model(x)
-        if c == 1 and channels == 3:
-            return model(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
-        if c == 3 and channels == 1:
-            ycbcr = rgb_to_ycbcr_torch(x)  # (B, 3, h, w) on 0-255
-            y = model(ycbcr[:, :1] / 255.0)  # (B, 1, sh, sw), Y / 255
-            cbcr = imresize_torch(ycbcr[:, 1:], size=tuple(y.shape[-2:]))
-            return ycbcr_to_rgb_torch(torch.cat([y * 255.0, cbcr], dim=1))
-        raise ExplainError(f"the model takes {channels}-channel images, not {c}-channel ones")
+        try:
+            return adapted(x)
+        except SuperresError as exc:  # a channel count no adapter converts
+            raise ExplainError(str(exc)) from None
 
     return forward
-
-
-def receptive_radius(model: nn.Module, channels: int | None = None) -> int | None:
-    """How far, in input pixels, an output pixel can see from its own position, traced from
-    the model's layers; None when the model has a layer this cannot bound (pooling,
-    attention, a parameter-free resampler such as bicubic), which then counts as global.
-
-    A trial run records every leaf module in the order it runs: a convolution adds its
-    kernel's reach (scaled to input pixels by the resolution it runs at), a transposed
-    convolution its reach over its stride, a pixel shuffle or upsampling one pixel of
-    rounding, and pointwise layers nothing. Branches that run side by side are added as if in
-    sequence, so this is exact for a chain of layers (ESPCN, FSRCNN, SwiftRep) and an upper
-    bound otherwise. Operations written in a ``forward`` rather than as modules are invisible
-    here; :func:`explain` checks locality by running the model on two windows.
-    """
-    channels = channels or _model_channels(model)
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    if model in leaves:
-        return None
-    calls: list[tuple[nn.Module, int, int]] = []
-
-    def record(module, inputs, output):
-        if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor) and inputs[0].ndim == 4:
-            calls.append((module, inputs[0].shape[-1], output.shape[-1]))
-
-    probe = 24
-    handles = [m.register_forward_hook(record) for m in leaves]
-    try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        with torch.no_grad():
-            model(torch.zeros(1, channels, probe, probe, device=device))
-    except Exception:  # a model that cannot run the probe: no bound
-        return None
-    finally:
-        for handle in handles:
-            handle.remove()
-    reach = 0.0
-    for module, width_in, _ in calls:
-        resolution = width_in / probe  # this layer's pixels per input pixel
-        if isinstance(module, nn.Conv2d):
-            if module.padding_mode == "circular":  # wraps around: the far edge is a neighbour
-                return None
-            k = max((module.kernel_size[i] - 1) * module.dilation[i] for i in range(2))
-            reach += (k / 2) / resolution
-        elif isinstance(module, nn.ConvTranspose2d):
-            k = max((module.kernel_size[i] - 1) * module.dilation[i] for i in range(2))
-            p = max(module.padding)
-            reach += (max(p, k - p) / min(module.stride) + 1) / resolution
-        elif isinstance(module, (nn.PixelShuffle, nn.PixelUnshuffle, nn.Upsample)):
-            reach += 1 / resolution
-        elif isinstance(module, _POINTWISE):
-            continue
-        else:
-            return None
-    return int(math.ceil(reach))
 
 
 def _resolve_model(model, scale: int | None) -> tuple[nn.Module, int, str]:
@@ -322,7 +251,7 @@ def _resolve_model(model, scale: int | None) -> tuple[nn.Module, int, str]:
     from superres.models import get_spec, load_for_scale
 
     if isinstance(model, nn.Module):
-        net_scale = getattr(model, "scale", scale)
+        net_scale = model_contract(model).scale or scale
         if net_scale is None:
             raise ExplainError("pass scale= for a model without a 'scale' attribute")
         if scale is not None and net_scale != scale:
@@ -342,34 +271,12 @@ def _resolve_model(model, scale: int | None) -> tuple[nn.Module, int, str]:
 
 
 def _as_planes(image) -> np.ndarray:
-    """Colour planes (C, H, W) float32 in [0, 1], C = 1 or 3; alpha is dropped (it is upscaled
-    by bicubic, never by the model)."""
-    from PIL import Image
-
-    if isinstance(image, ImageData):
-        return to_float(image.pixels).transpose(2, 0, 1)
-    if isinstance(image, Image.Image):
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("L" if image.mode in ("1", "LA", "I", "I;16", "F") else "RGB")
-        image = np.asarray(image)
-    if isinstance(image, torch.Tensor):
-        if image.ndim != 3:
-            raise ExplainError(f"expected a (C, H, W) tensor, got shape {tuple(image.shape)}")
-        image = image.detach().float().cpu().numpy().transpose(1, 2, 0)
-    if not isinstance(image, np.ndarray):
-        raise ExplainError(f"cannot explain a {type(image).__name__}: pass a PIL image, a numpy array, a tensor or an ImageData")
-    hwc = image[..., None] if image.ndim == 2 else image
-    if hwc.ndim != 3 or hwc.shape[2] not in (1, 2, 3, 4):
-        raise ExplainError(f"expected an HxW or HxWxC image with 1-4 channels, got shape {image.shape}")
-    if hwc.shape[2] in (2, 4):
-        hwc = hwc[..., :-1]
-    if hwc.dtype in (np.uint8, np.uint16):
-        hwc = to_float(hwc)
-    elif np.issubdtype(hwc.dtype, np.floating):
-        hwc = hwc.astype(np.float32)
-    else:
-        raise ExplainError(f"expected uint8, uint16 or float pixels, got {hwc.dtype}")
-    return np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    """Colour planes (C, H, W) float32 in [0, 1], C = 1 or 3: what upscaling feeds the model
+    (:func:`superres.inference.channels.model_planes`; alpha goes to bicubic, never the model)."""
+    try:
+        return model_planes(image)[0]
+    except (TypeError, ValueError) as exc:
+        raise ExplainError(f"cannot explain this image: {exc}") from None
 
 
 def _check_box(box: Box, height: int, width: int, scale: int) -> None:
@@ -442,10 +349,12 @@ def explain(
     ``model``: an ``nn.Module`` (with ``scale``) or what :func:`superres.load` accepts (a
     registry name with shipped weights, or a checkpoint file; ``scale`` defaults to 4).
     ``image``: PIL, numpy (HxW or HxWxC; uint8, uint16 or float in [0, 1]), a (C, H, W)
-    tensor or an :class:`~superres.imaging.io.ImageData`; alpha is ignored. ``steps``: path
-    points (each one forward and backward pass); ``sigma``: the baseline's blur, in input
-    pixels. ``crop``: run the model only on the input window that can reach the box, when
-    the model is local (see the module's docstring); False runs it on the whole image.
+    tensor or an :class:`~superres.imaging.io.ImageData`, taken as :meth:`superres.Upscaler.upscale`
+    takes it (16-bit kept; alpha never reaches the model, and the colour under transparent
+    pixels is filled as upscaling fills it). ``steps``: path points (each one forward and
+    backward pass); ``sigma``: the baseline's blur, in input pixels. ``crop``: run the model
+    only on the input window that can reach the box, when the model is local (see the
+    module's docstring); False runs it on the whole image.
     ``progress``: True for a tqdm bar, or a callable ``progress(done, total)``.
     """
     started = time.perf_counter()
@@ -468,7 +377,7 @@ def explain(
     planes = _as_planes(image)
     _, height, width = planes.shape
     _check_box(box, height, width, scale)
-    channels = _model_channels(net)
+    channels = input_channels(net)
     forward = _colour_forward(net, channels)
     full = torch.from_numpy(planes)[None].to(device)  # (1, C, H, W)
 

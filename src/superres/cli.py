@@ -11,14 +11,13 @@ import argparse
 import sys
 
 from superres.errors import SuperresError, printable
+from superres.options import BACKENDS, DEFAULT_MODEL, DEFAULT_PHOTO_MODEL, DEFAULT_SCALE, DEFAULT_TILE_OVERLAP, FITS, IMAGE_FORMATS, PNG_SUFFIX, PRECISIONS
 
 
 _DEMO_OUTPUT = "superres-demo"
 
 
 def _add_upscale(sub) -> None:
-    from superres.inference import DEFAULT_PHOTO_MODEL
-
     p = sub.add_parser(
         "upscale",
         help="upscale images, videos, DICOM and GeoTIFF (files, folders, globs); with no INPUT, the bundled demo image",
@@ -28,7 +27,7 @@ def _add_upscale(sub) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders (searched recursively) or glob patterns")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: beside each input)")
-    p.add_argument("-s", "--scale", type=_factor, help="upscaling factor, any number above 1, e.g. 1.5 (default: 4)")
+    p.add_argument("-s", "--scale", type=_factor, help=f"upscaling factor, any number above 1, e.g. 1.5 (default: {DEFAULT_SCALE})")
     _add_size_arguments(p)
     p.add_argument(
         "-m", "--model", default=DEFAULT_PHOTO_MODEL,
@@ -36,19 +35,19 @@ def _add_upscale(sub) -> None:
         f"noise) or real-world (blurred) model, from its JPEG quality, noise and blur (default: {DEFAULT_PHOTO_MODEL})",
     )
     p.add_argument("--suffix", help="added to each output's name (default: _x<scale>, or _<size>: _1920x1080, _w2000, _h1080)")
-    p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp", "gif"], help="image output format (default: the input's; an animation stays animated as gif or webp)")
+    p.add_argument("--format", choices=[f.suffix[1:] for f in IMAGE_FORMATS], help="image output format (default: the input's; an animation stays animated as gif or webp)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95; WebP 100 is lossless)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist alone")
     p.add_argument("--compare", action="store_true", help="also write <name>_compare.png: bicubic | model, labelled")
     p.add_argument("--tile", type=int, help="tile side in input pixels (default: from free memory; 0: never tile)")
-    p.add_argument("--tile-overlap", type=int, help="input pixels shared by neighbouring tiles (default: 32)")
+    p.add_argument("--tile-overlap", type=int, help=f"input pixels shared by neighbouring tiles (default: {DEFAULT_TILE_OVERLAP})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument(
-        "--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+        "--precision", default="auto", choices=PRECISIONS,
         help="auto: fp16 on CUDA; on a CPU measured to run bf16 fast, bf16 for models it changes by 0.01 dB or less; else fp32",
     )
     p.add_argument(
-        "--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+        "--backend", default="torch", choices=BACKENDS,
         help="PyTorch, ONNX Runtime, or ONNX Runtime on the shipped int8 graph (models it changes by 0.05 dB or less)",
     )
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch or ONNX Runtime (default: one per core)")
@@ -84,7 +83,7 @@ def _add_size_arguments(p) -> None:
     p.add_argument("--width", type=int, help="output width in pixels, the height in proportion")
     p.add_argument("--height", type=int, help="output height in pixels, the width in proportion")
     p.add_argument(
-        "--fit", choices=["cover", "contain", "stretch"], default="cover",
+        "--fit", choices=FITS, default=FITS[0],
         help="a --size of another aspect ratio: cover (default: fill it, trimming the overflow evenly), "
         "contain (fit inside it, one side shorter), stretch (exactly it, aspect changed)",
     )
@@ -100,7 +99,7 @@ def _output_size(args):
     width = args.width if width is None else width
     height = args.height if height is None else height
     if width is None and height is None:
-        scale = 4 if args.scale is None else args.scale
+        scale = DEFAULT_SCALE if args.scale is None else args.scale
         return scale, None, None, f"x{scale:g}"
     size = OutputSize(scale=args.scale, width=width, height=height, fit=args.fit)  # raises on a bad mix or value
     return None, width, height, size.label
@@ -215,7 +214,7 @@ def _run_upscale_on_ray(args) -> int:
 def _add_export_onnx(sub) -> None:
     p = sub.add_parser("export-onnx", help="export a model to ONNX (dynamic height and width), checked against PyTorch")
     p.add_argument("model", help="registry name (its shipped weights) or a checkpoint file")
-    p.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default: 4)")
+    p.add_argument("-s", "--scale", type=int, default=DEFAULT_SCALE, help=f"upscaling factor (default: {DEFAULT_SCALE})")
     p.add_argument("-o", "--output", help="default: <model>_x<scale>.onnx")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.set_defaults(run=_run_export_onnx)
@@ -238,8 +237,6 @@ def _run_export_onnx(args) -> int:
 
 
 def _add_explain(sub) -> None:
-    from superres.inference import DEFAULT_MODEL
-
     p = sub.add_parser(
         "explain",
         help="which input pixels a box of the result came from (Local Attribution Map, Gu and Dong 2021)",
@@ -251,7 +248,7 @@ def _add_explain(sub) -> None:
     p.add_argument("input", metavar="IMAGE", help="the low-resolution image that is upscaled")
     p.add_argument("--box", required=True, metavar="X,Y,W,H", help="the region of the result to explain, in output pixels")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"registry name (its shipped weights) or a checkpoint file (default: {DEFAULT_MODEL})")
-    p.add_argument("-s", "--scale", type=int, default=4, help="upscaling factor (default: 4)")
+    p.add_argument("-s", "--scale", type=int, default=DEFAULT_SCALE, help=f"upscaling factor (default: {DEFAULT_SCALE})")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: beside the input)")
     p.add_argument("--steps", type=int, default=50, help="path steps, one forward and backward pass each (default: 50, the paper's)")
     p.add_argument("--sigma", type=float, default=1.2, help="blur of the baseline in input pixels (default: 1.2, the paper's)")
@@ -266,11 +263,13 @@ def _add_explain(sub) -> None:
 
 
 def _run_explain(args) -> int:
+    import io
     import json
     from pathlib import Path
 
     import numpy as np
 
+    from superres.atomic import write_atomic
     from superres.attribution import explain, heatmap_overlay, parse_box
     from superres.extras import require
     from superres.imaging.io import ImageData, read_image, write_image
@@ -279,9 +278,9 @@ def _run_explain(args) -> int:
     box = parse_box(args.box)  # a bad box fails before a model is loaded
     image = read_image(args.input)
     if args.threads:
-        import torch
+        from superres.device import set_cpu_threads
 
-        torch.set_num_threads(args.threads)
+        set_cpu_threads(args.threads)
     result = explain(
         args.model, image, box, scale=args.scale, steps=args.steps, sigma=args.sigma,
         crop=not args.no_crop, device=args.device, progress=True,
@@ -290,9 +289,11 @@ def _run_explain(args) -> int:
     folder = Path(args.output) if args.output else source.parent
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"{source.stem}_{result.model}_x{result.scale}_lam"
-    picture = write_image(stem.with_suffix(".png"), ImageData(pixels=heatmap_overlay(image, result)))
+    picture = write_image(stem.with_suffix(PNG_SUFFIX), ImageData(pixels=heatmap_overlay(image, result)))
     values = stem.with_suffix(".npy")
-    np.save(values, result.map.astype(np.float32))
+    buffer = io.BytesIO()
+    np.save(buffer, result.map.astype(np.float32))
+    write_atomic(values, buffer.getvalue())
     if args.json:
         print(json.dumps({**result.to_json(), "heatmap": str(picture), "values": str(values)}, indent=2))
         return 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
+from typing import Iterator
 
 import torch
 
 from superres.errors import SuperresError
 
-__all__ = ["available_memory", "bf16_is_fast", "cpu_capability", "resolve_device", "set_cpu_threads", "supports_bf16"]
+__all__ = ["available_memory", "bf16_is_fast", "cpu_capability", "cpu_threads", "resolve_device", "set_cpu_threads", "supports_bf16"]
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -39,6 +41,17 @@ def set_cpu_threads(threads: int | None) -> int:
     if threads:
         torch.set_num_threads(threads)
     return previous
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[int]:
+    """PyTorch's intra-op CPU threads set to ``threads`` (as :func:`set_cpu_threads`) for the
+    ``with`` block, and back to what they were after it; yields the number before."""
+    previous = set_cpu_threads(threads)
+    try:
+        yield previous
+    finally:
+        set_cpu_threads(previous)
 
 
 def supports_bf16(device: torch.device) -> bool:

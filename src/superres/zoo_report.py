@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from superres.atomic import write_atomic
+from superres.atomic import atomic_path, write_atomic
 from superres.data.datasets import BenchmarkImage, list_images, load_benchmark
-from superres.device import cpu_capability, set_cpu_threads
+from superres.device import cpu_capability, cpu_threads
 from superres.evaluate import predict_uint8, score_images
 from superres.imaging.io import read_image
 from superres.imaging.pixels import from_float, to_float, to_float_tensor
@@ -39,6 +39,7 @@ from superres.models.checkpoint import update_metadata as record_metadata  # mea
 from superres.models.contract import input_channels, rgb_to_luma_input
 from superres.models.registry import quantized_path
 from superres.models.summary import model_summary
+from superres.options import PNG_SUFFIX
 
 __all__ = ["ZooRow", "calibration_inputs", "measure_precisions", "measure_zoo", "write_report"]
 
@@ -68,8 +69,7 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
     ``superres upscale`` runs a tile (fp32); for a luma model the YCbCr split and the bicubic
     chroma are timed too."""
     run = adapt_channels(TorchRunner(model, torch.device("cpu")), input_channels(model))
-    previous = set_cpu_threads(threads)
-    try:
+    with cpu_threads(threads):
         x = np.random.default_rng(0).random((1, 3, lr_side, lr_side), dtype=np.float32)
         run(x)  # warm-up
         best = float("inf")
@@ -77,8 +77,6 @@ def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256,
             t0 = time.perf_counter()
             run(x)
             best = min(best, time.perf_counter() - t0)
-    finally:
-        set_cpu_threads(previous)
     return (lr_side * scale) ** 2 / 1e6 / best
 
 
@@ -157,7 +155,8 @@ def _crop_figure(folders: Sequence[str | os.PathLike], out: Path, scale: int, cr
             patch = np.repeat(patch, 3, axis=2) if patch.shape[2] == 1 else patch
             sheet.paste(Image.fromarray(patch).resize((tile, tile), Image.NEAREST), (c * tile, 20 + r * (tile + 4)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    with atomic_path(out, suffix=PNG_SUFFIX) as temp:
+        sheet.save(temp)
     return out
 
 
@@ -205,14 +204,14 @@ def write_report(rows: list[ZooRow], folders: Sequence[str | os.PathLike], out: 
     ]
     figures = []
     for scale in (4, 2):
-        figure = _crop_figure(folders, out.parent / f"zoo_crops_x{scale}.png", scale)
+        figure = _crop_figure(folders, out.parent / f"zoo_crops_x{scale}{PNG_SUFFIX}", scale)
         if figure is not None:
             figures.append(figure)
     if figures:
         lines += ["", "Centre crops of each benchmark image (nearest-neighbour zoom x2): bicubic | FSRCNN | SwiftRep | ground truth.", ""]
         lines += [f"![{f.stem}]({f.name})" for f in figures]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_atomic(out, ("\n".join(lines) + "\n").encode())
     return out
 
 
@@ -261,9 +260,8 @@ def measure_precisions(
     (``precision``; the tensors are left byte for byte), where ``precision="auto"`` reads
     the bf16 one, and the int8 graph is written beside the weights where its change is
     within :data:`INT8_MAX_LOSS` (and removed where it is not)."""
-    previous = set_cpu_threads(threads)
     results = {}
-    try:
+    with cpu_threads(threads):
         for name, scale, path in models or shipped_models():
             model = load(path).eval()
             channels = input_channels(model)
@@ -282,6 +280,4 @@ def measure_precisions(
                     write_atomic(target, graph)
                 elif target.exists():
                     target.unlink()
-    finally:
-        set_cpu_threads(previous)
     return results

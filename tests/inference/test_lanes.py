@@ -13,7 +13,7 @@ from superres.imaging.io import ImageData, read_image, write_image
 from superres.imaging.pixels import Animation
 from superres.inference import Upscaler
 from superres.inference.batch import collect_inputs, plan_jobs, run_jobs
-from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes, is_small, lane_count
+from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.models import create
 
 
@@ -41,22 +41,22 @@ def upscaler(request):
 
 
 def test_lanes_are_pytorch_threads_on_a_cpu_and_none_elsewhere(upscaler, two_threads):
-    assert lane_count(upscaler) == 2
+    assert upscaler.lane_count == 2
     onnx_like = type("U", (), {"device": torch.device("cpu"), "backend": "onnx"})()
     gpu_like = type("U", (), {"device": torch.device("cuda"), "backend": "torch"})()
-    assert lane_count(onnx_like) == 1 and lane_count(gpu_like) == 1
+    assert Upscaler.lane_count.fget(onnx_like) == 1 and Upscaler.lane_count.fget(gpu_like) == 1
 
 
 def test_small_means_whole_in_one_call_and_at_most_256_squared(upscaler):
-    assert is_small(upscaler, _photo(30, 40, 0))
-    assert not is_small(upscaler, _photo(30, 41, 0))  # over the 40 px tile: tiled, so it runs by itself
+    assert upscaler.takes_lane(_photo(30, 40, 0))
+    assert not upscaler.takes_lane(_photo(30, 41, 0))  # over the 40 px tile: tiled, so it runs by itself
     wide = Upscaler(upscaler.runner.model, scale=2, name="x", device="cpu", tile=0)
-    assert is_small(wide, _photo(256, 256, 0)) and not is_small(wide, _photo(256, 257, 0))
+    assert wide.takes_lane(_photo(256, 256, 0)) and not wide.takes_lane(_photo(256, 257, 0))
     assert SMALL_INPUT == 256 * 256
     still = ImageData(pixels=_photo(20, 30, 0))
     animated = ImageData(pixels=still.pixels, animation=Animation(frames=[still], durations=[50, 50]))
-    assert is_small(upscaler, still) and not is_small(upscaler, animated)  # an animation's frames run by themselves
-    assert not is_small(upscaler, "not an image")  # upscale raises for it, by itself
+    assert upscaler.takes_lane(still) and not upscaler.takes_lane(animated)  # an animation's frames run by themselves
+    assert not upscaler.takes_lane("not an image")  # upscale raises for it, by itself
 
 
 def test_lanes_run_on_one_thread_each_and_solo_calls_on_all(upscaler, two_threads):
@@ -66,7 +66,7 @@ def test_lanes_run_on_one_thread_each_and_solo_calls_on_all(upscaler, two_thread
         seen.append((tag, threading.current_thread().name, torch.get_num_threads()))
         return tag
 
-    with Lanes(upscaler) as lanes:
+    with Lanes(upscaler.lane_count) as lanes:
         futures = [lanes.submit(where, "lane") for _ in range(4)]
         solo = lanes.solo(where, "solo")
         assert all(f.done() for f in futures)  # solo waited for the lanes in flight
@@ -84,7 +84,7 @@ def test_a_failure_comes_back_through_its_own_future(upscaler, two_threads):
     def boom():
         raise ValueError("this one")
 
-    with Lanes(upscaler) as lanes:
+    with Lanes(upscaler.lane_count) as lanes:
         bad, good = lanes.submit(boom), lanes.submit(lambda: 7)
         solo_bad = lanes.solo(boom)
     with pytest.raises(ValueError, match="this one"):
@@ -143,7 +143,7 @@ def test_without_lanes_everything_runs_in_the_callers_thread(upscaler):
     torch.set_num_threads(1)  # one thread: no lanes (as on a GPU or with ONNX Runtime)
     try:
         seen = []
-        with Lanes(upscaler) as lanes:
+        with Lanes(upscaler.lane_count) as lanes:
             assert lanes.count == 1
             future = lanes.submit(lambda: seen.append(threading.current_thread().name) or 5)
             assert future.done() and future.result() == 5 and seen == [threading.current_thread().name]
@@ -157,7 +157,7 @@ def test_past_max_lanes_the_threads_are_shared_out(upscaler):
     before = torch.get_num_threads()
     torch.set_num_threads(4 * MAX_LANES)
     try:
-        with Lanes(upscaler) as lanes:
+        with Lanes(upscaler.lane_count) as lanes:
             assert lanes.count == MAX_LANES
             assert lanes.submit(torch.get_num_threads).result() == 4
         assert torch.get_num_threads() == 4 * MAX_LANES

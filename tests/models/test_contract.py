@@ -114,3 +114,66 @@ def test_every_foreign_layout_upscales_a_colour_image(layout, scale, tmp_path):
     assert (loaded.superres_metadata["source"], loaded.superres_arch, loaded.scale) == (layout, arch, scale)
     out = _assert_upscales_colour(loaded, scale, layout)
     np.testing.assert_allclose(out, _direct(source), atol=1e-5)
+
+
+def _measured_radius(model: torch.nn.Module, channels: int) -> int:
+    """How far an output pixel sees, measured: change one input pixel and find the output
+    pixels that move, in input pixels from the changed one."""
+    scale, size, centre = model.scale, 31, 15
+    x = torch.rand(1, channels, size, size, generator=torch.Generator().manual_seed(0))
+    moved = x.clone()
+    moved[..., centre, centre] += 0.5
+    with torch.no_grad():
+        delta = (model(moved) - model(x)).abs().amax(dim=(0, 1))
+    rows, cols = torch.nonzero(delta > 0, as_tuple=True)
+    return int(max((rows // scale - centre).abs().max(), (cols // scale - centre).abs().max()))
+
+
+@pytest.mark.parametrize(
+    "name,hyper",
+    [("espcn", {}), ("espcn", {"channels": 1}), ("swiftrep", {"blocks": 3, "features": 8}), ("swiftrep", {"blocks": 10, "features": 8})],
+)
+@pytest.mark.parametrize("scale", [2, 3])
+def test_a_declared_receptive_radius_is_the_measured_one(name, hyper, scale):
+    from superres.models.contract import trace_receptive_radius
+
+    torch.manual_seed(0)
+    model = create(name, scale=scale, init="paper", **hyper) if name == "espcn" else create(name, scale=scale, **hyper)
+    if name == "swiftrep":
+        torch.nn.init.normal_(model.tail.weight, std=0.1)  # the near-zero start would hide the far taps
+    contract = model_contract(model)
+    assert contract.receptive_radius == _measured_radius(model.eval(), contract.channels)
+    assert contract.receptive_radius <= trace_receptive_radius(model)  # the trace is a bound
+
+
+def test_tile_and_geotiff_margins_cover_the_small_models_declared_reach():
+    """The margins' comments name models whose reach they cover: checked, not restated."""
+    from superres.inference.scientific import GEO_MARGIN
+    from superres.options import DEFAULT_TILE_OVERLAP
+
+    for name in ("espcn", "swiftrep"):
+        radius = model_contract(create(name, scale=4)).receptive_radius
+        assert radius + 2 <= GEO_MARGIN  # + bicubic chroma's reach
+    assert model_contract(create("espcn", scale=4)).receptive_radius <= DEFAULT_TILE_OVERLAP // 3
+
+
+def test_the_protocols_say_what_a_model_provides():
+    from superres.models.contract import AdoptsState, Fusable, SuperresModel, fuse
+
+    swiftrep, espcn = create("swiftrep", scale=2, blocks=2, features=8), create("espcn", scale=2)
+    assert isinstance(swiftrep, SuperresModel) and isinstance(espcn, SuperresModel)
+    assert isinstance(swiftrep, Fusable) and isinstance(swiftrep, AdoptsState)
+    assert not isinstance(espcn, Fusable) and not isinstance(espcn, AdoptsState)
+    assert model_contract(swiftrep).fusable and not model_contract(espcn).fusable
+    assert model_contract(swiftrep).scale == 2
+    assert fuse(swiftrep) and swiftrep.reparameterized and not fuse(swiftrep)  # once
+    assert not fuse(espcn)
+
+    class Own(torch.nn.Module):  # a user's module with no contract: duck-typed, as before
+        reparameterized = False
+
+        def reparameterize(self):
+            self.reparameterized = True
+
+    own = Own()
+    assert model_contract(own).fusable and fuse(own) and own.reparameterized

@@ -55,3 +55,16 @@ def test_a_checkpoint_without_a_generator_says_so(tmp_path):
     torch.save({"state_dict": {"discriminator.w": torch.zeros(1)}}, path)
     with pytest.raises(CheckpointError, match="holds no generator weights"):
         read_training_checkpoint(path).generator_state()
+
+
+def test_a_damaged_safetensors_start_is_a_checkpoint_error(tmp_path):
+    """model.init_from of a damaged .safetensors file: a one-line CheckpointError naming it,
+    as every other reader of weights gives (it was safetensors' own error, a traceback)."""
+    from superres.models import create
+    from superres.models.checkpoint import CheckpointError
+    from superres.training.module import init_from_checkpoint
+
+    damaged = tmp_path / "start.safetensors"
+    damaged.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}")
+    with pytest.raises(CheckpointError, match="start.safetensors.*not a valid safetensors file"):
+        init_from_checkpoint(create("espcn", scale=2), damaged)

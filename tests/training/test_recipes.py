@@ -25,7 +25,7 @@ from superres.data.degradations import make_lr_batch
 from superres.errors import SuperresError
 from superres.evaluate import evaluate, predict_uint8
 from superres.imaging.color import rgb_to_y_torch
-from superres.inference.channels import model_channels
+from superres.models.contract import input_channels as model_channels
 from superres.models import create, list_specs, load, read_metadata, save
 from superres.training import ConfigError, export_run, load_config, train
 from superres.training.module import SRModule

@@ -81,9 +81,14 @@ def rgb_from_luma_torch(y: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     """RGB in [0, 1] (unclipped) from a (B, 1, H, W) Y on the 0-255 scale and a (B, 3, H, W)
     :func:`chroma_to_rgb_torch` part. The result is laid out channels-last in memory (a
     (B, H, W, 3) array seen as (B, 3, H, W)): the join writes each pixel's three channels
-    together, so the image needs no separate interleave on its way to 8-bit pixels."""
+    together, so the image needs no separate interleave on its way to 8-bit pixels. Under
+    autograd (which refuses ``out=``) the same sum is returned in the default layout, so an
+    explanation differentiates the very join that upscaling runs."""
+    luma = torch.tensor(_LUMA, dtype=chroma.dtype, device=chroma.device).view(1, 3, 1, 1)
+    if torch.is_grad_enabled() and (y.requires_grad or chroma.requires_grad):
+        return torch.addcmul(chroma, luma, y)
     out = torch.empty_like(chroma, memory_format=torch.channels_last)
-    return torch.addcmul(chroma, torch.tensor(_LUMA, dtype=chroma.dtype, device=chroma.device).view(1, 3, 1, 1), y, out=out)
+    return torch.addcmul(chroma, luma, y, out=out)
 
 
 def _per_pixel_affine(images: torch.Tensor, matrix: np.ndarray, offset: np.ndarray) -> torch.Tensor:

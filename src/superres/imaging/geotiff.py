@@ -23,6 +23,7 @@ import numpy as np
 from superres.atomic import atomic_path
 from superres.errors import SuperresError
 from superres.extras import require
+from superres.options import TIFF_EXTENSIONS
 
 __all__ = ["GeoRaster", "GeoTiffError", "GeoTiffReader", "GeoTiffWriter", "is_geotiff", "upscaled_raster"]
 
@@ -195,7 +196,7 @@ class GeoTiffWriter:
         # Undone in reverse on the way out: the file closed, the COG's staging file removed, GDAL's
         # settings restored, and the result renamed into place (or removed, after an error).
         with contextlib.ExitStack() as stack:
-            self._temp = stack.enter_context(atomic_path(self.path, suffix=".tif"))
+            self._temp = stack.enter_context(atomic_path(self.path, suffix=TIFF_EXTENSIONS[0]))
             stack.enter_context(_environment())
             self._staging = self._temp.with_name(self._temp.name + ".gtiff.tif") if self.cog else self._temp
             if self.cog:

@@ -13,7 +13,8 @@ are atomic: the file appears complete under its name or not at all.
 
 This module is the façade: the table of formats and the three entry points. The pixels live
 in :mod:`.pixels`, one reader per format in :mod:`.reading`, one encoder per format in
-:mod:`.writing`. Adding a format is one :data:`FORMATS` entry plus its reader and encoder.
+:mod:`.writing`. Adding a format is one :data:`superres.options.IMAGE_FORMATS` entry (names,
+extensions, media type) and one :data:`FORMATS` entry here (signature, reader, encoder).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from superres.atomic import write_atomic
 from superres.imaging.jpeg_quality import jpeg_quality
+from superres.options import image_format
 from superres.imaging.pixels import Animation, ImageData, from_float, to_float
 from superres.imaging.reading import (
     DEFAULT_MAX_PIXELS,
@@ -94,14 +96,21 @@ class ImageFormat:
     encode: Encoder
 
 
+def _entry(name: str, signature: Callable[[bytes], bool], header_size, read: Reader, encode_with: Encoder) -> ImageFormat:
+    """The table's entry for ``name``: its names and extensions from :data:`superres.options.IMAGE_FORMATS`."""
+    known = image_format(name)
+    assert known is not None, name
+    return ImageFormat(known.name, known.label, known.extensions, signature, header_size, read, encode_with)
+
+
 FORMATS = (
-    ImageFormat("PNG", "PNG", (".png",), lambda d: d.startswith(b"\x89PNG\r\n\x1a\n"), png_size, read_png, encode_png),
-    ImageFormat("JPEG", "JPEG", (".jpg", ".jpeg"), lambda d: d.startswith(b"\xff\xd8\xff"), jpeg_size, read_pillow, encode_jpeg),
-    ImageFormat("WEBP", "WebP", (".webp",), lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", webp_size, read_animated, encode_webp),
+    _entry("PNG", lambda d: d.startswith(b"\x89PNG\r\n\x1a\n"), png_size, read_png, encode_png),
+    _entry("JPEG", lambda d: d.startswith(b"\xff\xd8\xff"), jpeg_size, read_pillow, encode_jpeg),
+    _entry("WEBP", lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", webp_size, read_animated, encode_webp),
     # Classic TIFF and BigTIFF; tifffile measures it (read_tiff), so no header_size here.
-    ImageFormat("TIFF", "TIFF", (".tif", ".tiff"), lambda d: d[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), None, read_tiff, encode_tiff),
-    ImageFormat("BMP", "BMP", (".bmp",), lambda d: d.startswith(b"BM"), bmp_size, read_pillow, encode_bmp),
-    ImageFormat("GIF", "GIF", (".gif",), lambda d: d[:6] in (b"GIF87a", b"GIF89a"), gif_size, read_animated, encode_gif),
+    _entry("TIFF", lambda d: d[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), None, read_tiff, encode_tiff),
+    _entry("BMP", lambda d: d.startswith(b"BM"), bmp_size, read_pillow, encode_bmp),
+    _entry("GIF", lambda d: d[:6] in (b"GIF87a", b"GIF89a"), gif_size, read_animated, encode_gif),
 )
 
 #: Lower-case file extensions, with the dot, that :func:`read_image` and :func:`write_image` handle.

@@ -5,19 +5,16 @@
     >>> out = up.upscale(image)        # PIL, numpy or torch in; the same kind out
 
 ``Upscaler`` and ``load`` are imported on first use, so that ``import superres.inference``
-(and the CLI's argument parsing, which reads ``DEFAULT_MODEL``) does not load PyTorch.
+does not load PyTorch. ``DEFAULT_MODEL`` is :data:`superres.options.DEFAULT_MODEL`.
 """
 
-#: The flagship model: ``superres.load()``'s and ``superres explain``'s default, and the model
-#: ``auto`` gives clean pictures.
-DEFAULT_MODEL = "swiftrep"
+from typing import TYPE_CHECKING
 
-#: What ``superres upscale`` and the web app run when no model is named: per photo, the
-#: fidelity model that suits it (:mod:`superres.inference.autopick`). On Set14 x4 it gives up
-#: 0.06 dB to the flagship on clean inputs and gains 0.4-0.7 dB on everyday JPEGs and noise
-#: (docs/REALWORLD.md, "-m auto"). The Python API keeps the flagship, so that a script's
-#: results do not change with the picture's statistics unless it asks for "auto".
-DEFAULT_PHOTO_MODEL = "auto"
+from superres.options import DEFAULT_MODEL, DEFAULT_PHOTO_MODEL
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers and editors
+    from superres.inference.upscaler import Upscaler, load
+
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_PHOTO_MODEL", "Upscaler", "load"]
 

@@ -25,9 +25,10 @@ import numpy as np
 from superres.errors import SuperresError
 from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
 from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
-from superres.inference.lanes import Lanes, is_small
+from superres.inference.lanes import Lanes
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
+from superres.options import OUTPUT_FORMATS, PNG_SUFFIX, TIFF_EXTENSIONS
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -36,9 +37,6 @@ __all__ = [
     "Job", "JobResult", "Manifest", "collect_inputs", "check_output_folder", "plan_jobs", "run_jobs", "wanted_name",
     "existing_outputs", "skipped_result", "expand_path_lists", "read_manifest", "summary", "compare_image", "OUTPUT_FORMATS",
 ]
-
-#: ``--format`` choices and the extension each writes.
-OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
 #: DICOM files (also found without an extension, by their DICM marker) and GeoTIFFs (.tif with
 #: geo tags) go through :mod:`superres.inference.scientific`, which keeps their metadata.
@@ -231,11 +229,11 @@ def plan_jobs(
         elif image_format is not None:
             extension = OUTPUT_FORMATS[image_format.lower()]
         else:
-            extension = source.suffix.lower() if source.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+            extension = source.suffix.lower() if source.suffix.lower() in IMAGE_EXTENSIONS else PNG_SUFFIX
         stem = f"{relative.stem}{suffix}"
         job = Job(source, folder / f"{stem}{extension}")
         if compare and not is_video(source):
-            job.compare = folder / f"{stem}_compare.png"
+            job.compare = folder / f"{stem}_compare{PNG_SUFFIX}"
         problem = None
         for target in filter(None, (job.output, job.compare)):
             key = target.resolve()
@@ -365,61 +363,76 @@ def run_jobs(
             done(skipped_result(job))
         else:
             todo.append(job)
-    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler) as lanes:
-        decoded: deque[Future] = deque()
-        written: deque[tuple[_Decoded, Future]] = deque()
-        upcoming = iter(todo)
-        ahead = max(_PREFETCH, 2 * lanes.count)
-
-        def refill() -> None:
-            while len(decoded) < ahead:
-                job = next(upcoming, None)
-                if job is None:
-                    return
-                decoded.append(decoder.submit(_decode, job))
-
-        def report(keep: int) -> None:
-            """Report the written files in order: every one done, and more, waiting, until
-            at most ``keep`` are left in flight."""
-            while written and (len(written) > keep or written[0][1].done()):
-                item, future = written.popleft()
-                try:
-                    result, extra = future.result()
-                except Exception as exc:  # a model or encoder failure is this file's, not the batch's
-                    done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
-                    continue
-                done(result, extra)
-
-        refill()
-        while decoded:
-            head = decoded.popleft().result()
-            refill()
-            if head.failure is not None:
-                report(keep=0)
-                done(_failed(head.job, head.failure, head.start))
-                continue
-            if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
-                report(keep=0)
-                done(lanes.solo(_run_whole, upscaler, head, progress, cog).result())
-                continue
-            # One image per model call: batching stills of one size would make an image's bytes
-            # depend on which others were decoded in time to join it (a batched convolution
-            # rounds differently in the last bit), so two runs, or two engines, would differ.
-            # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
-            # -m auto: the model is chosen here, per file, so that the log can say which and why.
-            try:
-                engine, choice = upscaler.pick(head.image)
-            except Exception as exc:  # a model that fails to load is this file's failure
-                done(_failed(head.job, _failure(head.job, exc), head.start, _megapixels(head.image)))
-                continue
-            if is_small(engine, head.image):
-                upscaled = lanes.submit(engine.upscale_image_data, head.image)
-            else:
-                upscaled = lanes.solo(engine.upscale_image_data, head.image, progress=progress)
-            written.append((head, encoder.submit(_encode, engine, head, upscaled, quality, choice)))
-            report(keep=ahead)
-        report(keep=0)
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler.lane_count) as lanes:
+        _Pipeline(upscaler, decoder, encoder, lanes, done, quality=quality, progress=progress, cog=cog).run(todo)
     return failures
+
+
+class _Pipeline:
+    """:func:`run_jobs`' images in flight: decoded ahead on one thread, upscaled in lanes or
+    alone, encoded on another thread, and reported to ``done`` in the order of the jobs."""
+
+    def __init__(self, upscaler: Upscaler, decoder: ThreadPoolExecutor, encoder: ThreadPoolExecutor, lanes: Lanes, done, *, quality: int, progress: bool, cog: bool):
+        self.upscaler, self.decoder, self.encoder, self.lanes, self.done = upscaler, decoder, encoder, lanes, done
+        self.quality, self.progress, self.cog = quality, progress, cog
+        self.decoded: deque[Future] = deque()
+        self.written: deque[tuple[_Decoded, Future]] = deque()
+        self.ahead = max(_PREFETCH, 2 * lanes.count)
+
+    def run(self, jobs: Sequence[Job]) -> None:
+        upcoming = iter(jobs)
+        self._refill(upcoming)
+        while self.decoded:
+            head = self.decoded.popleft().result()
+            self._refill(upcoming)
+            self._one(head)
+        self._report(keep=0)
+
+    def _refill(self, upcoming: Iterator[Job]) -> None:
+        while len(self.decoded) < self.ahead:
+            job = next(upcoming, None)
+            if job is None:
+                return
+            self.decoded.append(self.decoder.submit(_decode, job))
+
+    def _one(self, head: _Decoded) -> None:
+        upscaler, lanes = self.upscaler, self.lanes
+        if head.failure is not None:
+            self._report(keep=0)
+            self.done(_failed(head.job, head.failure, head.start))
+            return
+        if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
+            self._report(keep=0)
+            self.done(lanes.solo(_run_whole, upscaler, head, self.progress, self.cog).result())
+            return
+        # One image per model call: batching stills of one size would make an image's bytes
+        # depend on which others were decoded in time to join it (a batched convolution
+        # rounds differently in the last bit), so two runs, or two engines, would differ.
+        # Small ones run in lanes (:mod:`.lanes`), side by side, each still alone.
+        # -m auto: the model is chosen here, per file, so that the log can say which and why.
+        try:
+            engine, choice = upscaler.pick(head.image)
+        except Exception as exc:  # a model that fails to load is this file's failure
+            self.done(_failed(head.job, _failure(head.job, exc), head.start, _megapixels(head.image)))
+            return
+        if engine.takes_lane(head.image):
+            upscaled = lanes.submit(engine.upscale_image_data, head.image)
+        else:
+            upscaled = lanes.solo(engine.upscale_image_data, head.image, progress=self.progress)
+        self.written.append((head, self.encoder.submit(_encode, engine, head, upscaled, self.quality, choice)))
+        self._report(keep=self.ahead)
+
+    def _report(self, keep: int) -> None:
+        """Report the written files in order: every one done, and more, waiting, until at
+        most ``keep`` are left in flight."""
+        while self.written and (len(self.written) > keep or self.written[0][1].done()):
+            item, future = self.written.popleft()
+            try:
+                result, extra = future.result()
+            except Exception as exc:  # a model or encoder failure is this file's, not the batch's
+                self.done(_failed(item.job, _failure(item.job, exc), item.start, _megapixels(item.image)))
+                continue
+            self.done(result, extra)
 
 
 def _decode(job: Job) -> _Decoded:
@@ -462,7 +475,7 @@ def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) ->
         if kind == "dicom":
             detail = upscale_dicom_file(upscaler, job.source, job.output)
         elif kind == "geotiff":
-            if job.output.suffix.lower() not in (".tif", ".tiff"):
+            if job.output.suffix.lower() not in TIFF_EXTENSIONS:
                 raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
             detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
         else:

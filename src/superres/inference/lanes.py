@@ -28,18 +28,13 @@ threads, 63 in two lanes of one-thread sessions; docs/SPEED.md).
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import Callable, TypeVar
 
-import numpy as np
 import torch
 
 from superres.device import set_cpu_threads
-from superres.imaging.io import ImageData
 
-if TYPE_CHECKING:
-    from superres.inference.upscaler import Upscaler
-
-__all__ = ["Lanes", "MAX_LANES", "SMALL_INPUT", "lane_count", "is_small"]
+__all__ = ["Lanes", "MAX_LANES", "SMALL_INPUT"]
 
 #: The largest input, in pixels, that goes to a lane (256x256). Past it one call keeps two
 #: threads busy (SwiftRep x4 on 256x256 ran at 0.93-1.0 of its network through the API,
@@ -53,46 +48,16 @@ MAX_LANES = 8
 T = TypeVar("T")
 
 
-def lane_count(upscaler: Upscaler) -> int:
-    """How many lanes ``upscaler``'s small images run in: PyTorch's thread count, up to
-    :data:`MAX_LANES`, on a CPU with the torch backend; else 1 (no lanes)."""
-    if upscaler.device.type != "cpu" or upscaler.backend != "torch":
-        return 1
-    return min(torch.get_num_threads(), MAX_LANES)
-
-
-def is_small(upscaler: Upscaler, image) -> bool:
-    """Whether ``image`` (any kind :meth:`~.upscaler.Upscaler.upscale` takes) goes to a lane:
-    one still of at most :data:`SMALL_INPUT` pixels that goes through the model whole, in
-    one call at the model's own scale (no tiles, no output size). An animation's frames run
-    one after another, by themselves; a kind ``upscale`` refuses is not small (it raises there)."""
-    size = _size_of(image)
-    return size is not None and size[0] * size[1] <= SMALL_INPUT and upscaler.fits_one_call(*size)
-
-
-def _size_of(image) -> tuple[int, int] | None:
-    """(height, width) of an image; None for an animated ImageData or a kind not an image."""
-    from PIL import Image
-
-    if isinstance(image, ImageData):
-        return None if image.animation is not None else image.pixels.shape[:2]
-    if isinstance(image, Image.Image):
-        return image.height, image.width
-    if isinstance(image, np.ndarray) and image.ndim >= 2:
-        return image.shape[:2]
-    if isinstance(image, torch.Tensor) and image.ndim >= 2:
-        return tuple(image.shape[-2:])
-    return None
-
-
 class Lanes:
-    """A context in which small images run in lanes (:meth:`submit`) and the rest by
-    themselves (:meth:`solo`). PyTorch's thread count, a setting of the whole process, is
+    """A context in which small images run in ``count`` lanes (:meth:`submit`) and the rest
+    by themselves (:meth:`solo`); which image is which, and how many lanes a model takes, the
+    :class:`~.upscaler.Upscaler` answers (:meth:`~.upscaler.Upscaler.takes_lane`,
+    :attr:`~.upscaler.Upscaler.lane_count`). PyTorch's thread count, a setting of the whole process, is
     its share per lane while lanes run (1 with up to :data:`MAX_LANES` threads) and what it
     was otherwise; it is back on leaving."""
 
-    def __init__(self, upscaler: Upscaler):
-        self.count = lane_count(upscaler)
+    def __init__(self, count: int):
+        self.count = max(1, count)
         self._pool: ThreadPoolExecutor | None = None
         self._threads = torch.get_num_threads()
         self._per_lane = max(1, self._threads // self.count)

@@ -27,7 +27,7 @@ from superres.atomic import write_atomic
 from superres.errors import SuperresError
 from superres.extras import require
 from superres.inference.runners import OnnxRunner
-from superres.models.contract import Contract, model_contract
+from superres.models.contract import Contract, fuse, model_contract
 
 __all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "INT8_MAX_LOSS", "export_onnx", "max_abs_difference", "prepare_for_inference", "quantize_int8"]
 
@@ -50,11 +50,10 @@ INPUT_DESCRIPTIONS = {channels: Contract(channels).description for channels in (
 
 def prepare_for_inference(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode without gradients, folded into its inference form when
-    it has ``reparameterize()`` (SwiftRep). A copy, so that a model still in training (a
+    it is fusable (:func:`superres.models.contract.fuse`: SwiftRep). A copy, so that a model still in training (a
     preview during a run) keeps its mode, its gradients, its device and its branches."""
     model = copy.deepcopy(model)
-    if hasattr(model, "reparameterize") and not getattr(model, "reparameterized", False):
-        model.reparameterize()
+    fuse(model)
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)

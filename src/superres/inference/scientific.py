@@ -31,6 +31,7 @@ from superres.errors import SuperresError
 from superres.imaging.dicom import DicomImage, derived_dicom, from_unit, is_dicom, read_dicom, to_unit, write_dicom
 from superres.imaging.geotiff import GeoTiffReader, GeoTiffWriter, is_geotiff, upscaled_raster
 from superres.inference.alpha import bleed_colour
+from superres.options import TIFF_EXTENSIONS
 
 if TYPE_CHECKING:
     from superres.inference.upscaler import Upscaler
@@ -39,8 +40,9 @@ __all__ = ["GEO_MARGIN", "GEO_WINDOW", "band_groups", "file_kind", "upscale_dico
 
 #: LR pixels of a GeoTIFF window (its output, 1024 px at x2, is two 512 px blocks of the file).
 GEO_WINDOW = 512
-#: LR pixels read beyond a window on every side with a neighbour: beyond the receptive field of
-#: the shipped models (ESPCN 4, FSRCNN about 7, SwiftRep 12) and bicubic chroma (2).
+#: LR pixels read beyond a window on every side with a neighbour: beyond the receptive radius
+#: of the small shipped models and 10-block SwiftRep (their contracts' receptive_radius; tests
+#: check it) and bicubic chroma (2).
 GEO_MARGIN = 16
 
 
@@ -48,7 +50,7 @@ def file_kind(path: str | os.PathLike) -> str | None:
     """"dicom", "geotiff", or None for any other file (an ordinary image or video)."""
     if is_dicom(path):
         return "dicom"
-    if Path(path).suffix.lower() in (".tif", ".tiff") and is_geotiff(path):
+    if Path(path).suffix.lower() in TIFF_EXTENSIONS and is_geotiff(path):
         return "geotiff"
     return None
 

@@ -29,10 +29,9 @@ import torch
 
 from superres.errors import SuperresError
 from superres.imaging.resize import imresize_torch
+from superres.options import FITS
 
 __all__ = ["FITS", "OutputSize", "SizePlan", "choose_model_scale", "fit_planes", "parse_size"]
-
-FITS = ("cover", "contain", "stretch")
 
 # Side of the largest result, to refuse a typo (--width 200000) before any work.
 _MAX_SIDE = 1 << 16

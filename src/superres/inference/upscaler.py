@@ -30,30 +30,29 @@ from superres.extras import MissingExtraError
 from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.pixels import from_float_tensor, to_float_tensor
 from superres.imaging.resize import imresize_torch
-from superres.inference import DEFAULT_MODEL
 from superres.inference.alpha import bleed_colour
-from superres.inference.channels import adapt_channels_tensor, numpy_runner, tensor_runner
+from superres.inference.channels import (
+    adapt_channels_tensor, hwc_pixels, image_size, join_alpha, numpy_runner, pil_from_pixels, pil_pixels, split_alpha, tensor_runner,
+)
 from superres.inference.ensemble import self_ensemble
-from superres.inference.lanes import Lanes, is_small
+from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
-from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
+from superres.inference.tiling import bicubic_planes, choose_tiling, memory_budget, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
-from superres.models.contract import input_channels
+from superres.models.contract import input_channels, model_contract
+from superres.models.probe import probe as run_probe
+from superres.options import BACKENDS, DEFAULT_MODEL, DEFAULT_TILE_OVERLAP, PRECISIONS
 
 if TYPE_CHECKING:
     from superres.inference.autopick import Choice
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "Upscaler", "check_options", "load"]
 
-#: LR pixels shared by neighbouring tiles. Outputs within a third of it (10 px) of a cut are
-#: discarded, which covers the receptive field of the small models (ESPCN 4, FSRCNN about 7)
-#: and most of SwiftRep's (12, whose far taps weigh little once trained).
-DEFAULT_TILE_OVERLAP = 32
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnx", "onnx-int8")
+# DEFAULT_TILE_OVERLAP (superres.options): outputs within a third of it (10 px) of a cut are
+# discarded, which covers the receptive radius of the small models (Contract.receptive_radius,
+# traced for FSRCNN) and most of SwiftRep's (whose far taps weigh little once trained).
 
 #: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
 #: change of bf16 within this (dB), and only on a machine that reports fast bf16
@@ -79,17 +78,11 @@ def _bytes_per_pixel(model: nn.Module, channels: int, scale: int) -> float:
         if isinstance(output, torch.Tensor):
             largest = max(largest, output.numel())
 
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_hook(record) for m in leaves]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        with torch.inference_mode():
-            model(torch.zeros(1, channels, probe, probe, device=device))
+        run_probe(model, torch.zeros(1, channels, probe, probe, device=device), record)
     except Exception:  # a model that cannot run a 16x16 probe: assume a wide one
         largest = 256 * probe * probe
-    finally:
-        for handle in handles:
-            handle.remove()
     per_pixel = largest / (probe * probe)
     return 4.0 * (3 * per_pixel + channels * (1 + scale * scale))
 
@@ -144,13 +137,16 @@ class Upscaler:
 
     ``model`` is an ``nn.Module`` that maps (B, C, H, W) in [0, 1] to (B, C, sH, sW), C as
     its ``contract`` declares (:mod:`superres.models.contract`; RGB when it declares none);
-    a model with ``reparameterize()`` is folded into its inference form (on a copy).
+    a fusable model (:func:`~superres.models.contract.fuse`) is folded into its inference form (on a copy).
     ``device``: "auto", "cpu", "cuda", "cuda:N" or "mps". ``tile``: the tile side in LR
     pixels; None chooses it from the available memory, 0 never tiles. ``tile_overlap``: LR
-    pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA,
-    fp32 elsewhere), "fp32", "fp16" (CUDA) or "bf16" (autocast; falls back to fp32 when the
-    output is not finite). ``backend``: "torch", or "onnx" (the model is exported to ONNX in
-    memory and run by ONNX Runtime, fp32). ``threads``: CPU threads, for ONNX Runtime's
+    pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA;
+    bf16 on a CPU that reports fast bf16, for weights whose file records a Set5 change of
+    bf16 within :data:`AUTO_BF16_MAX_LOSS` dB; else fp32), "fp32", "fp16" (CUDA) or "bf16"
+    (autocast; falls back to fp32 when the output is not finite); ``precision_reason`` says
+    why. ``backend``: "torch"; "onnx" (the model is exported to ONNX in memory and run by
+    ONNX Runtime, fp32); or "onnx-int8" (the shipped int8 graph of a registered model, run by
+    ONNX Runtime). ``threads``: CPU threads, for ONNX Runtime's
     session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
     ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     ``ensemble``: run the self-ensemble (:mod:`.ensemble`: eight flips and rotations of each
@@ -183,7 +179,7 @@ class Upscaler:
         loader: Callable[[int], nn.Module] | None = None,
     ):
         check_options(backend=backend, tile=tile, tile_overlap=tile_overlap, batch_size=batch_size, threads=threads)
-        model_scale = getattr(model, "scale", scale)
+        model_scale = model_contract(model).scale or scale
         if model_scale != scale:
             raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
         if output is not None and not isinstance(output, OutputSize):
@@ -262,9 +258,8 @@ class Upscaler:
         if self._auto is None:
             return self, None
         from superres.inference.autopick import choose_model
-        from superres.inference.lanes import _size_of
 
-        size = _size_of(image)  # None for an animation: judged at the Upscaler's own scale
+        size = image_size(image)  # None for an animation: judged at the Upscaler's own scale
         model_scale = self.scale
         if self.output is not None and size is not None:
             model_scale = choose_model_scale(self.output.plan(*size).factor, self.scales)
@@ -297,7 +292,7 @@ class Upscaler:
         else:
             tile = self.tile
             area = min(tile, height) * min(tile, width) if tile else height * width
-            fits = int(available_memory(self.device) / 2 // (self.bytes_per_pixel * area))
+            fits = int(memory_budget(available_memory(self.device)) // (self.bytes_per_pixel * area))
             batch = self.batch_size or max(1, min(8 if cuda else 4, fits))
         if self.batch_size is None and not cuda and tile and max(height, width) > tile:
             batch = 1
@@ -396,6 +391,22 @@ class Upscaler:
                 for i, result in zip(chunk, self._whole_images([images[i] for i in chunk], [alphas[i] for i in chunk])):
                     results[i] = result
         return results
+
+    @property
+    def lane_count(self) -> int:
+        """How many lanes this model's small images run in (:mod:`.lanes`): PyTorch's thread
+        count, up to :data:`~.lanes.MAX_LANES`, on a CPU with the torch backend; else 1 (no lanes)."""
+        if self.device.type != "cpu" or self.backend != "torch":
+            return 1
+        return min(torch.get_num_threads(), MAX_LANES)
+
+    def takes_lane(self, image) -> bool:
+        """Whether ``image`` (any kind :meth:`upscale` takes) goes to a lane: one still of at
+        most :data:`~.lanes.SMALL_INPUT` pixels that goes through the model whole, in one call
+        at the model's own scale (no tiles, no output size). An animation's frames run one
+        after another, by themselves; a kind ``upscale`` refuses takes none (it raises there)."""
+        size = image_size(image)
+        return size is not None and size[0] * size[1] <= SMALL_INPUT and self.fits_one_call(*size)
 
     def fits_one_call(self, height: int, width: int) -> bool:
         """Whether an ``height`` x ``width`` image goes through the model whole, in one call
@@ -497,15 +508,15 @@ class Upscaler:
     def upscale_many(self, images: Iterable) -> Iterator:
         """:meth:`upscale` of each of ``images``, yielded in their order as they are done: a
         folder of photos or a stream of frames already in memory. On a CPU, small images
-        (:func:`~.lanes.is_small`) run in parallel lanes of one PyTorch thread each, which
+        (:meth:`takes_lane`) run in parallel lanes of one PyTorch thread each, which
         keeps the cores busy where one call at a time cannot (:mod:`.lanes`); the rest run
         one at a time with all the threads. A few images are taken ahead of the one yielded.
         PyTorch's thread count is the process's: another thread of the caller that runs
         PyTorch meanwhile runs on one thread too."""
-        with Lanes(self) as lanes:
+        with Lanes(self.lane_count) as lanes:
             pending: deque[Future] = deque()
             for image in images:
-                pending.append(lanes.submit(self.upscale, image) if is_small(self, image) else lanes.solo(self.upscale, image))
+                pending.append(lanes.submit(self.upscale, image) if self.takes_lane(image) else lanes.solo(self.upscale, image))
                 while len(pending) > 2 * lanes.count:
                     yield pending.popleft().result()
             while pending:
@@ -513,20 +524,16 @@ class Upscaler:
 
     def _upscale_hwc(self, array: np.ndarray) -> np.ndarray:
         """(H, W, C) float32 -> (sH, sW, C) float32; C = 2 and 4 carry alpha last."""
-        colour, alpha = _split_alpha(array)
+        colour, alpha = split_alpha(array)
         out, out_alpha = self.upscale_planes(colour.transpose(2, 0, 1), alpha)
-        return _join_alpha(out.transpose(1, 2, 0), out_alpha)
+        return join_alpha(out.transpose(1, 2, 0), out_alpha)
 
     def _upscale_numpy(self, array: np.ndarray) -> np.ndarray:
-        if array.ndim not in (2, 3):
-            raise ValueError(f"expected an HxW or HxWxC array, got shape {array.shape}")
-        hwc = array[..., None] if array.ndim == 2 else array
+        hwc = hwc_pixels(array)
         if array.dtype in (np.uint8, np.uint16):
-            result = _join_alpha(*self._upscale_integer(*_split_alpha(hwc), False, None))
-        elif np.issubdtype(array.dtype, np.floating):
-            result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
+            result = join_alpha(*self._upscale_integer(*split_alpha(hwc), False, None))
         else:
-            raise TypeError(f"expected uint8, uint16 or float pixels, got {array.dtype}")
+            result = self._upscale_hwc(hwc.astype(np.float32)).astype(array.dtype, copy=False)
         return result[..., 0] if array.ndim == 2 else result
 
     def _upscale_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -543,28 +550,8 @@ class Upscaler:
         return result[0] if tensor.ndim == 3 else result
 
     def _upscale_pil(self, image):
-        from PIL import Image
-
-        mode = image.mode
-        if mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
-            transparent = "transparency" in image.info or mode in ("PA", "La", "RGBa") or (mode == "P" and image.palette.mode == "RGBA")
-            image = image.convert("L" if mode == "1" else "RGBA" if transparent else "RGB")
-            mode = image.mode
-        array = np.asarray(image)
-        if mode == "I":
-            if array.size and (array.min() < 0 or array.max() > 65535):
-                raise ValueError("32-bit integer images are upscaled only within 0-65535")
-            array = array.astype(np.uint16)
-        elif mode.startswith("I;16"):
-            array = array.astype(np.uint16)
-        out = self._upscale_numpy(array)
-        result = Image.fromarray(out)
-        if mode == "I":
-            result = result.convert("I")
-        for key in ("icc_profile", "exif", "dpi"):
-            if key in image.info:
-                result.info[key] = image.info[key]
-        return result
+        array, mode = pil_pixels(image)
+        return pil_from_pixels(self._upscale_numpy(array), mode, image.info)
 
 
 class _Auto:
@@ -580,18 +567,6 @@ class _Auto:
             if name not in self._engines:
                 self._engines[name] = self._load_named(name)
             return self._engines[name]
-
-
-def _split_alpha(hwc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W, C) pixels as (colour, alpha): C = 2 and 4 carry alpha last."""
-    channels = hwc.shape[2]
-    if channels not in (1, 2, 3, 4):
-        raise ValueError(f"expected 1, 2, 3 or 4 channels, got {channels}")
-    return (hwc[..., :-1], hwc[..., -1]) if channels in (2, 4) else (hwc, None)
-
-
-def _join_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    return colour if alpha is None else np.concatenate([colour, alpha[..., None]], axis=2)
 
 
 def _planes_to_pixels(planes: np.ndarray, dtype) -> np.ndarray:
@@ -660,24 +635,18 @@ def load(
     :mod:`superres.inference.autopick` and :meth:`Upscaler.pick`). The Upscaler returned
     holds the flagship, which runs what is not picked per image (videos, DICOM, GeoTIFF).
     """
-    from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
+    from superres.inference.autopick import AUTO
+    from superres.models import load_for_scale, pretrained_path
     from superres.models.pretrained import check_strength, load_blended
-    from superres.models import load as load_checkpoint
-    from superres.models.registry import is_registered, missing_external
+    from superres.models.registry import get_spec, missing_external
 
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
     model = os.fspath(model)
-    from superres.inference.autopick import AUTO, CLEAN
-
     if model == AUTO:
         if strength is not None or fidelity is not None:
             raise SuperresError("auto chooses among fidelity models: it takes no strength or fidelity")
-        sizing = dict(width=width, height=height, fit=fit)
-        upscaler = load(CLEAN, scale, **sizing, **upscaler_options)
-        upscaler.name = AUTO
-        upscaler._auto = _Auto(lambda name: load(name, scale, **sizing, **upscaler_options))
-        return upscaler
+        return _load_auto(scale, dict(width=width, height=height, fit=fit), upscaler_options)
     check_strength(model, strength, fidelity)
     sized = width is not None or height is not None
     if not sized and scale is None:
@@ -686,24 +655,12 @@ def load(
         raise SuperresError(f"scale must be a number above 1, got {scale!r}")
     output = OutputSize(scale=scale, width=width, height=height, fit=fit) if sized else None
 
-    checkpoint = None  # a checkpoint file: one model, of its own scale
-    if is_registered(model):
-        spec = get_spec(model)
-        # Shipped weights answer first: whether a model has parameters at all costs a second to learn.
-        scales = spec.pretrained_scales() or (spec.scales if not has_parameters(model) else ())
-        name = spec.name
-    elif Path(model).exists():
-        checkpoint = load_checkpoint(model)
-        scales = (int(getattr(checkpoint, "scale", scale or 0)),)
-        name = Path(model).stem
-    else:
-        raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")
-
+    checkpoint, scales, name = _find_model(model, scale)
     if checkpoint is not None and output is None and float(scale).is_integer() and int(scale) not in scales:
         # A whole scale that is not the file's is more likely the wrong file than a wish.
         raise SuperresError(f"'{model}' is a x{scales[0]} model, not x{int(scale)}")
     if output is None and float(scale).is_integer() and int(scale) in scales:
-        model_scale = int(scale)  # the model of the asked scale: exactly as before sizes existed
+        model_scale = int(scale)  # the model of the asked scale alone: no resize after it
     elif not scales:
         if (reason := missing_external(model)) is not None:
             raise MissingExtraError(reason, name=get_spec(model).external.package)
@@ -731,3 +688,31 @@ def load(
         return load_for_scale(model, s) if strength is None else load_blended(model, s, strength, fidelity=fidelity)
 
     return Upscaler(loader(model_scale), scale=model_scale, name=name, output=output, scales=scales, loader=loader, **upscaler_options)
+
+
+def _load_auto(scale: float | None, sizing: dict, upscaler_options: dict) -> Upscaler:
+    """The auto Upscaler: it holds the flagship (what is not picked per image runs it) and
+    loads each model it picks on first use, with the same options."""
+    from superres.inference.autopick import AUTO, CLEAN
+
+    upscaler = load(CLEAN, scale, **sizing, **upscaler_options)
+    upscaler.name = AUTO
+    upscaler._auto = _Auto(lambda name: load(name, scale, **sizing, **upscaler_options))
+    return upscaler
+
+
+def _find_model(model: str, scale: float | None) -> tuple[nn.Module | None, tuple[int, ...], str]:
+    """(the checkpoint's model, or None for a registry name; the scales with weights; the
+    name results are labelled with) for what :func:`load` was given."""
+    from superres.models import get_spec, has_parameters
+    from superres.models import load as load_checkpoint
+    from superres.models.registry import is_registered
+
+    if is_registered(model):
+        spec = get_spec(model)
+        # Shipped weights answer first: whether a model has parameters at all costs a second to learn.
+        return None, spec.pretrained_scales() or (spec.scales if not has_parameters(model) else ()), spec.name
+    if Path(model).exists():
+        checkpoint = load_checkpoint(model)  # a checkpoint file: one model, of its own scale
+        return checkpoint, (int(model_contract(checkpoint).scale or scale or 0),), Path(model).stem
+    raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")

@@ -28,7 +28,7 @@ from superres.atomic import atomic_path
 from superres.errors import SuperresError
 from superres.models.registry import create, create_shapes
 
-__all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "update_metadata", "precision_change", "check_state_dict", "model_hyperparameters", "torch_load", "training_stages"]
+__all__ = ["CheckpointError", "save", "load_superres", "read_metadata", "update_metadata", "precision_change", "check_state_dict", "model_hyperparameters", "read_tensors", "tensor_shapes", "torch_load", "training_stages"]
 
 
 class CheckpointError(SuperresError, ValueError):
@@ -204,9 +204,25 @@ def _few(items: list[str], n: int = 4) -> str:
     return shown + (f" (+{len(items) - n} more)" if len(items) > n else "")
 
 
-def _tensor_shapes(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_tensors(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> object:
+    """What a weights file holds: a safetensors file's tensors, or what a PyTorch file holds
+    (:func:`torch_load`: tensors and plain containers, never code). The one reader of
+    checkpoint contents; a file that cannot be read raises :class:`CheckpointError` with a
+    one-line reason."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return torch_load(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot read {str(path)!r}: no such file")
+    try:
+        return load_file(str(path), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {str(path)!r}: not a valid safetensors file ({_first_line(exc)})") from None
+
+
+def tensor_shapes(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file as empty tensors of their shapes (read from its
-    header; nothing is allocated), for :func:`check_state_dict`."""
+    header; nothing is allocated), for :func:`check_state_dict` and parameter counts."""
     try:
         with safe_open(str(path), framework="pt") as f:
             return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
@@ -228,16 +244,13 @@ def load_superres(path: str | os.PathLike, map_location: str | torch.device = "c
         # model whose every tensor the file holds, shape for shape, is then built for real,
         # so what is allocated is bounded by the file's size.
         shape_only = create_shapes(meta["arch"], scale=meta["scale"], **hyperparameters)
-        check_state_dict(shape_only, _tensor_shapes(path), str(path))
+        check_state_dict(shape_only, tensor_shapes(path), str(path))
         model = create(meta["arch"], scale=meta["scale"], **hyperparameters)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{str(path)!r}: {exc.args[0] if isinstance(exc, KeyError) else exc}") from None
-    try:
-        state = load_file(str(path), device=str(map_location))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"cannot read {str(path)!r}: {exc}") from None
+    state = read_tensors(path, map_location)
     check_state_dict(model, state, str(path))
     model.load_state_dict(state)
     model.superres_metadata = meta

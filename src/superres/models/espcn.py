@@ -33,7 +33,7 @@ class ESPCN(nn.Module):
         super().__init__()
         check_init(init)
         self.scale = scale
-        self.contract = Contract(channels=channels)
+        self.contract = Contract(channels=channels, receptive_radius=4)  # 5x5, 3x3, 3x3: 2 + 1 + 1
         self.channels = channels
         self.body = nn.Sequential(
             nn.Conv2d(channels, f1, 5, padding=2),

@@ -43,12 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from superres.extras import install_command
-from superres.models.checkpoint import CheckpointError, _few, _first_line, check_state_dict, torch_load
+from superres.models.checkpoint import CheckpointError, _few, _first_line, check_state_dict, read_tensors
 from superres.models.contract import Contract
 from superres.models.edsr import DIV2K_RGB_MEAN
 from superres.models.registry import create
@@ -86,14 +84,7 @@ def read_state_dict(path: str | os.PathLike) -> StateDict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"cannot read {str(path)!r}: no such file")
-    if path.suffix.lower() == ".safetensors":
-        try:
-            obj = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot read {str(path)!r}: not a valid safetensors file ({_first_line(exc)})") from None
-    else:
-        obj = torch_load(path)
-    return _unwrap(obj, str(path))
+    return _unwrap(read_tensors(path), str(path))
 
 
 def _unwrap(obj: object, source: str) -> StateDict:
@@ -437,7 +428,7 @@ class SpandrelModel(nn.Module):
 
 def _load_with_spandrel(state: StateDict, source: str, *, reason: str) -> nn.Module:
     try:
-        import spandrel
+        import spandrel  # pyright: ignore[reportMissingImports]  (an extra kept out of [test]: it pulls a CUDA torch)
     except ImportError:
         raise CheckpointError(
             f"{source!r}: {reason} (keys {_few(sorted(state))}); "

@@ -12,6 +12,7 @@ from torch import nn
 
 from superres.errors import SuperresError
 from superres.models.checkpoint import load_superres, read_metadata
+from superres.models.contract import model_contract
 from superres.models.foreign import load_foreign
 from superres.models.ncnn import load_ncnn
 from superres.models.interpolate import interpolate
@@ -68,8 +69,9 @@ def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Modu
     if not Path(model).exists():
         raise SuperresError(f"{model!r} is neither a registered model nor a file (see 'superres models')")
     net = load(model, map_location=map_location)
-    if getattr(net, "scale", scale) != scale:
-        raise SuperresError(f"'{model}' is a x{net.scale} model, not x{scale}")
+    declared = model_contract(net).scale
+    if declared is not None and declared != scale:
+        raise SuperresError(f"'{model}' is a x{declared} model, not x{scale}")
     return net
 
 

@@ -38,7 +38,8 @@ from functools import cache
 import torch
 from torch import nn
 
-from superres.models.contract import model_contract
+from superres.models.contract import fuse, model_contract
+from superres.models.probe import probe
 from superres.models.registry import create, get_spec, list_specs
 
 __all__ = ["ModelSummary", "count_macs", "format_models_table", "model_summary"]
@@ -83,13 +84,7 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
         else:  # nn.Linear
             total += output.numel() * module.in_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _COUNTED)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    probe(model, x, hook, [m for m in model.modules() if isinstance(m, _COUNTED)])
     return total
 
 
@@ -122,8 +117,7 @@ def _summary(name: str, scale: int | None, hyperparameters: tuple = ()) -> Model
 def _measure(name: str, scale: int | None, device: torch.device, hyperparameters: dict) -> ModelSummary:
     with device:
         model = create(name, scale=scale, **hyperparameters).eval()
-        if hasattr(model, "reparameterize"):
-            model.reparameterize()  # count what inference runs (SwiftRep's fused form)
+        fuse(model)  # count what inference runs (SwiftRep's fused form)
     parameters = sum(p.numel() for p in model.parameters())
     channels = model_contract(model).channels
     if scale is None:

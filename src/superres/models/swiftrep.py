@@ -100,7 +100,8 @@ class SwiftRep(nn.Module):
     ):
         super().__init__()
         self.scale = scale
-        self.contract = Contract(channels=channels)
+        # 3x3 head, blocks, tail: one input pixel each; the anchor and the shuffle add none.
+        self.contract = Contract(channels=channels, receptive_radius=blocks + 2, fusable=True)
         self.channels = channels
         self.head = nn.Conv2d(channels, features, 3, padding=1)
         self.body = nn.ModuleList(RepConv3x3(features, reparameterized=reparameterized) for _ in range(blocks))

@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors import safe_open
 
+from superres.inference.autopick import AUTO, CLEAN, LIGHT, REAL
 from superres.models import CheckpointError, get_spec, has_parameters, list_specs, pretrained_path, read_metadata, weights_file_name
+from superres.models.checkpoint import tensor_shapes
 from superres.models.summary import model_summary
 
 __all__ = ["Offer", "Blend", "Catalog", "build_catalog"]
@@ -83,6 +84,26 @@ class Catalog:
             raise LookupError(f"strength needs {partner!r} at scale {offer.scale}, which this server lacks")
         return Blend(float(strength), self.offers[partner][offer.scale])
 
+    def offered(self, name: str) -> dict[int, Offer]:
+        """The offers of ``name`` by scale ({} when it is not offered); ``auto``'s are its
+        flagship's, whose scales it covers."""
+        return self.offers.get(CLEAN if name == AUTO else name) or {}
+
+    def auto_json(self) -> list[dict]:
+        """``auto`` as GET /v1/models lists it, where its flagship is offered: a choice per image
+        among the fidelity models offered, at the flagship's scales."""
+        if CLEAN not in self.offers:
+            return []
+        chosen = [n for n in (CLEAN, LIGHT, REAL) if n in self.offers]
+        return [{
+            "name": AUTO,
+            "paper": "chosen per image from its JPEG quality, noise and blur: " + ", ".join(chosen),
+            "learned": True,
+            "trained_for": "auto",
+            "fidelity": None,
+            "scales": [{"scale": o.scale, "parameters": o.parameters, "quality": None} for o in self.offers[CLEAN].values()],
+        }]
+
     def to_json(self) -> list[dict]:
         return [
             {
@@ -121,8 +142,7 @@ def _clean_quality(raw) -> dict[str, dict[str, float]]:
 
 
 def _count_parameters(path: Path) -> int:
-    with safe_open(str(path), framework="pt") as f:
-        return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    return sum(math.prod(shape.shape) for shape in tensor_shapes(path).values())
 
 
 def _weights_offer(name: str, scale: int, path: Path) -> Offer | None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from superres.data.teacher_labels import LabelSet, make_labels
+from superres.device import set_cpu_threads
 
 __all__ = ["teacher_runner"]
 
@@ -31,7 +32,7 @@ def teacher_runner(teacher: str, *, threads: int = 1):
     from superres.models import load
 
     model = load(teacher).eval()
-    torch.set_num_threads(threads)
+    set_cpu_threads(threads)
 
     def run(image: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

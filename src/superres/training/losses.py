@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superres.errors import SuperresError
-from superres.models.checkpoint import CheckpointError, torch_load
+from superres.models.checkpoint import CheckpointError, read_tensors
 
 __all__ = ["pixel_loss", "fft_loss", "fft_amplitude_loss", "PerceptualLoss", "VGG19Features", "feature_matching_loss", "generator_adversarial_loss", "discriminator_adversarial_loss"]
 
@@ -93,12 +93,7 @@ class VGG19Features(nn.Module):
         if not path.is_file():
             raise SuperresError(f"VGG19 weights file not found: '{path}' (loss.perceptual.vgg_weights)")
         try:
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state = load_file(str(path))
-            else:
-                state = torch_load(path)
+            state = read_tensors(path)
         except CheckpointError as exc:  # names the file and says why
             raise SuperresError(f"cannot read VGG19 weights (loss.perceptual.vgg_weights): {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file for the user

@@ -22,8 +22,8 @@ from superres.data.degradations import make_lr_batch
 from superres.data.pairs import LRHRPair, batch_seed
 from superres.errors import SuperresError
 from superres.models import create
-from superres.models.checkpoint import CheckpointError, _few, read_metadata
-from superres.models.contract import model_contract, rgb_to_luma_input
+from superres.models.checkpoint import CheckpointError, _few, read_metadata, read_tensors
+from superres.models.contract import AdoptsState, model_contract, rgb_to_luma_input
 from superres.models import load as load_model
 from superres.models.registry import HyperparameterError, is_registered, pretrained_path
 from superres.training.checkpoints import read_training_checkpoint
@@ -39,13 +39,7 @@ from superres.training.losses import (
 )
 from superres.training.schedule import ema_update, lr_factor
 
-__all__ = ["SRModule", "generator_state_from_checkpoint", "init_from_checkpoint"]
-
-
-def generator_state_from_checkpoint(path: str | Path, *, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
-    """The generator's state dict from a training checkpoint (``.ckpt``, EMA weights when
-    present) or from a superres safetensors file."""
-    return _generator_and_scale(path, prefer_ema=prefer_ema)[0]
+__all__ = ["SRModule", "init_from_checkpoint"]
 
 
 def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[dict[str, torch.Tensor], int | None]:
@@ -58,9 +52,8 @@ def _generator_and_scale(path: str | Path, *, prefer_ema: bool = True) -> tuple[
         model = load_model(path)
         return model.state_dict(), model.scale
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path)), read_metadata(path).get("scale")
+        state = read_tensors(path)  # a damaged file is a CheckpointError, not safetensors' own
+        return state, read_metadata(path).get("scale")
     ckpt = read_training_checkpoint(path)
     return ckpt.generator_state(prefer_ema=prefer_ema), ckpt.scale
 
@@ -72,7 +65,7 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = 
     scale (or does not say), those the model declares ``scale_specific_keys``; returns the
     names left at their initialisation.
 
-    A model with ``adopt_state`` first rewrites the source into its own form (SwiftRep's
+    A model that adopts state (:class:`~superres.models.contract.AdoptsState`) first rewrites the source into its own form (SwiftRep's
     fused blocks into training blocks). Unless ``partial``, a start that leaves source
     tensors unused or most of the model's parameters at their initialisation (either not
     counting the upsampler of another scale) is refused, naming the tensors and counting them:
@@ -81,9 +74,9 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = 
     if not Path(path).exists() and is_registered(str(path)):  # a registry name: its weights at the model's scale
         path = pretrained_path(str(path), model.scale)
     given, source_scale = _generator_and_scale(path)
-    source = model.adopt_state(given) if hasattr(model, "adopt_state") else given
+    source = model.adopt_state(given) if isinstance(model, AdoptsState) else given
     own = model.state_dict()
-    same_scale = source_scale is not None and source_scale == getattr(model, "scale", None)
+    same_scale = source_scale is not None and source_scale == model_contract(model).scale
     skip = set() if same_scale else set(getattr(model, "scale_specific_keys", ()))
     matched = {k: v for k, v in source.items() if k in own and v.shape == own[k].shape and k not in skip}
     if not matched:
@@ -105,7 +98,7 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, *, partial: bool = 
         )
     own.update(matched)
     model.load_state_dict(own)
-    if hasattr(model, "init_unmatched"):
+    if isinstance(model, AdoptsState):
         model.init_unmatched(left)  # e.g. SwiftRep makes added blocks start as identities
     return left
 

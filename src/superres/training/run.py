@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
+from superres.atomic import write_atomic
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.data.teacher_labels import TeacherLabelDataset
 from superres.data.pairs import IndexedPatches, SynthesizeLR
@@ -26,6 +27,7 @@ from superres.errors import SuperresError, printable
 from superres.models import checkpoint as ckpt_format
 from superres.models import create
 from superres.models.checkpoint import CheckpointError
+from superres.models.contract import fuse
 from superres.training.callbacks import AtomicCheckpointIO, ProgressBar, ProtocolValidation, StepCheckpoint, StopAtMaxSteps, read_metrics
 from superres.training.checkpoints import read_for_resume, read_training_checkpoint
 from superres.training.config import ConfigError, TrainConfig
@@ -118,7 +120,7 @@ class _RankAgreement(L.Callback):
         gathered = trainer.strategy.all_gather(local)  # (world, 2)
         if trainer.is_global_zero:
             rows = gathered.cpu().tolist()
-            self.path.write_text(json.dumps({"checksums": rows, "identical": all(r == rows[0] for r in rows)}))
+            write_atomic(self.path, json.dumps({"checksums": rows, "identical": all(r == rows[0] for r in rows)}).encode())
 
 
 def _strategy(config: TrainConfig, module: SRModule) -> str:
@@ -166,16 +168,8 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
             print(f"superres: {len(left)} tensors not in {config.model.init_from} start at their initialisation ({ckpt_format._few(left)})")
     for reason in data.hr.skipped:
         print(f"superres: skipped {printable(reason)}")
-    if config.val.niqe and config.val.folders:
-        from superres.metrics.niqe import require_niqe
-
-        require_niqe()  # a missing extra is one line now, not at the first validation
-    val_sets = {}
-    for folder in config.val.folders:
-        items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
-        val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
     t = config.trainer
-    validation = ProtocolValidation(val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl", at_start=bool(config.model.init_from), with_niqe=config.val.niqe)
+    validation = _validation(config, out)
     callbacks = [
         StopAtMaxSteps(t.max_steps),
         validation,
@@ -205,7 +199,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     )
     # Written only now that the run can start: a mistake above leaves the run folder as it was.
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_atomic(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).encode())
     with warnings.catch_warnings():
         # An endless stream has no length; Lightning says so at every start.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -218,6 +212,22 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     if not trainer.is_global_zero:
         return out / "model.safetensors"
     return export_run(out)
+
+
+def _validation(config: TrainConfig, out: Path) -> ProtocolValidation:
+    """The paper-protocol validation of ``config.val``, its benchmark images read now."""
+    if config.val.niqe and config.val.folders:
+        from superres.metrics.niqe import require_niqe
+
+        require_niqe()  # a missing extra is one line now, not at the first validation
+    val_sets = {}
+    for folder in config.val.folders:
+        items = load_benchmark(folder, config.model.scale, degrade=config.val.degrade)
+        val_sets[config.val.set_name(folder)] = items[: config.val.max_images] if config.val.max_images else items
+    return ProtocolValidation(
+        val_sets, config.model.scale, config.val.every_n_steps, out / "metrics.jsonl",
+        at_start=bool(config.model.init_from), with_niqe=config.val.niqe,
+    )
 
 
 def _training_record(info: dict) -> dict:
@@ -279,8 +289,7 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     model = create(m.name, scale=m.scale, **m.hyperparameters)
     model.load_state_dict(state.generator_state())
     hyper = dict(model.superres_hyperparameters)
-    if hasattr(model, "reparameterize"):
-        model.reparameterize()  # ship the fused inference form
+    if fuse(model):  # ship the fused inference form
         hyper["reparameterized"] = True
     validation = [r for r in read_metrics(run_dir) if r["iteration"] <= (info.get("iteration") or 0)]
     training = {**_training_record(info), "last_validation": validation[-1] if validation else None}

@@ -35,8 +35,10 @@ from typing import Any
 import lightning as L
 import yaml
 
+from superres.atomic import atomic_path, write_atomic
 from superres.errors import SuperresError
 from superres.extras import install_command, require
+from superres.options import PNG_SUFFIX
 from superres.training.callbacks import ProtocolValidation, read_metrics
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
@@ -449,7 +451,7 @@ def _write_best(study, spec: _Spec, source: str) -> Path:
     header = (f"# The best trial ({best.number}, {spec.metric} {best.value:.4f}) of study '{spec.study}' "
               f"({_finished(study)} trials), from {source}.\n# Train it: superres train {Path(spec.directory) / 'best.yaml'}\n")
     path = Path(spec.directory) / "best.yaml"
-    path.write_text(header + yaml.safe_dump(raw, sort_keys=False))
+    write_atomic(path, (header + yaml.safe_dump(raw, sort_keys=False)).encode())
     return path
 
 
@@ -489,7 +491,8 @@ def _pictures(study, directory: Path, notes: list[str], metric: str) -> list[Pat
         figure = axes.get_figure()
         figure.set_size_inches(8, 5)
         figure.tight_layout()
-        figure.savefig(directory / name, dpi=100)
+        with atomic_path(directory / name, suffix=PNG_SUFFIX) as temp:
+            figure.savefig(temp, dpi=100)
         plt.close(figure)
         written.append(directory / name)
     return written
@@ -612,7 +615,7 @@ def _report(study, spec: _Spec, source: Path, notes: list[str]) -> TuneResult:
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     table = _table(study, spec)
-    (folder / "trials.md").write_text(f"# Study '{spec.study}' ({spec.metric}, higher is better)\n\n{table}\n")
+    write_atomic(folder / "trials.md", f"# Study '{spec.study}' ({spec.metric}, higher is better)\n\n{table}\n".encode())
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best = study.best_trial if complete else None
     best_config = _write_best(study, spec, str(source)) if best else None
