@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 
 import torch
 
 from superres.errors import SuperresError
 
-__all__ = ["available_memory", "bf16_is_fast", "cpu_capability", "resolve_device", "set_cpu_threads", "supports_bf16"]
+__all__ = [
+    "MEMORY_LIMIT_VARIABLE", "available_memory", "bf16_is_fast", "cpu_capability", "format_bytes", "memory_budget", "resolve_device",
+    "set_cpu_threads", "supports_bf16",
+]
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -99,3 +104,36 @@ def available_memory(device: torch.device) -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+#: The environment variable that sets :func:`memory_budget` outright (bytes, or with a unit:
+#: ``4G``, ``512M``): for a server sharing its machine, or a test that needs a fixed bound.
+MEMORY_LIMIT_VARIABLE = "SUPERRES_MEMORY_LIMIT"
+
+# Half: the other half is left to the decoded input, the encoder, the model's own tiles and
+# whatever else runs on the machine; a job planned to the last byte of "available" memory
+# was OOM-killed when a neighbour grew.
+_BUDGET_SHARE = 0.5
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def memory_budget() -> int:
+    """Bytes of host memory one upscale or explanation may plan to hold at its peak: the
+    ``SUPERRES_MEMORY_LIMIT`` variable when set, else half the RAM available now. Work
+    planned above it is refused before it starts (:func:`superres.inference.sizing.check_output_memory`,
+    :func:`superres.attribution.explain`)."""
+    text = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    if text:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", text, flags=re.IGNORECASE)
+        if not match:
+            raise SuperresError(f"{MEMORY_LIMIT_VARIABLE}={text!r} is not a size in bytes (e.g. 4G, 512M, 1000000)")
+        return int(float(match[1]) * _UNITS[match[2].upper()])
+    return int(available_memory(torch.device("cpu")) * _BUDGET_SHARE)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short decimal size: 512 B, 3.4 MB, 12 GB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"

@@ -309,7 +309,10 @@ class _Decoded:
 
 def _failure(job: Job, exc: Exception) -> str:
     if isinstance(exc, SuperresError):
-        return str(exc)
+        # Errors of the readers name their file; those of the upscaler (a size over the
+        # memory limit) know no file, and a line of the batch's failures must name one.
+        message = str(exc)
+        return message if str(job.source) in message or job.source.name in message else f"'{job.source}': {message}"
     return f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 

@@ -61,6 +61,8 @@ def _description(upscaler: Upscaler) -> str:
 def upscale_dicom(upscaler: Upscaler, image: DicomImage, *, progress=False):
     """The dataset of ``image`` upscaled, frame by frame, in its stored bit depth
     (:func:`superres.imaging.dicom.derived_dicom` says what else changes)."""
+    count, height, width, channels = image.frames.shape
+    upscaler.check_memory(height, width, channels=channels, frames=count, itemsize=image.frames.dtype.itemsize)
     frames = []
     for index in range(image.frames.shape[0]):
         out, _ = upscaler.upscale_planes(to_unit(image, index), progress=progress)

@@ -35,7 +35,7 @@ from superres.inference.ensemble import self_ensemble
 from superres.inference.lanes import Lanes, is_small
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
-from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
+from superres.inference.sizing import OutputSize, check_output_memory, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels
@@ -233,6 +233,24 @@ class Upscaler:
             return height * self.scale, width * self.scale
         return output.plan(height, width).size
 
+    def check_memory(
+        self, height: int, width: int, *, channels: int = 3, alpha: bool = False, frames: int = 1, itemsize: int = 1,
+        output: OutputSize | None = None,
+    ) -> int:
+        """Refuse, before any work, a result whose planned peak memory
+        (:func:`~.sizing.check_output_memory`) is over the budget, with one line naming its
+        size; returns the planned bytes. Every upscale calls it first, so the CLI, the web
+        app and Python share the limit."""
+        output = self.output if output is None else output
+        model_size = None
+        if output is not None:
+            scale = choose_model_scale(output.plan(height, width).factor, self.scales)
+            model_size = (height * scale, width * scale)
+        return check_output_memory(
+            (height, width), self.output_size(height, width, output), model_size,
+            channels=channels, alpha=alpha, frames=frames, itemsize=itemsize,
+        )
+
     def _engine_for(self, factor: float) -> Upscaler:
         """The Upscaler (this one or a sibling of another model scale) that reaches ``factor``."""
         scale = choose_model_scale(factor, self.scales)
@@ -287,6 +305,7 @@ class Upscaler:
         :meth:`output_size` (sH, sW without ``output``). ``output`` replaces the Upscaler's
         own for this call (a server that takes the size with each request)."""
         output = self.output if output is None else output
+        self.check_memory(*colour.shape[1:], channels=colour.shape[0], alpha=alpha is not None, itemsize=4, output=output)
         if alpha is not None:
             colour = bleed_colour(colour.transpose(1, 2, 0), alpha).transpose(2, 0, 1)
         if output is None:
@@ -326,6 +345,7 @@ class Upscaler:
         if not frames:
             return []
         height, width = frames[0].shape[:2]
+        self.check_memory(height, width, channels=frames[0].shape[2], frames=len(frames))
         if self.output is not None:
             plan = self.output.plan(height, width)
             out = []
@@ -403,6 +423,7 @@ class Upscaler:
         call at the model's own scale, else the float planes (tiles, output sizes)."""
         output = self.output if output is None else output
         if self._fused_batch(*pixels.shape[:2], output):
+            self.check_memory(*pixels.shape[:2], channels=pixels.shape[2], alpha=alpha is not None, itemsize=pixels.dtype.itemsize)
             (result, out_alpha), = self._whole_images([pixels], [alpha])
             if callable(progress):
                 progress(1, 1)
@@ -421,6 +442,11 @@ class Upscaler:
         the ICC profile and EXIF are kept (the orientation was applied when it was read).
         Every frame of an animation is upscaled; its durations, loop count and disposal
         methods are kept. ``output`` as in :meth:`upscale_planes`."""
+        frames = 1 if image.animation is None else len(image.animation.frames) + 1
+        self.check_memory(
+            *image.size, channels=image.pixels.shape[2], alpha=image.alpha is not None, frames=frames,
+            itemsize=image.pixels.dtype.itemsize, output=output,
+        )
         first = self._upscale_still(image, progress, output)
         animation = None
         if image.animation is not None:

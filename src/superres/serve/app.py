@@ -40,7 +40,7 @@ from superres.device import resolve_device
 from superres.errors import SuperresError
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
 from superres.inference import DEFAULT_MODEL
-from superres.inference.sizing import FITS, OutputSize, choose_model_scale
+from superres.inference.sizing import FITS, OutputSize, OutputTooLarge, choose_model_scale
 from superres.serve.catalog import Blend, Catalog, Offer, build_catalog
 from superres.serve.jobs import Busy, JobQueue, LRUCache
 from superres.serve.settings import Settings
@@ -503,7 +503,10 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
         if output is None:
             out_height, out_width = in_height * offer.scale, in_width * offer.scale
         else:
-            plan = output.plan(in_height, in_width)
+            try:
+                plan = output.plan(in_height, in_width)
+            except SuperresError as exc:  # a size no larger than the image
+                return _error(422, str(exc))
             offer = catalog.offers[offer.name][choose_model_scale(plan.factor, catalog.offers[offer.name])]
             out_height, out_width = plan.size
         # The model's own output is what memory holds, when it is larger than the result (x1.5 runs x2).
@@ -539,6 +542,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
                 f"server busy: {jobs.capacity} jobs already running or waiting; try again in a moment",
                 {"retry-after": "2"},
             )
+        except OutputTooLarge as exc:  # over this machine's memory budget, below max_output_pixels
+            return _error(413, str(exc))
         except SuperresError as exc:
             log.error("upscale with %s x%s failed: %s", offer.name, offer.scale, exc)
             return _error(500, f"upscaling failed: {exc}")
