@@ -117,18 +117,19 @@ _BUDGET_SHARE = 0.5
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def memory_budget() -> int:
+def memory_budget(cap: int | None = None) -> int:
     """Bytes of host memory one upscale or explanation may plan to hold at its peak: the
-    ``SUPERRES_MEMORY_LIMIT`` variable when set, else half the RAM available now. Work
-    planned above it is refused before it starts (:func:`superres.inference.sizing.check_output_memory`,
-    :func:`superres.attribution.explain`)."""
+    ``SUPERRES_MEMORY_LIMIT`` variable when set, else half the RAM available now (and at
+    most ``cap``). Work planned above it is refused before it starts
+    (:func:`superres.inference.sizing.check_output_memory`, :func:`superres.attribution.explain`)."""
     text = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
     if text:
         match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", text, flags=re.IGNORECASE)
         if not match:
             raise SuperresError(f"{MEMORY_LIMIT_VARIABLE}={text!r} is not a size in bytes (e.g. 4G, 512M, 1000000)")
         return int(float(match[1]) * _UNITS[match[2].upper()])
-    return int(available_memory(torch.device("cpu")) * _BUDGET_SHARE)
+    budget = int(available_memory(torch.device("cpu")) * _BUDGET_SHARE)
+    return budget if cap is None else min(budget, cap)
 
 
 def format_bytes(n: float) -> str:
