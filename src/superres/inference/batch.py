@@ -24,7 +24,7 @@ import numpy as np
 
 from superres.errors import SuperresError
 from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
-from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
+from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, check_encodable, from_float, read_image, to_float, write_image
 from superres.inference.lanes import Lanes, is_small
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
@@ -425,7 +425,10 @@ def _decode(job: Job) -> _Decoded:
     if kind is not None:
         return _Decoded(job, start, kind=kind)
     try:
-        return _Decoded(job, start, image=read_image(job.source))
+        image = read_image(job.source)
+        # An animation that its writer cannot take fails now, not after every frame is upscaled.
+        check_encodable(image, job.output.suffix)
+        return _Decoded(job, start, image=image)
     except Exception as exc:
         return _Decoded(job, start, failure=_failure(job, exc))
 

@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from superres.device import resolve_device
 from superres.errors import SuperresError
-from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, encode_image, read_image
+from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, check_encodable, encode_image, read_image
 from superres.inference import DEFAULT_MODEL
 from superres.inference.sizing import FITS, OutputSize, OutputTooLarge, choose_model_scale
 from superres.serve.catalog import Blend, Catalog, Offer, build_catalog
@@ -402,6 +402,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             (offer.name if blend is None else f"{offer.name}@{blend.strength:g}", f"{offer.scale}+" if ensemble else offer.scale),
             lambda: load(offer.load_reference, scale=offer.scale, device=device, tile=settings.tile, **options),
         )
+        check_encodable(image, fmt)  # an animation its writer cannot take: before the frames are upscaled
         result = upscaler.upscale_image_data(image, output=output)
         return encode_image(result, fmt.upper(), quality=quality), time.perf_counter() - start
 
