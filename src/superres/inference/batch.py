@@ -403,7 +403,7 @@ def run_jobs(
                 continue
             if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
                 report(keep=0)
-                done(lanes.solo(_run_whole, upscaler, head, progress, cog).result())
+                done(lanes.solo(_run_whole, upscaler, head, progress, cog, log).result())
                 continue
             # One image per model call: batching stills of one size would make an image's bytes
             # depend on which others were decoded in time to join it (a batched convolution
@@ -451,7 +451,7 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaling: Future, quality: int)
     return JobResult(str(job.source), str(job.output), "done", None, seconds, _megapixels(image), detail), extra
 
 
-def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) -> JobResult:
+def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool, log: Callable[[str], object] | None = None) -> JobResult:
     """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
     job, kind = item.job, item.kind
     start = time.perf_counter()
@@ -462,7 +462,7 @@ def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) ->
         elif kind == "geotiff":
             if job.output.suffix.lower() not in (".tif", ".tiff"):
                 raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
-            detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
+            detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog, log=log)
         else:
             result = upscale_video(upscaler, job.source, job.output, progress=progress)
             detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"
