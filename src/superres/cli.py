@@ -568,7 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from superres.atomic import remove_on_signals
+
     args = build_parser().parse_args(argv)
+    remove_on_signals()  # files are written by worker threads: their temporary files go on SIGTERM too
     try:
         return int(args.run(args) or 0)
     except SuperresError as exc:
