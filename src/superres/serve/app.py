@@ -17,6 +17,7 @@ decoding runs at most ``_DECODE_SLOTS`` at a time, and inference goes through a
 from __future__ import annotations
 
 import asyncio
+import html
 import ipaddress
 import logging
 import re
@@ -37,7 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from superres.device import resolve_device
-from superres.errors import SuperresError
+from superres.errors import SuperresError, printable
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, check_encodable, encode_image, read_image
 from superres.inference import DEFAULT_MODEL
 from superres.inference.sizing import FITS, OutputSize, OutputTooLarge, choose_model_scale
@@ -251,6 +252,15 @@ def _too_large_message(exc: ImageTooLargeError, label: str) -> str:
 def _safe_stem(filename: str | None) -> str:
     stem = Path(filename or "image").stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "image"
+
+
+def _upload_label(filename: str | None) -> str:
+    """An uploaded file's name as error messages may quote it: the client chose it, so markup
+    is escaped (a page that shows the JSON error must not run it), control characters are
+    written as escapes, and it is cut at 100 characters."""
+    if not filename:
+        return "upload"
+    return html.escape(printable(filename[:100]), quote=True)
 
 
 def _version() -> str:
@@ -489,7 +499,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable | None = No
             except LookupError as exc:
                 return _error(422, str(exc.args[0]))
 
-        label = image.filename or "<upload>"
+        label = _upload_label(image.filename)
         async with decode_slots:
             data = await image.read()
             try:
@@ -667,7 +677,7 @@ def _add_explain_route(app: FastAPI, settings: Settings, jobs: JobQueue, decode_
         except ExplainError as exc:
             return _error(422, str(exc))
 
-        label = image.filename or "<upload>"
+        label = _upload_label(image.filename)
         limit = min(settings.max_input_pixels, _EXPLAIN_MAX_INPUT_PIXELS)
         async with decode_slots:
             data = await image.read()
