@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_on_signals", "write_atomic"]
+__all__ = ["atomic_path", "remove_leftovers", "remove_on_signals", "write_atomic"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Temporary files being written now, by any thread; the signal handler removes them.
@@ -76,6 +76,22 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
         with _LIVE_LOCK:
             _LIVE.discard(temp)
     _sync_folder(path.parent)
+
+
+def remove_leftovers(path: str | os.PathLike) -> int:
+    """Remove the temporary files that writes of ``path`` by :func:`atomic_path` left when their
+    process was killed outright (SIGKILL: no handler runs), e.g. a Ray replica ended with
+    its job; returns how many. Call it only when no write of ``path`` can still be running."""
+    path = Path(path)
+    removed = 0
+    with _LIVE_LOCK:
+        live = set(_LIVE)
+    for leftover in path.parent.glob(f".{_glob_escape(path.name)}.*"):
+        if leftover not in live:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+                removed += 1
+    return removed
 
 
 def remove_on_signals() -> None:

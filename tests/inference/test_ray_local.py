@@ -61,7 +61,8 @@ def _session_of(pid: int, timeout: float = 300) -> Path:
             except (OSError, ValueError):
                 continue
         time.sleep(0.1)
-    raise AssertionError(f"driver {pid} started no local instance")
+    folders = {f.name: (f / "driver.pid").read_text() if (f / "driver.pid").exists() else None for f in SESSIONS.glob("superres-rayjob-*")}
+    raise AssertionError(f"driver {pid} started no local instance ({folders})")
 
 
 def _processes_naming(folder: Path) -> list:
@@ -117,6 +118,7 @@ def test_a_local_instance_leaves_no_process_when_killed_stopped_or_done(tmp_path
         assert not session.exists()
     done = [row["input"] for row in _rows(tmp_path) if row["status"] == "done"]
     assert len(done) == len(set(done))
+    # Every output, and nothing else: no temporary file of a replica killed with its driver.
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{p.stem}_x2.png" for p in photos)
 
 
@@ -143,4 +145,5 @@ def test_a_killed_replica_is_restarted_and_every_image_is_done_once(tmp_path):
     for photo in photos:
         with Image.open(out / f"{photo.stem}_x4.png") as result:
             assert result.size == (640, 480)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{p.stem}_x4.png" for p in photos)
     assert _processes_naming(session) == [] and not session.exists()

@@ -23,11 +23,13 @@ import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
+from superres.atomic import remove_leftovers
 from superres.errors import SuperresError
 from superres.inference.batch import (
     Job, JobResult, check_output_folder, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result, wanted_name,
@@ -240,7 +242,10 @@ class _Replica:
 
     def __init__(self, model: str, scale, options: dict, quality: int, cog: bool, niceness: int | None = None):
         _renice(niceness)  # first: importing torch and loading the model are most of a replica's start
+        from superres.atomic import remove_on_signals
         from superres.inference.upscaler import load
+
+        remove_on_signals()  # a replica stopped by SIGTERM removes the files it was writing
 
         self.upscaler = load(model, scale, **options)
         self.quality = quality
@@ -467,22 +472,26 @@ def run_on_ray(
         rows = [{"source": s, "output": o} for s, o in todo]
         per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))
         dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // per_call), 4096))
-        dataset = dataset.map_batches(
-            _Replica,
-            batch_size=per_call,
-            batch_format="numpy",
-            concurrency=replicas,
-            num_cpus=cpus,
-            num_gpus=gpus_per_replica or None,
-            # A replica that dies (killed, out of memory, its node lost) is restarted, and the
-            # batch it held is run again, a bounded number of times: a file that kills every
-            # replica it meets fails the job instead of cycling for ever. Its outputs are
-            # written atomically, so a batch run twice writes the same complete files.
-            max_restarts=_REPLICA_RESTARTS,
-            max_task_retries=_REPLICA_RESTARTS,
-            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
-                                       niceness=_niceness()),
-        )
+        # Ray 2.5x warns that extra remote arguments (these two have no named parameter yet)
+        # are deprecated; the warning is Ray's business, not the user's.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            dataset = dataset.map_batches(
+                _Replica,
+                batch_size=per_call,
+                batch_format="numpy",
+                concurrency=replicas,
+                num_cpus=cpus,
+                num_gpus=gpus_per_replica or None,
+                # A replica that dies (killed, out of memory, its node lost) is restarted, and the
+                # batch it held is run again, a bounded number of times: a file that kills every
+                # replica it meets fails the job instead of cycling for ever. Its outputs are
+                # written atomically, so a batch run twice writes the same complete files.
+                max_restarts=_REPLICA_RESTARTS,
+                max_task_retries=_REPLICA_RESTARTS,
+                fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
+                                           niceness=_niceness()),
+            )
         try:
             for row in dataset.iter_rows():
                 report(
@@ -495,6 +504,11 @@ def run_on_ray(
             raise SuperresError(f"the Ray job stopped: {_root_cause(exc)} (rerun with --skip-existing to continue)") from None
     finally:
         _disconnect(started)  # also on Ctrl+C, and on SIGTERM, which ray.init makes a SystemExit
+        # A replica killed while writing (its restart, or the end of a stopped job) could not
+        # remove its temporary file; no replica of this job runs now.
+        for _source, output in todo:
+            if not is_uri(output):
+                remove_leftovers(output)
     return results
 
 
