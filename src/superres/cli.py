@@ -266,6 +266,7 @@ def _run_explain(args) -> int:
 
     import numpy as np
 
+    from superres.atomic import atomic_path
     from superres.attribution import explain, heatmap_overlay, parse_box
     from superres.extras import require
     from superres.imaging.io import ImageData, read_image, write_image
@@ -287,7 +288,8 @@ def _run_explain(args) -> int:
     stem = folder / f"{source.stem}_{result.model}_x{result.scale}_lam"
     picture = write_image(stem.with_suffix(".png"), ImageData(pixels=heatmap_overlay(image, result)))
     values = stem.with_suffix(".npy")
-    np.save(values, result.map.astype(np.float32))
+    with atomic_path(values, suffix=".npy") as temp:  # like every output: whole or not at all
+        np.save(temp, result.map.astype(np.float32))
     if args.json:
         print(json.dumps({**result.to_json(), "heatmap": str(picture), "values": str(values)}, indent=2))
         return 0
