@@ -120,20 +120,21 @@ def _repeated_gif(frames: int, side: int, sub: int = 1) -> bytes:
     so it cannot make this file, which other tools do make."""
     import struct
 
-    # One colour index (0) everywhere: LZW with a minimum code size of 2 is a clear code,
-    # then runs of index 0, then the end code, each 3 bits at first.
-    def lzw_zeros(count: int) -> bytes:
-        from PIL import Image as _Image
-
-        buffer = io.BytesIO()
-        _Image.new("P", (sub, sub), 0).save(buffer, "GIF")  # Pillow's own encoding of the sub-image
-        data = buffer.getvalue()
-        start = data.index(b"\x2c") + 10  # after the image descriptor
-        return data[start:-1]  # minimum code size, sub-blocks, terminator
+    # The sub-image's compressed pixels (all colour index 0), as Pillow itself encodes them.
+    buffer = io.BytesIO()
+    Image.new("P", (sub, sub), 0).save(buffer, "GIF")
+    data = buffer.getvalue()
+    pos = 13 + (3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # header, screen, colour table
+    while data[pos] == 0x21:  # extensions: label, then sub-blocks up to an empty one
+        pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    assert data[pos] == 0x2C
+    image = data[pos + 10 : -1]  # after the image descriptor: code size, sub-blocks, terminator
 
     out = b"GIF89a" + struct.pack("<HHBBB", side, side, 0x80, 0, 0) + bytes([200, 30, 30, 0, 0, 0])
     out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
-    image = lzw_zeros(sub * sub)
     for _ in range(frames):
         out += b"\x21\xf9\x04\x04" + struct.pack("<H", 10) + b"\x00\x00"  # disposal 1 (keep), 100 ms
         out += b"\x2c" + struct.pack("<HHHHB", 0, 0, sub, sub, 0) + image
