@@ -409,7 +409,6 @@ def _activation_bytes(forward, channels: int, device: torch.device) -> tuple[flo
     """(saved, largest, output): bytes per input pixel that autograd keeps for the backward
     pass, of the largest activation and of the output, measured on a probe window of the
     model's forward with gradients."""
-    probe = 32
     saved: dict[int, int] = {}
 
     def pack(tensor: torch.Tensor):
@@ -417,10 +416,18 @@ def _activation_bytes(forward, channels: int, device: torch.device) -> tuple[flo
         saved[storage.data_ptr()] = max(saved.get(storage.data_ptr(), 0), storage.nbytes())
         return tensor
 
-    x = torch.rand(1, channels, probe, probe, device=device, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = forward(x)
-        _feature(out)  # its differences and magnitudes are kept too: 16 output pixels per input pixel at x4
+    for probe in (32, 64):  # a model with a minimum input size (several downsamplings) gets a larger probe
+        saved.clear()
+        x = torch.rand(1, channels, probe, probe, device=device, requires_grad=True)
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out = forward(x)
+                _feature(out)  # its differences and magnitudes are kept too: 16 output pixels per input pixel at x4
+            break
+        except RuntimeError as exc:
+            failure = exc
+    else:
+        raise ExplainError(f"cannot plan the explanation's memory: the model does not run on a {probe}x{probe} probe ({failure})")
     largest = max(out.numel(), x.numel()) * 4
     for tensor in saved.values():
         largest = max(largest, tensor)
@@ -429,13 +436,14 @@ def _activation_bytes(forward, channels: int, device: torch.device) -> tuple[flo
 
 def plan_memory(
     forward, channels: int, image_size: tuple[int, int], region: tuple[int, int, int, int], batch: int, device: torch.device,
+    probe: tuple[float, float, float] | None = None,
 ) -> int:
     """Peak bytes an explanation holds: per path point of a batch, what autograd keeps for the
     backward pass over the ``region`` window (measured per pixel on a probe) and three of its
     largest activation (the gradient flowing back beside it); plus the whole image's blurred
     copies, the float64 attribution and the map. Measured against real peaks in
-    tests/test_attribution.py."""
-    saved, largest, output = _activation_bytes(forward, channels, device)
+    tests/test_explain_memory.py. ``probe``: that measurement, when already taken."""
+    saved, largest, output = probe or _activation_bytes(forward, channels, device)
     x0, y0, x1, y1 = region
     window = (x1 - x0) * (y1 - y0)
     height, width = image_size
@@ -568,9 +576,11 @@ def explain(
     def batch_for(region) -> int:
         return max(1, min(8, _BATCH_PIXELS // max(1, (region[3] - region[1]) * (region[2] - region[0]))))
 
+    probe = _activation_bytes(forward, planes.shape[0], device)  # once: every plan below uses it
+
     def check(region) -> None:
         # One path point per batch when a batch of them is over the limit; refused when one is.
-        _check_plan(plan_memory(forward, planes.shape[0], (height, width), region, 1, device), memory_limit, box, region, scale)
+        _check_plan(plan_memory(forward, planes.shape[0], (height, width), region, 1, device, probe), memory_limit, box, region, scale)
 
     region = _choose_region(forward, net, channels, full, box, scale, crop, check)
     x0, y0, x1, y1 = region
@@ -591,7 +601,7 @@ def explain(
 
     attribution = torch.zeros_like(full[..., y0:y1, x0:x1], dtype=torch.float64)
     batch = batch_for(region)
-    while batch > 1 and plan_memory(forward, planes.shape[0], (height, width), region, batch, device) > memory_limit:
+    while batch > 1 and plan_memory(forward, planes.shape[0], (height, width), region, batch, device, probe) > memory_limit:
         batch //= 2
     bar = None
     if progress is True:
