@@ -6,17 +6,32 @@ never crosses a file system), flushed to disk, given the permissions a plain ``o
 would have given it, then renamed over the target. A failure at any point removes the
 temporary file and leaves a previous file at the target untouched. Imports nothing of ours:
 every layer may use it.
+
+A temporary file still being written when the process is told to stop (SIGTERM from
+``timeout`` or a scheduler, SIGINT from Ctrl+C) is removed too: :func:`remove_on_signals`
+installs handlers that delete every live temporary file, from any thread, then do what the
+signal did before (die by it, raise ``KeyboardInterrupt``, or call the handler that was
+there). :func:`atomic_path` installs them on its first use in the main thread; a program
+whose writes happen in other threads (the CLI) calls it at the start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomic"]
+__all__ = ["atomic_path", "remove_leftovers", "remove_on_signals", "write_atomic"]
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Temporary files being written now, by any thread; the signal handler removes them.
+_LIVE: set[Path] = set()
+_LIVE_LOCK = threading.Lock()
+_PREVIOUS: dict[int, object] = {}
 
 
 def _current_umask() -> int:
@@ -40,9 +55,13 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     propagate; the caller turns them into its one-line message.
     """
     path = Path(path)
+    if threading.current_thread() is threading.main_thread():
+        remove_on_signals()
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     temp = Path(name)
+    with _LIVE_LOCK:
+        _LIVE.add(temp)
     try:
         yield temp
         _sync(temp)
@@ -53,7 +72,59 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(temp)
     _sync_folder(path.parent)
+
+
+def remove_leftovers(path: str | os.PathLike) -> int:
+    """Remove the temporary files that writes of ``path`` by :func:`atomic_path` left when their
+    process was killed outright (SIGKILL: no handler runs), e.g. a Ray replica ended with
+    its job; returns how many. Call it only when no write of ``path`` can still be running."""
+    path = Path(path)
+    removed = 0
+    with _LIVE_LOCK:
+        live = set(_LIVE)
+    for leftover in path.parent.glob(f".{_glob_escape(path.name)}.*"):
+        if leftover not in live:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+                removed += 1
+    return removed
+
+
+def remove_on_signals() -> None:
+    """Make SIGTERM and SIGINT remove every temporary file :func:`atomic_path` is writing,
+    then act as they did before. Installed once; only the main thread can install signal
+    handlers, so elsewhere this does nothing."""
+    if _PREVIOUS or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in _SIGNALS:
+        _PREVIOUS[signum] = signal.getsignal(signum)
+        signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame) -> None:
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for temp in live:
+        # A writer's own side files are named after its temporary file (a COG's staging
+        # copy, GDAL's .aux.xml): those go too.
+        for leftover in temp.parent.glob(f"{_glob_escape(temp.name)}*"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+    previous = _PREVIOUS.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        # The default action: end the process by this signal, as it would have without us.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:

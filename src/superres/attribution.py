@@ -56,6 +56,8 @@ from superres.models.contract import input_channels, model_contract, receptive_r
 __all__ = [
     "Attribution",
     "Box",
+    "EXPLAIN_MEMORY_CAP",
+    "ExplainCancelled",
     "ExplainError",
     "DEFAULT_SIGMA",
     "DEFAULT_STEPS",
@@ -64,6 +66,7 @@ __all__ = [
     "gini",
     "heatmap_overlay",
     "parse_box",
+    "plan_memory",
     "receptive_radius",
 ]
 
@@ -80,10 +83,24 @@ _EPS = 1e-6
 _LOCALITY_TOLERANCE = 1e-5
 # Path points per forward/backward pass: batched while the batch stays this many input pixels.
 _BATCH_PIXELS = 96 * 96
+# The allocator's share above the planned tensors (fragmentation, workspaces): measured.
+_MEASURED_MARGIN = 1.15
+
+
+#: The most host memory an explanation plans to hold unless ``SUPERRES_MEMORY_LIMIT`` says
+#: otherwise (and never more than half the available RAM). A whole-image box of a 1000x1000
+#: image through SwiftRep x4 planned 19 GB: the backward pass keeps every activation of the
+#: window, so an explanation is refused where an upscale of the same image runs tile by tile.
+EXPLAIN_MEMORY_CAP = 2 << 30
 
 
 class ExplainError(SuperresError):
     """A bad box, image or option for :func:`explain`; the message is one line."""
+
+
+class ExplainCancelled(ExplainError):
+    """An explanation stopped between path steps because its caller gave up (a client gone, a
+    server shutting down)."""
 
 
 @dataclass(frozen=True)
@@ -295,6 +312,71 @@ def _feature(out: torch.Tensor) -> torch.Tensor:
     return magnitude.flatten(1).sum(dim=1)
 
 
+def _activation_bytes(forward, channels: int, device: torch.device) -> tuple[float, float, float]:
+    """(saved, largest, output): bytes per input pixel that autograd keeps for the backward
+    pass, of the largest activation and of the output, measured on a probe window of the
+    model's forward with gradients."""
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor):
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = max(saved.get(storage.data_ptr(), 0), storage.nbytes())
+        return tensor
+
+    for probe in (32, 64):  # a model with a minimum input size (several downsamplings) gets a larger probe
+        saved.clear()
+        x = torch.rand(1, channels, probe, probe, device=device, requires_grad=True)
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out = forward(x)
+                _feature(out)  # its differences and magnitudes are kept too: 16 output pixels per input pixel at x4
+            break
+        except RuntimeError as exc:
+            failure = exc
+    else:
+        raise ExplainError(f"cannot plan the explanation's memory: the model does not run on a {probe}x{probe} probe ({failure})")
+    largest = max(out.numel(), x.numel()) * 4
+    for tensor in saved.values():
+        largest = max(largest, tensor)
+    return sum(saved.values()) / probe**2, largest / probe**2, out.numel() * 4 / probe**2
+
+
+def plan_memory(
+    forward, channels: int, image_size: tuple[int, int], region: tuple[int, int, int, int], batch: int, device: torch.device,
+    probe: tuple[float, float, float] | None = None,
+) -> int:
+    """Peak bytes an explanation holds: per path point of a batch, what autograd keeps for the
+    backward pass over the ``region`` window (measured per pixel on a probe) and three of its
+    largest activation (the gradient flowing back beside it); plus the whole image's blurred
+    copies, the float64 attribution and the map. Measured against real peaks in
+    tests/test_explain_memory.py. ``probe``: that measurement, when already taken."""
+    saved, largest, output = probe or _activation_bytes(forward, channels, device)
+    x0, y0, x1, y1 = region
+    window = (x1 - x0) * (y1 - y0)
+    height, width = image_size
+    whole = height * width
+    # Beyond what autograd saves: about 24 float32 copies of the output (the box feature's
+    # differences, its backward, the colour conversion) and 3 of the largest activation,
+    # then 15% for the allocator; fitted to measured peaks, SwiftRep and ESPCN x4 (CPU).
+    per_point = _MEASURED_MARGIN * (saved + 3 * largest + 24 * output)
+    return int(batch * window * per_point + whole * channels * 4 * 4 + window * channels * 8 * 2 + whole * 8 * 3)
+
+
+def _check_plan(needed: int, limit: int, box: Box, region, scale: int) -> None:
+    if needed <= limit:
+        return
+    from superres.device import format_bytes
+
+    x0, y0, x1, y1 = region
+    share = max(0.0, min(1.0, 0.9 * (limit / needed) ** 0.5))  # 0.9: the receptive margin around a smaller box
+    side_w, side_h = max(2, int(box.width * share)), max(2, int(box.height * share))
+    raise ExplainError(
+        f"explaining box {box} runs the model with gradients on an input window of {x1 - x0}x{y1 - y0} px, "
+        f"about {format_bytes(needed)} of memory, over the limit of {format_bytes(limit)} (SUPERRES_MEMORY_LIMIT sets it): "
+        f"explain a smaller box (about {side_w}x{side_h} output px or less) or a crop of the image"
+    )
+
+
 def _window(footprint, margin: int, height: int, width: int) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = footprint
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
@@ -308,26 +390,32 @@ def _box_output(forward, image: torch.Tensor, region, box: Box, scale: int) -> t
     return out[..., top : top + box.height, left : left + box.width]
 
 
-def _choose_region(forward, model, channels, image, box: Box, scale: int, crop: bool) -> tuple[int, int, int, int]:
+def _choose_region(forward, model, channels, image, box: Box, scale: int, crop: bool, check=None) -> tuple[int, int, int, int]:
     """The input window to run the model on: the box's footprint grown by the receptive
-    radius, if the model is local there (checked against a window twice as wide); else all."""
+    radius, if the model is local there (checked against a window twice as wide); else all.
+    ``check(region)`` is called on a window before the model runs on it (the memory plan)."""
     height, width = image.shape[-2:]
     whole = (0, 0, width, height)
+    check = check or (lambda region: None)
     if not crop:
+        check(whole)
         return whole
     radius = receptive_radius(model, channels)
     if radius is None:
+        check(whole)
         return whole
     # A luma model's chroma comes from bicubic, which reaches 2 input pixels.
     margin = max(radius, 2) + 1
     footprint = box.input_footprint(scale)
     region = _window(footprint, margin, height, width)
+    check(region)
     if region == whole:
         return whole
     wider = _window(footprint, 2 * margin + 8, height, width)
     near = _box_output(forward, image, region, box, scale)
     far = _box_output(forward, image, wider, box, scale)
     if float((near - far).abs().max()) > _LOCALITY_TOLERANCE:
+        check(whole)
         return whole  # something in the forward sees further than its layers say
     return region
 
@@ -343,6 +431,7 @@ def explain(
     crop: bool = True,
     device: str | torch.device = "cpu",
     progress: bool | Callable[[int, int], object] = False,
+    memory_limit: int | None = None,
 ) -> Attribution:
     """The Local Attribution Map of output ``box`` (X, Y, W, H in output pixels) over ``image``.
 
@@ -355,7 +444,14 @@ def explain(
     backward pass); ``sigma``: the baseline's blur, in input pixels. ``crop``: run the model
     only on the input window that can reach the box, when the model is local (see the
     module's docstring); False runs it on the whole image.
-    ``progress``: True for a tqdm bar, or a callable ``progress(done, total)``.
+    ``progress``: True for a tqdm bar, or a callable ``progress(done, total)``; a callable
+    may raise (:class:`ExplainCancelled`) to stop between path steps.
+
+    The peak memory is planned before the model runs (:func:`plan_memory`: the window's
+    activations kept for the backward pass, per path point of a batch) and a plan over
+    ``memory_limit`` bytes is refused with one line naming the box, the memory and the
+    limit. The default limit is :data:`EXPLAIN_MEMORY_CAP` or half the available RAM,
+    whichever is smaller, or ``SUPERRES_MEMORY_LIMIT`` when set.
     """
     started = time.perf_counter()
     if isinstance(box, str):
@@ -381,7 +477,21 @@ def explain(
     forward = _colour_forward(net, channels)
     full = torch.from_numpy(planes)[None].to(device)  # (1, C, H, W)
 
-    region = _choose_region(forward, net, channels, full, box, scale, crop)
+    if memory_limit is None:
+        from superres.device import memory_budget
+
+        memory_limit = memory_budget(cap=EXPLAIN_MEMORY_CAP)
+
+    def batch_for(region) -> int:
+        return max(1, min(8, _BATCH_PIXELS // max(1, (region[3] - region[1]) * (region[2] - region[0]))))
+
+    probe = _activation_bytes(forward, planes.shape[0], device)  # once: every plan below uses it
+
+    def check(region) -> None:
+        # One path point per batch when a batch of them is over the limit; refused when one is.
+        _check_plan(plan_memory(forward, planes.shape[0], (height, width), region, 1, device, probe), memory_limit, box, region, scale)
+
+    region = _choose_region(forward, net, channels, full, box, scale, crop, check)
     x0, y0, x1, y1 = region
     top, left = box.y - y0 * scale, box.x - x0 * scale
 
@@ -399,7 +509,9 @@ def explain(
         return _feature(out[..., top : top + box.height, left : left + box.width])
 
     attribution = torch.zeros_like(full[..., y0:y1, x0:x1], dtype=torch.float64)
-    batch = max(1, min(8, _BATCH_PIXELS // max(1, (y1 - y0) * (x1 - x0))))
+    batch = batch_for(region)
+    while batch > 1 and plan_memory(forward, planes.shape[0], (height, width), region, batch, device, probe) > memory_limit:
+        batch //= 2
     bar = None
     if progress is True:
         from tqdm import tqdm

@@ -263,13 +263,12 @@ def _add_explain(sub) -> None:
 
 
 def _run_explain(args) -> int:
-    import io
     import json
     from pathlib import Path
 
     import numpy as np
 
-    from superres.atomic import write_atomic
+    from superres.atomic import atomic_path
     from superres.attribution import explain, heatmap_overlay, parse_box
     from superres.extras import require
     from superres.imaging.io import ImageData, read_image, write_image
@@ -291,9 +290,8 @@ def _run_explain(args) -> int:
     stem = folder / f"{source.stem}_{result.model}_x{result.scale}_lam"
     picture = write_image(stem.with_suffix(PNG_SUFFIX), ImageData(pixels=heatmap_overlay(image, result)))
     values = stem.with_suffix(".npy")
-    buffer = io.BytesIO()
-    np.save(buffer, result.map.astype(np.float32))
-    write_atomic(values, buffer.getvalue())
+    with atomic_path(values, suffix=".npy") as temp:  # like every output: whole or not at all
+        np.save(temp, result.map.astype(np.float32))
     if args.json:
         print(json.dumps({**result.to_json(), "heatmap": str(picture), "values": str(values)}, indent=2))
         return 0
@@ -580,7 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from superres.atomic import remove_on_signals
+
     args = build_parser().parse_args(argv)
+    remove_on_signals()  # files are written by worker threads: their temporary files go on SIGTERM too
     try:
         return int(args.run(args) or 0)
     except SuperresError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from functools import lru_cache
 from typing import Iterator
 
@@ -10,7 +12,10 @@ import torch
 
 from superres.errors import SuperresError
 
-__all__ = ["available_memory", "bf16_is_fast", "cpu_capability", "cpu_threads", "resolve_device", "set_cpu_threads", "supports_bf16"]
+__all__ = [
+    "MEMORY_LIMIT_VARIABLE", "available_memory", "bf16_is_fast", "cpu_capability", "cpu_threads", "format_bytes", "memory_budget", "share_of", "resolve_device",
+    "set_cpu_threads", "supports_bf16",
+]
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -112,3 +117,44 @@ def available_memory(device: torch.device) -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+#: The environment variable that sets :func:`memory_budget` outright (bytes, or with a unit:
+#: ``4G``, ``512M``): for a server sharing its machine, or a test that needs a fixed bound.
+MEMORY_LIMIT_VARIABLE = "SUPERRES_MEMORY_LIMIT"
+
+# Half: the other half is left to the decoded input, the encoder, the model's own tiles and
+# whatever else runs on the machine; a job planned to the last byte of "available" memory
+# was OOM-killed when a neighbour grew.
+_BUDGET_SHARE = 0.5
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def share_of(available: float) -> float:
+    """What one piece of work may plan to hold of ``available`` bytes: half; the other half is
+    left for its output buffer, the caller's copies and everything else running. The one rule
+    behind tile sizes (:func:`superres.inference.tiling.choose_tiling`) and :func:`memory_budget`."""
+    return available * _BUDGET_SHARE
+
+
+def memory_budget(cap: int | None = None) -> int:
+    """Bytes of host memory one upscale or explanation may plan to hold at its peak: the
+    ``SUPERRES_MEMORY_LIMIT`` variable when set, else half the RAM available now (and at
+    most ``cap``). Work planned above it is refused before it starts
+    (:func:`superres.inference.sizing.check_output_memory`, :func:`superres.attribution.explain`)."""
+    text = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    if text:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", text, flags=re.IGNORECASE)
+        if not match:
+            raise SuperresError(f"{MEMORY_LIMIT_VARIABLE}={text!r} is not a size in bytes (e.g. 4G, 512M, 1000000)")
+        return int(float(match[1]) * _UNITS[match[2].upper()])
+    budget = int(share_of(available_memory(torch.device("cpu"))))
+    return budget if cap is None else min(budget, cap)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short decimal size: 512 B, 3.4 MB, 12 GB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"

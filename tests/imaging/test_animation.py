@@ -112,3 +112,59 @@ def test_the_upscaler_keeps_the_animation_at_any_size():
     out = load("bicubic", width=36).upscale_image_data(image)
     assert out.size == (30, 36) and all(f.pixels.shape == (30, 36, 3) for f in out.frames)
     assert out.animation.durations == DURATIONS
+
+
+def _repeated_gif(frames: int, side: int, sub: int = 1) -> bytes:
+    """A GIF whose ``frames`` frames each draw the same ``sub``x``sub`` sub-image at (0, 0) of a
+    ``side``x``side`` canvas, written byte by byte: Pillow's writer would merge such frames,
+    so it cannot make this file, which other tools do make."""
+    import struct
+
+    # The sub-image's compressed pixels (all colour index 0), as Pillow itself encodes them.
+    buffer = io.BytesIO()
+    Image.new("P", (sub, sub), 0).save(buffer, "GIF")
+    data = buffer.getvalue()
+    pos = 13 + (3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # header, screen, colour table
+    while data[pos] == 0x21:  # extensions: label, then sub-blocks up to an empty one
+        pos += 2
+        while data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    assert data[pos] == 0x2C
+    image = data[pos + 10 : -1]  # after the image descriptor: code size, sub-blocks, terminator
+
+    out = b"GIF89a" + struct.pack("<HHBBB", side, side, 0x80, 0, 0) + bytes([200, 30, 30, 0, 0, 0])
+    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    for _ in range(frames):
+        out += b"\x21\xf9\x04\x04" + struct.pack("<H", 10) + b"\x00\x00"  # disposal 1 (keep), 100 ms
+        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, sub, sub, 0) + image
+    return out + b"\x3b"
+
+
+@pytest.mark.parametrize("frames, side, sub", [(3, 1, 1), (40, 96, 96)])
+def test_an_animation_whose_frames_end_up_identical_is_written(tmp_path, capsys, frames, side, sub):
+    """Issue 32, item 5: Pillow failed with "int() argument must be ... not 'list'" when every
+    frame merged into one (our per-frame disposal list on a single frame)."""
+    source = tmp_path / "same.gif"
+    source.write_bytes(_repeated_gif(frames, side, sub))
+    image = read_image(source)
+    assert image.animation is not None and len(image.animation.frames) == frames - 1
+    assert main(["upscale", str(source), "-m", "bicubic", "-s", "2", "-o", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "same_x2.gif") as result:
+        assert result.size == (2 * side, 2 * side)
+        assert getattr(result, "n_frames", 1) == 1 and result.info["duration"] == 100 * frames  # one picture, the whole time
+        assert result.convert("RGB").getpixel((0, 0)) == (200, 30, 30)
+
+
+def test_frames_that_repeat_between_changes_keep_their_timing():
+    """Merging keeps the total time of each picture, and the frames that differ."""
+    red, blue = (np.full((4, 4, 3), c, np.uint8) for c in ((200, 0, 0), (0, 0, 200)))
+    frames = [ImageData(pixels=p) for p in (red, blue, blue, red)]
+    image = ImageData(pixels=red, animation=Animation(frames=frames[1:], durations=[10, 20, 30, 40], disposals=[1, 1, 2, 1]))
+    with Image.open(io.BytesIO(encode_image(image, "GIF"))) as gif:
+        assert gif.n_frames == 3
+        durations = []
+        for i in range(3):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+        assert durations == [10, 50, 40]

@@ -133,3 +133,22 @@ def test_pixel_spacing_inside_functional_groups_is_divided_too(bicubic, tmp_path
     after = pydicom.dcmread(tmp_path / "enhanced_x2.dcm")
     nested = after.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
     assert [float(v) for v in nested] == pytest.approx([0.4, 0.3])
+
+
+def test_a_corrupt_header_is_called_damaged_not_an_image_less_file(tmp_path):
+    """Issue 32, item 9: pydicom stops quietly at an element it cannot parse, so a corrupt
+    header read as a file with no Pixel Data, which misdescribed it."""
+    good = write_dicom(tmp_path / "good.dcm")
+    data = bytearray(good.read_bytes())
+    data[600:608] = b"\xff" * 8  # an element's tag and length in the middle of the header
+    (tmp_path / "corrupt.dcm").write_bytes(data)
+    with pytest.raises(DicomError, match=r"^cannot read 'corrupt.dcm': damaged DICOM header \(could not be read past byte \d+ of 1906\)"):
+        read_dicom(tmp_path / "corrupt.dcm")
+    # A real file without an image is still said to be one.
+    import pydicom
+
+    ds = pydicom.dcmread(good)
+    del ds.PixelData
+    ds.save_as(tmp_path / "report.dcm")
+    with pytest.raises(DicomError, match="holds no image"):
+        read_dicom(tmp_path / "report.dcm")

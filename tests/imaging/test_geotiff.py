@@ -133,3 +133,54 @@ def test_a_large_scene_is_upscaled_in_bounded_memory(tmp_path):
     assert growth < 24, memory
     with rasterio.open(source) as a, rasterio.open(tmp_path / "big_x2.tif") as b:
         assert (b.width, b.height) == (2048, 2048) and b.bounds == a.bounds
+
+
+def test_nan_and_inf_without_nodata_are_kept_not_invented(bicubic, tmp_path):
+    """Issue 32, item 6: a float32 GeoTIFF with NaN and +-inf and no nodata value came back with
+    every sample finite and plausible. They are masked out of the model's input and written
+    back as they were, and the summary says so; the data around them stays in range."""
+    source = write_geotiff(tmp_path / "gaps.tif", count=2, dtype="float32", nodata=None, hole=False)
+    with rasterio.open(source, "r+") as ds:
+        data = ds.read()
+        data[0, 10, 10], data[1, 10, 10] = np.nan, 0.3  # band 1 only
+        data[:, 40:44, 50:52] = np.inf
+        data[1, 70, 5] = -np.inf
+        ds.write(data)
+    summary = upscale_geotiff_file(bicubic, source, tmp_path / "gaps_x2.tif")
+    assert "NaN or infinite samples kept as they were" in summary and summary.endswith(f", {1 + 2 * 4 * 2 + 1} NaN or infinite samples kept as they were")
+    with rasterio.open(tmp_path / "gaps_x2.tif") as out:
+        after = out.read()
+        assert out.nodata is None
+    assert np.isnan(after[0, 20:22, 20:22]).all() and np.isfinite(after[1, 20:22, 20:22]).all()
+    assert np.isposinf(after[:, 80:88, 100:104]).all()
+    assert np.isneginf(after[1, 140:142, 10:12]).all() and np.isfinite(after[0, 140:142, 10:12]).all()
+    # Nothing else became non-finite, and the finite data stays within the scene's finite range.
+    assert np.count_nonzero(~np.isfinite(after)) == 4 * (1 + 2 * 4 * 2 + 1)
+    finite = data[np.isfinite(data)]
+    assert after[np.isfinite(after)].min() >= finite.min() - 1e-6 and after[np.isfinite(after)].max() <= finite.max() + 1e-6
+
+
+def test_a_huge_sparse_scene_prints_its_output_size_and_time_before_the_work(bicubic, tmp_path):
+    """Issue 32, item 6: a 100000x100000 sparse GeoTIFF started with no estimate. The output's
+    size comes before any window, the time after the first; stopped then, it leaves no file."""
+    from rasterio.transform import from_origin
+
+    source = tmp_path / "sparse.tif"
+    with rasterio.open(source, "w", driver="GTiff", width=100_000, height=100_000, count=1, dtype="uint8", crs="EPSG:32633",
+                       transform=from_origin(500000.0, 4600000.0, 10.0, 10.0), tiled=True, blockxsize=512, blockysize=512,
+                       compress="deflate", sparse_ok=True) as ds:
+        ds.write(np.full((1, 512, 512), 7, np.uint8), window=rasterio.windows.Window(0, 0, 512, 512))
+    lines: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_the_first(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        upscale_geotiff_file(bicubic, source, tmp_path / "sparse_x2.tif", progress=stop_after_the_first, log=lines.append)
+    assert len(lines) == 2, lines
+    assert lines[0] == "'sparse.tif': 100000x100000 -> 200000x200000, 1 x uint8: 40 GB uncompressed to write (compressed, less), in 38416 windows"
+    assert lines[1].startswith("'sparse.tif': about ") and "estimated" in lines[1] and "first of 38416 windows" in lines[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sparse.tif"]

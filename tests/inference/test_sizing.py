@@ -27,7 +27,7 @@ from superres.models import create
         (OutputSize(width=64, height=64), (64, 64)),  # cover: exactly the box
         (OutputSize(width=64, height=64, fit="stretch"), (64, 64)),
         (OutputSize(width=64, height=64, fit="contain"), (47, 64)),  # inside the box, aspect kept
-        (OutputSize(width=30, height=20), (20, 30)),  # smaller than the input: still exact
+        (OutputSize(width=30, height=40), (40, 30)),  # one side shorter: cover scales by the other, trims
     ],
 )
 def test_the_plan_has_the_asked_size(size, expected):
@@ -38,6 +38,10 @@ def test_cover_is_exact_and_centred_for_any_aspect():
     rng = np.random.default_rng(0)
     for _ in range(200):
         h, w, bw, bh = (int(v) for v in rng.integers(1, 400, 4))
+        if max(bh / h, bw / w) <= 1:  # no side grows: refused (test_output_limits.py)
+            with pytest.raises(SuperresError, match="no larger"):
+                OutputSize(width=bw, height=bh).plan(h, w)
+            continue
         plan = OutputSize(width=bw, height=bh).plan(h, w)
         top, left, ch, cw = plan.crop
         assert (ch, cw) == (bh, bw) and plan.resized[0] >= bh and plan.resized[1] >= bw
@@ -75,10 +79,10 @@ def test_parse_size():
 
 
 def test_fit_planes_resizes_then_crops():
-    planes = np.random.default_rng(1).random((3, 20, 30), dtype=np.float32)
-    plan = OutputSize(width=12, height=12).plan(20, 30)
-    assert fit_planes(planes, plan).shape == (3, 12, 12)
-    assert fit_planes(planes[None], plan).shape == (1, 3, 12, 12)
+    planes = np.random.default_rng(1).random((3, 20, 30), dtype=np.float32)  # a x2 model's output of 10x15
+    plan = OutputSize(width=24, height=24).plan(10, 15)
+    assert fit_planes(planes, plan).shape == (3, 24, 24)
+    assert fit_planes(planes[None], plan).shape == (1, 3, 24, 24)
 
 
 @pytest.fixture(scope="module")

@@ -487,3 +487,16 @@ def test_cli_serve_binds_to_loopback_by_default(monkeypatch):
 def test_cli_serve_reports_bad_options_in_one_line(capsys):
     assert cli.main(["serve", "--workers", "0"]) == 1
     assert capsys.readouterr().err.strip() == "superres: error: bad option workers: Input should be greater than or equal to 1"
+
+
+async def test_an_uploaded_file_name_is_never_echoed_as_markup():
+    """Issue 32, item 9: an error quoted the raw upload name, HTML and all, inside its JSON."""
+    name = '<img src=x onerror="alert(1)">.png'
+    async with client_for() as client:
+        response = await post(client, image=(name, b"<html>not a picture</html>", "image/png"), model="bicubic", scale=2)
+        # (httpx sends the quotes as %22, as browsers do)
+        assert_error(response, 400, r"^cannot read '&lt;img src=x onerror=%22alert\(1\)%22&gt;.png': not an image")
+        assert "<img" not in response.text
+        explained = await client.post("/v1/explain", files={"image": (name, b"<p>no</p>", "image/png")}, data={"box": "0,0,4,4", "model": "bicubic", "scale": "2"})
+        assert_error(explained, 400, "&lt;img")
+        assert "<img" not in explained.text

@@ -86,3 +86,13 @@ async def test_png_of_an_animation_is_its_first_frame():
     async with client_for() as client:
         response = await post(client, png(), model="bicubic", scale=2, format="gif")
     assert response.status_code == 200 and read_image(response.content).animation is None
+
+
+async def test_a_result_over_the_memory_budget_is_413_and_a_smaller_size_422(monkeypatch):
+    """Issue 32, item 2: the server shares the library's memory plan, below its own pixel limit."""
+    monkeypatch.setenv("SUPERRES_MEMORY_LIMIT", "100K")
+    async with client_for() as client:
+        assert_error(await post(client, model="bicubic", scale=4), 413, r"128x128 \(0.016 MP\), needing about .* over the limit of 102 kB")
+    monkeypatch.delenv("SUPERRES_MEMORY_LIMIT")
+    async with client_for() as client:
+        assert_error(await post(client, model="bicubic", width=1, height=1), 422, "no larger.*superres only enlarges")

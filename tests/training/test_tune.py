@@ -104,6 +104,8 @@ def test_killed_search_resumes_without_repeating_a_finished_trial(tmp_path, phot
     assert main(["tune", str(config), "--trials", "3", "--dir", str(study), "--pruner", "none", "--seed", "1"]) == 0
     captured = capsys.readouterr()
     assert "interrupted trial(s) [1] queued to resume" in captured.err
+    # The last word says what happened to it, not that it is still queued.
+    assert captured.err.strip().splitlines()[-1].startswith("superres: interrupted trial(s): 1 resumed as trial 2, complete")
     after = _trials(study, "tiny")
     complete = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3
@@ -282,3 +284,33 @@ def test_a_database_without_its_driver_is_a_one_line_error(tmp_path, capsys):
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no database driver (MySQLdb)" in err
+
+
+def test_set_output_dir_is_refused_in_one_line_pointing_to_dir(tmp_path, capsys):
+    """Issue 32, item 4: `--set output_dir=X` (as `train` takes it) sent every trial into X."""
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "fsrcnn", "scale": 2}, "data": {"train": ["x"]}, "val": {"folders": ["y"]}}))
+    assert main(["tune", str(config), "--trials", "2", "--search", "optim.lr=log:1e-4:1e-2", "--set", "output_dir=X",
+                 "--dir", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--set output_dir is not taken by tune" in err and "--dir DIR" in err
+    assert not (tmp_path / "s").exists() and not Path("X").exists()
+
+
+def test_the_resumption_note_says_what_happened():
+    """Issue 32, item 4: after a resumed study completes, the note names the outcome."""
+    from superres.training.tune import resumption_note
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, state=optuna.trial.TrialState.FAIL))  # 0: killed
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, state=optuna.trial.TrialState.FAIL))  # 1: killed
+    study.enqueue_trial({}, user_attrs={"resume_of": 0})
+    study.enqueue_trial({}, user_attrs={"resume_of": 1})
+    assert resumption_note(study, [0, 1]) == (
+        "interrupted trial(s): 0 still waiting to resume (run the command again); 1 still waiting to resume (run the command again)"
+    )
+    study.optimize(lambda trial: 30.5, n_trials=1)  # runs the first queued one: trial 2 resumes 0
+    note = resumption_note(study, [0, 1])
+    assert note.startswith("interrupted trial(s): 0 resumed as trial 2, complete (30.5000); 1 still waiting")
+    study.optimize(lambda trial: (_ for _ in ()).throw(optuna.TrialPruned()), n_trials=1)
+    assert resumption_note(study, [0, 1]).endswith("1 resumed as trial 3, pruned")

@@ -102,14 +102,23 @@ def read_dicom(path: str | os.PathLike) -> DicomImage:
 
     name = Path(path).name
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open(path, "rb") as fh:
             warnings.simplefilter("ignore")  # a damaged file is one line of error, not a warning as well
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(fh)
+            # pydicom stops quietly at an element it cannot parse: the bytes it left unread
+            # tell a damaged header from a file that really has no image.
+            parsed = fh.tell()
+            unread = os.fstat(fh.fileno()).st_size - parsed
     except InvalidDicomError:
         raise DicomError(f"cannot read '{name}': not a DICOM file (no DICM marker and no readable header)") from None
     except Exception as exc:  # pydicom raises many kinds on a damaged header
         raise DicomError(f"cannot read '{name}': damaged DICOM header ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
     if "PixelData" not in ds:
+        if unread > 0:
+            raise DicomError(
+                f"cannot read '{name}': damaged DICOM header (could not be read past byte {parsed} of "
+                f"{parsed + unread}); the file may be truncated or corrupt"
+            )
         raise DicomError(f"cannot read '{name}': the DICOM file holds no image (no Pixel Data; a report or a structured set?)")
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax is not None and syntax.is_compressed:

@@ -65,6 +65,7 @@ __all__ = [
     "Animation",
     "DEFAULT_MAX_PIXELS",
     "FORMATS",
+    "check_encodable",
     "IMAGE_EXTENSIONS",
     "ImageData",
     "ImageFormat",
@@ -190,8 +191,25 @@ def encode_image(image: ImageData, format: str = "PNG", *, quality: int = 95) ->
         raise ImageWriteError(f"cannot encode image as '{format}': unsupported format (use {_SUPPORTED})")
     try:
         return encode(image, fmt.encode, quality)
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError, TypeError) as e:
         raise ImageWriteError(f"cannot encode image as {fmt.name}: {' '.join(str(e).split())}") from None
+
+
+def check_encodable(image: ImageData, format: str, *, quality: int = 95) -> None:
+    """Encode an animated ``image`` as ``format`` (a name or a file's extension) and throw the
+    bytes away, raising :class:`ImageWriteError` if it cannot be: run on the input before it
+    is upscaled, so that a writer failure costs the input's encoding, not minutes of model
+    work on every frame and gigabytes of upscaled frames first. A still image is not tried
+    (every format writes one)."""
+    if image.animation is None:
+        return
+    fmt = _BY_EXTENSION.get(str(format).lower()) or _BY_NAME.get(str(format).upper().lstrip("."))
+    if fmt is None:
+        raise ImageWriteError(f"cannot encode image as '{format}': unsupported format (use {_SUPPORTED})")
+    try:
+        encode(image, fmt.encode, quality)
+    except (ValueError, OSError, RuntimeError, TypeError) as e:
+        raise ImageWriteError(f"cannot write this animation as {fmt.name}: {' '.join(str(e).split())}") from None
 
 
 def write_image(path: str | os.PathLike, image: ImageData, *, quality: int = 95) -> Path:
@@ -228,7 +246,7 @@ def write_image(path: str | os.PathLike, image: ImageData, *, quality: int = 95)
         raise ImageWriteError(f"cannot write '{path}': folder '{path.parent}' does not exist")
     try:
         write_atomic(path, encode(image, fmt.encode, quality))
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError, TypeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ImageWriteError(f"cannot write '{path}': {' '.join(reason.split())}") from None
     return path

@@ -188,7 +188,9 @@ def encode_gif(image: ImageData, icc, exif, quality: int) -> bytes:
 
     Each frame is written whole, as it shows: under any of the source's disposal methods a
     whole composited frame drawn over what the previous one left shows what the source
-    showed. Pillow merges a frame identical to the one before it, adding up their durations.
+    showed. A frame that shows the same as the one before it is merged into it here, their
+    durations added: Pillow would merge it too, but when every frame merged into one it
+    wrote that one with the per-frame disposal list and failed (a TypeError).
     """
     frames = [_gif_frame(f) for f in image.frames]
     options = {}
@@ -197,12 +199,34 @@ def encode_gif(image: ImageData, icc, exif, quality: int) -> bytes:
     animation = image.animation
     if animation is not None:
         disposals = animation.disposals or [2 if image.alpha is not None else 1] * len(frames)
-        options.update(save_all=True, append_images=frames[1:], duration=animation.durations, disposal=disposals)
+        frames, durations, disposals = _merge_repeated(frames, list(animation.durations), list(disposals))
+        if len(frames) > 1:
+            options.update(save_all=True, append_images=frames[1:], duration=durations, disposal=disposals)
+        else:  # one picture shown for the whole time: a single frame, with scalar settings
+            options.update(duration=durations[0], disposal=disposals[0])
         if animation.loop is not None:
             options["loop"] = animation.loop
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", optimize=False, **options)
     return buffer.getvalue()
+
+
+def _merge_repeated(frames: list, durations: list[int], disposals: list[int]) -> tuple[list, list[int], list[int]]:
+    """Consecutive palette frames that show the same colours merged into the first, its
+    duration the sum and its disposal the last one's (disposal acts after a frame shows)."""
+    kept, kept_durations, kept_disposals = [frames[0]], [durations[0]], [disposals[0]]
+    shown = frames[0].copy().convert("RGBA").tobytes()  # on a copy: convert() leaves a palette Pillow then rejects
+    for frame, duration, disposal in zip(frames[1:], durations[1:], disposals[1:]):
+        looks = frame.copy().convert("RGBA").tobytes()
+        if looks == shown:
+            kept_durations[-1] += duration
+            kept_disposals[-1] = disposal
+            continue
+        kept.append(frame)
+        kept_durations.append(duration)
+        kept_disposals.append(disposal)
+        shown = looks
+    return kept, kept_durations, kept_disposals
 
 
 def encode(image: ImageData, encoder: Encoder, quality: int) -> bytes:

@@ -24,7 +24,7 @@ import numpy as np
 
 from superres.errors import SuperresError
 from superres.imaging.dicom import DICOM_EXTENSIONS, is_dicom
-from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, from_float, read_image, to_float, write_image
+from superres.imaging.io import IMAGE_EXTENSIONS, ImageData, check_encodable, from_float, read_image, to_float, write_image
 from superres.inference.lanes import Lanes
 from superres.inference.scientific import file_kind, upscale_dicom_file, upscale_geotiff_file
 from superres.inference.video import VIDEO_EXTENSIONS, is_video, upscale_video, video_output_suffix
@@ -307,7 +307,10 @@ class _Decoded:
 
 def _failure(job: Job, exc: Exception) -> str:
     if isinstance(exc, SuperresError):
-        return str(exc)
+        # Errors of the readers name their file; those of the upscaler (a size over the
+        # memory limit) know no file, and a line of the batch's failures must name one.
+        message = str(exc)
+        return message if str(job.source) in message or job.source.name in message else f"'{job.source}': {message}"
     return f"'{job.source}': {type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
@@ -364,7 +367,7 @@ def run_jobs(
         else:
             todo.append(job)
     with ThreadPoolExecutor(1, thread_name_prefix="superres-decode") as decoder, ThreadPoolExecutor(1, thread_name_prefix="superres-encode") as encoder, Lanes(upscaler.lane_count) as lanes:
-        _Pipeline(upscaler, decoder, encoder, lanes, done, quality=quality, progress=progress, cog=cog).run(todo)
+        _Pipeline(upscaler, decoder, encoder, lanes, done, quality=quality, progress=progress, cog=cog, log=log).run(todo)
     return failures
 
 
@@ -372,9 +375,12 @@ class _Pipeline:
     """:func:`run_jobs`' images in flight: decoded ahead on one thread, upscaled in lanes or
     alone, encoded on another thread, and reported to ``done`` in the order of the jobs."""
 
-    def __init__(self, upscaler: Upscaler, decoder: ThreadPoolExecutor, encoder: ThreadPoolExecutor, lanes: Lanes, done, *, quality: int, progress: bool, cog: bool):
+    def __init__(
+        self, upscaler: Upscaler, decoder: ThreadPoolExecutor, encoder: ThreadPoolExecutor, lanes: Lanes, done, *,
+        quality: int, progress: bool, cog: bool, log: Callable[[str], object] | None = None,
+    ):
         self.upscaler, self.decoder, self.encoder, self.lanes, self.done = upscaler, decoder, encoder, lanes, done
-        self.quality, self.progress, self.cog = quality, progress, cog
+        self.quality, self.progress, self.cog, self.log = quality, progress, cog, log
         self.decoded: deque[Future] = deque()
         self.written: deque[tuple[_Decoded, Future]] = deque()
         self.ahead = max(_PREFETCH, 2 * lanes.count)
@@ -403,7 +409,7 @@ class _Pipeline:
             return
         if head.kind is not None:  # a video, DICOM or GeoTIFF: in its place, once the images before it are written
             self._report(keep=0)
-            self.done(lanes.solo(_run_whole, upscaler, head, self.progress, self.cog).result())
+            self.done(lanes.solo(_run_whole, upscaler, head, self.progress, self.cog, self.log).result())
             return
         # One image per model call: batching stills of one size would make an image's bytes
         # depend on which others were decoded in time to join it (a batched convolution
@@ -441,7 +447,10 @@ def _decode(job: Job) -> _Decoded:
     if kind is not None:
         return _Decoded(job, start, kind=kind)
     try:
-        return _Decoded(job, start, image=read_image(job.source))
+        image = read_image(job.source)
+        # An animation that its writer cannot take fails now, not after every frame is upscaled.
+        check_encodable(image, job.output.suffix)
+        return _Decoded(job, start, image=image)
     except Exception as exc:
         return _Decoded(job, start, failure=_failure(job, exc))
 
@@ -466,7 +475,7 @@ def _encode(upscaler: Upscaler, item: _Decoded, upscaling: Future, quality: int,
     return JobResult(str(job.source), str(job.output), "done", None, seconds, _megapixels(image), detail), extra
 
 
-def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) -> JobResult:
+def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool, log: Callable[[str], object] | None = None) -> JobResult:
     """A video, DICOM file or GeoTIFF, upscaled by its own path from file to file."""
     job, kind = item.job, item.kind
     start = time.perf_counter()
@@ -477,7 +486,7 @@ def _run_whole(upscaler: Upscaler, item: _Decoded, progress: bool, cog: bool) ->
         elif kind == "geotiff":
             if job.output.suffix.lower() not in TIFF_EXTENSIONS:
                 raise SuperresError(f"'{job.source}': a GeoTIFF is written as GeoTIFF (.tif), not {job.output.suffix}; drop --format")
-            detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog)
+            detail = upscale_geotiff_file(upscaler, job.source, job.output, cog=cog, log=log)
         else:
             result = upscale_video(upscaler, job.source, job.output, progress=progress)
             detail = f"{result.frames} frames, {result.size[1]}x{result.size[0]}, {result.video_codec}"

@@ -19,14 +19,17 @@ when a function needs them: ``pip install 'superres[ray]'``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
+from superres.atomic import remove_leftovers
 from superres.errors import SuperresError
 from superres.inference.batch import (
     Job, JobResult, check_output_folder, collect_inputs, expand_path_lists, plan_jobs, run_jobs, skipped_result, wanted_name,
@@ -239,7 +242,10 @@ class _Replica:
 
     def __init__(self, model: str, scale, options: dict, quality: int, cog: bool, niceness: int | None = None):
         _renice(niceness)  # first: importing torch and loading the model are most of a replica's start
+        from superres.atomic import remove_on_signals
         from superres.inference.upscaler import load
+
+        remove_on_signals()  # a replica stopped by SIGTERM removes the files it was writing
 
         self.upscaler = load(model, scale, **options)
         self.quality = quality
@@ -262,10 +268,80 @@ def _root_cause(exc: BaseException) -> str:
     return cause
 
 
-def _connect(address: str | None) -> bool:
+#: Where a local Ray instance started by a job keeps its session: one folder per job, named so,
+#: holding the driver's pid. Every process of that instance names the folder on its command
+#: line, which is how the job finds them all to end them (and how a later job finds those of a
+#: job whose driver was killed: a folder whose driver is gone).
+_LOCAL_PREFIX = "superres-rayjob-"
+_DRIVER_FILE = "driver.pid"
+_REPLICA_RESTARTS = 3
+
+
+def _local_session_root() -> Path:
+    # Short: Ray's socket paths under it must stay within 108 characters.
+    return Path("/tmp") if os.name == "posix" else Path(tempfile.gettempdir())
+
+
+def _processes_of(folder: Path) -> list:
+    """The live processes whose command line names ``folder`` (a local instance's session)."""
+    import psutil
+
+    needle = str(folder)
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if proc.pid != os.getpid() and any(needle in part for part in (proc.info["cmdline"] or ())):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _end_local_instance(folder: Path) -> None:
+    """End every process left of the local instance in ``folder`` (after ``ray.shutdown()``, its
+    agents; after a killed driver, all of them) and remove the folder."""
+    import shutil
+
+    import psutil
+
+    processes = _processes_of(folder)
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reap_orphaned_instances() -> None:
+    """End the local instances of earlier jobs whose driver is gone (killed, so that it could
+    not end them). Only folders this module made are looked at."""
+    import psutil
+
+    for folder in _local_session_root().glob(f"{_LOCAL_PREFIX}*"):
+        try:
+            pid, started = (float(v) for v in (folder / _DRIVER_FILE).read_text().split())
+        except (OSError, ValueError):
+            continue
+        try:
+            alive = abs(psutil.Process(int(pid)).create_time() - started) < 1
+        except psutil.Error:
+            alive = False
+        if not alive:
+            _end_local_instance(folder)
+
+
+def _connect(address: str | None) -> Path | bool:
     """Join the cluster at ``address`` (None: ``RAY_ADDRESS``, else a new one on this
-    machine); True if this call started the connection (and so should end it). Imports Ray
-    Data too: all of Ray's start-up, run beside the model check."""
+    machine). Returns the session folder of a local instance this call started, which the
+    caller ends with :func:`_disconnect`; True for a connection it started to a cluster;
+    False when Ray was already connected. Imports Ray Data too: all of Ray's start-up, run
+    beside the model check."""
+    import psutil
+
     from superres.extras import require
 
     ray = require("ray", extra="ray", purpose="--engine ray")
@@ -274,17 +350,39 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    if address is None and not os.environ.get("RAY_ADDRESS") and _niceness() is not None:
-        # A new local instance: its workers (our replicas) run at this process's priority.
-        # Ray renices workers to 15 by default, and on a machine doing anything else that
-        # starved the replicas to an eighth of one process's speed (docs/RAY.md).
-        options["_system_config"] = {"worker_niceness": _niceness()}
+    folder = None
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        _reap_orphaned_instances()
+        folder = Path(tempfile.mkdtemp(prefix=_LOCAL_PREFIX, dir=_local_session_root()))
+        (folder / _DRIVER_FILE).write_text(f"{os.getpid()} {psutil.Process().create_time()}")
+        options["_temp_dir"] = str(folder)
+        if _niceness() is not None:
+            # A new local instance: its workers (our replicas) run at this process's priority.
+            # Ray renices workers to 15 by default, and on a machine doing anything else that
+            # starved the replicas to an eighth of one process's speed (docs/RAY.md).
+            options["_system_config"] = {"worker_niceness": _niceness()}
     logging.getLogger("ray").setLevel(logging.ERROR)  # before init too: its notices are not ours to print
     try:
         ray.init(address=address, **options)
     except (ConnectionError, ValueError, RuntimeError) as exc:
+        if folder is not None:
+            _end_local_instance(folder)
         raise SuperresError(f"cannot reach the Ray cluster at {address or 'this machine'}: {' '.join(str(exc).split())}") from None
-    return True
+    return folder or True
+
+
+def _disconnect(started: Path | bool) -> None:
+    """Undo :func:`_connect`: disconnect, and end every process of a local instance it started
+    (``ray.shutdown()`` leaves its agent processes running)."""
+    if not started:
+        return
+    import ray
+
+    try:
+        ray.shutdown()
+    finally:
+        if isinstance(started, Path):
+            _end_local_instance(started)
 
 
 def run_on_ray(
@@ -342,10 +440,7 @@ def run_on_ray(
         try:
             checked = checking.result()
         except BaseException:
-            if started:
-                import ray
-
-                ray.shutdown()
+            _disconnect(started)
             raise
     for i in sorted(existing):
         report(skipped_result(Job(every[i][0], every[i][1])))
@@ -377,16 +472,26 @@ def run_on_ray(
         rows = [{"source": s, "output": o} for s, o in todo]
         per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))
         dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // per_call), 4096))
-        dataset = dataset.map_batches(
-            _Replica,
-            batch_size=per_call,
-            batch_format="numpy",
-            concurrency=replicas,
-            num_cpus=cpus,
-            num_gpus=gpus_per_replica or None,
-            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
-                                       niceness=_niceness()),
-        )
+        # Ray 2.5x warns that extra remote arguments (these two have no named parameter yet)
+        # are deprecated; the warning is Ray's business, not the user's.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            dataset = dataset.map_batches(
+                _Replica,
+                batch_size=per_call,
+                batch_format="numpy",
+                concurrency=replicas,
+                num_cpus=cpus,
+                num_gpus=gpus_per_replica or None,
+                # A replica that dies (killed, out of memory, its node lost) is restarted, and the
+                # batch it held is run again, a bounded number of times: a file that kills every
+                # replica it meets fails the job instead of cycling for ever. Its outputs are
+                # written atomically, so a batch run twice writes the same complete files.
+                max_restarts=_REPLICA_RESTARTS,
+                max_task_retries=_REPLICA_RESTARTS,
+                fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
+                                           niceness=_niceness()),
+            )
         try:
             for row in dataset.iter_rows():
                 report(
@@ -398,8 +503,12 @@ def run_on_ray(
         except ray.exceptions.RayError as exc:
             raise SuperresError(f"the Ray job stopped: {_root_cause(exc)} (rerun with --skip-existing to continue)") from None
     finally:
-        if started:
-            ray.shutdown()
+        _disconnect(started)  # also on Ctrl+C, and on SIGTERM, which ray.init makes a SystemExit
+        # A replica killed while writing (its restart, or the end of a stopped job) could not
+        # remove its temporary file; no replica of this job runs now.
+        for _source, output in todo:
+            if not is_uri(output):
+                remove_leftovers(output)
     return results
 
 

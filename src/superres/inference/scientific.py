@@ -22,11 +22,13 @@ nodata again in the result, nearest-neighbour upscaled.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from superres.device import format_bytes
 from superres.errors import SuperresError
 from superres.imaging.dicom import DicomImage, derived_dicom, from_unit, is_dicom, read_dicom, to_unit, write_dicom
 from superres.imaging.geotiff import GeoTiffReader, GeoTiffWriter, is_geotiff, upscaled_raster
@@ -44,6 +46,9 @@ GEO_WINDOW = 512
 #: of the small shipped models and 10-block SwiftRep (their contracts' receptive_radius; tests
 #: check it) and bicubic chroma (2).
 GEO_MARGIN = 16
+#: A scene of more windows than this gets its output size and an estimate of the time
+#: printed before the work (64 windows: about a 4096x4096 scene).
+_LONG_JOB_WINDOWS = 64
 
 
 def file_kind(path: str | os.PathLike) -> str | None:
@@ -63,6 +68,8 @@ def _description(upscaler: Upscaler) -> str:
 def upscale_dicom(upscaler: Upscaler, image: DicomImage, *, progress=False):
     """The dataset of ``image`` upscaled, frame by frame, in its stored bit depth
     (:func:`superres.imaging.dicom.derived_dicom` says what else changes)."""
+    count, height, width, channels = image.frames.shape
+    upscaler.check_memory(height, width, channels=channels, frames=count, itemsize=image.frames.dtype.itemsize)
     frames = []
     for index in range(image.frames.shape[0]):
         out, _ = upscaler.upscale_planes(to_unit(image, index), progress=progress)
@@ -118,10 +125,17 @@ def upscale_geotiff_file(
     window: int = GEO_WINDOW,
     margin: int = GEO_MARGIN,
     progress=None,
+    log=None,
 ) -> str:
     """Upscale a GeoTIFF window by window into a tiled, compressed GeoTIFF (a Cloud-Optimised
     one with ``cog``), written atomically; returns a one-line summary. ``progress(done, total)``
-    is called after each window when given."""
+    is called after each window when given. ``log(line)`` gets, for a scene of more than
+    :data:`_LONG_JOB_WINDOWS` windows, the output's size before any work and an estimate of
+    the time once the first window is done.
+
+    NaN and infinite float samples are never fed to the model nor invented: they are masked
+    out of its input like nodata (filled from their neighbours) and written back as they
+    were, nearest-neighbour upscaled; the summary counts them."""
     if upscaler.output is not None:
         raise SuperresError(f"'{Path(source).name}': a GeoTIFF is upscaled by a whole factor of the model (-s 2, 3, 4), not to a size")
     scale = upscaler.scale
@@ -135,6 +149,13 @@ def upscale_geotiff_file(
         rows = list(_spans(raster.height, window, margin))
         cols = list(_spans(raster.width, window, margin))
         total, done = len(rows) * len(cols) * len(groups), 0
+        long_job = log is not None and total > _LONG_JOB_WINDOWS
+        if long_job:
+            size = raster.width * scale * raster.height * scale * raster.count * dtype.itemsize
+            log(f"'{Path(source).name}': {raster.width}x{raster.height} -> {raster.width * scale}x{raster.height * scale}, "
+                f"{raster.count} x {dtype}: {format_bytes(size)} uncompressed to write (compressed, less), in {total} windows")
+        non_finite = 0
+        started = time.perf_counter()
         with GeoTiffWriter(output, upscaled_raster(raster, scale), cog=cog, software=_description(upscaler)) as writer:
             for top, bottom, read_top, read_bottom in rows:
                 for left, right, read_left, read_right in cols:
@@ -143,11 +164,26 @@ def upscale_geotiff_file(
                         result = _upscale_window(upscaler, reader, bands, box, mapping, dtype, raster.nodata)
                         y0, x0 = (top - read_top) * scale, (left - read_left) * scale
                         crop = result[:, y0 : y0 + (bottom - top) * scale, x0 : x0 + (right - left) * scale]
+                        if dtype.kind == "f":
+                            non_finite += int(np.count_nonzero(~np.isfinite(crop))) // (scale * scale)
                         writer.write(np.ascontiguousarray(crop), bands, top * scale, left * scale)
                         done += 1
+                        if long_job and done == 1:
+                            seconds = time.perf_counter() - started
+                            log(f"'{Path(source).name}': about {_duration(seconds * total)} estimated "
+                                f"({seconds:.2f} s for the first of {total} windows)")
                         if progress is not None:
                             progress(done, total)
-    return f"{raster.width}x{raster.height} -> {raster.width * scale}x{raster.height * scale}, GeoTIFF {raster.count} x {dtype}, {_grouping(groups)}"
+    kept = f", {non_finite} NaN or infinite samples kept as they were" if non_finite else ""
+    return f"{raster.width}x{raster.height} -> {raster.width * scale}x{raster.height * scale}, GeoTIFF {raster.count} x {dtype}, {_grouping(groups)}{kept}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _grouping(groups: list[tuple[int, ...]]) -> str:
@@ -163,6 +199,11 @@ def _upscale_window(upscaler: Upscaler, reader: GeoTiffReader, bands, box, mappi
     """A window's ``bands`` upscaled: (len(bands), s*h, s*w) samples of ``dtype``."""
     samples = reader.read(bands, *box)
     valid = reader.valid(bands, *box)
+    # GDAL masks only the nodata value: NaN and inf in a file without one are not masked,
+    # and once clipped to [0, 1] they came back as plausible numbers.
+    finite = np.isfinite(samples) if dtype.kind == "f" else None
+    if finite is not None:
+        valid = valid & finite.all(axis=0)
     low = np.array([mapping[b][0] for b in bands], dtype=np.float64)[:, None, None]
     span = np.array([mapping[b][1] - mapping[b][0] for b in bands], dtype=np.float64)[:, None, None]
     unit = ((samples.astype(np.float64) - low) / span).astype(np.float32)
@@ -187,6 +228,11 @@ def _upscale_window(upscaler: Upscaler, reader: GeoTiffReader, bands, box, mappi
             result[clash] = nudged
     if not everything:
         s = upscaler.scale
-        holes = ~np.repeat(np.repeat(valid, s, axis=0), s, axis=1)
+        masked = reader.valid(bands, *box) if finite is not None else valid
+        holes = ~np.repeat(np.repeat(masked, s, axis=0), s, axis=1)
         result[:, holes] = nodata if nodata is not None else 0
+        if finite is not None and not finite.all():
+            # Each NaN or inf sample back as it was, over its s x s output pixels.
+            bad = ~np.repeat(np.repeat(finite, s, axis=1), s, axis=2)
+            result[bad] = np.repeat(np.repeat(samples, s, axis=1), s, axis=2)[bad]
     return result

@@ -27,11 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from superres.device import format_bytes, memory_budget
 from superres.errors import SuperresError
 from superres.imaging.resize import imresize_torch
 from superres.options import FITS
 
-__all__ = ["FITS", "OutputSize", "SizePlan", "choose_model_scale", "fit_planes", "parse_size"]
+__all__ = [
+    "FITS", "OutputSize", "OutputTooLarge", "SizePlan", "check_output_memory", "choose_model_scale", "fit_planes", "output_memory", "parse_size",
+]
 
 # Side of the largest result, to refuse a typo (--width 200000) before any work.
 _MAX_SIDE = 1 << 16
@@ -43,6 +46,10 @@ def parse_size(text: str) -> tuple[int, int]:
     if not match:
         raise SuperresError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 1920x1080)")
     return int(match[1]), int(match[2])
+
+
+class OutputTooLarge(SuperresError):
+    """A result whose planned memory is over the budget (:func:`check_output_memory`); one line."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,19 @@ class OutputSize:
         return f"w{self.width}" if self.width is not None else f"h{self.height}"
 
     def plan(self, height: int, width: int) -> SizePlan:
-        """The :class:`SizePlan` for an input of ``height`` x ``width`` pixels."""
+        """The :class:`SizePlan` for an input of ``height`` x ``width`` pixels; a one-line
+        :class:`SuperresError` when the result would be no larger than the input on either
+        side: superres enlarges, as ``scale`` (above 1) says, whichever way the size is given."""
+        plan = self._plan(height, width)
+        if plan.factor <= 1:
+            out_h, out_w = plan.size
+            raise SuperresError(
+                f"{self.label} would make this {width}x{height} image {out_w}x{out_h}, no larger (x{plan.factor:.3g}): "
+                "superres only enlarges; ask for a larger size, or resize it with another tool"
+            )
+        return plan
+
+    def _plan(self, height: int, width: int) -> SizePlan:
         if self.scale is not None:
             out = (_round(height * self.scale), _round(width * self.scale))
             return SizePlan(float(self.scale), out, (0, 0) + out)
@@ -152,3 +171,63 @@ def fit_planes(planes: np.ndarray, plan: SizePlan) -> np.ndarray:
     if (top, left, height, width) != (0, 0) + tuple(planes.shape[-2:]):
         planes = np.ascontiguousarray(planes[..., top : top + height, left : left + width])
     return planes
+
+
+def output_memory(
+    out_size: tuple[int, int],
+    model_size: tuple[int, int] | None = None,
+    *,
+    channels: int = 3,
+    alpha: bool = False,
+    frames: int = 1,
+    itemsize: int = 1,
+) -> int:
+    """Peak bytes of host memory an upscale to ``out_size`` (height, width) holds, planned
+    from sizes alone. ``model_size`` is the model's own output when it differs (x1.5 runs
+    x2 and resizes). Per frame in flight, float32 planes: 4 of the result at the model's
+    scale (its output, the clip, the conversion to samples), or, when a resize follows, 3 of
+    the model's output and 5 of the result (each bicubic pass concatenates its bands, so its
+    output exists twice); then every frame's result in ``itemsize``-byte samples (an
+    animation is encoded whole) and one more for the encoder. The factors are measured
+    peaks (docs/OUTPUT_SIZE.md), rounded up: x4 with a model 285 MB measured, 415 MB
+    planned; x7.5 to 6000x4500 (bicubic x8 then down) 1.91 GB measured, 2.89 GB planned."""
+    planes = channels + (1 if alpha else 0)
+    out_pixels = out_size[0] * out_size[1]
+    if model_size is None:
+        working = 4 * planes * 4 * out_pixels
+    else:
+        working = 4 * planes * (3 * model_size[0] * model_size[1] + 5 * out_pixels)
+    held = (frames + 1) * out_pixels * planes * itemsize
+    return working + held
+
+
+def check_output_memory(
+    in_size: tuple[int, int],
+    out_size: tuple[int, int],
+    model_size: tuple[int, int] | None = None,
+    *,
+    channels: int = 3,
+    alpha: bool = False,
+    frames: int = 1,
+    itemsize: int = 1,
+    budget: int | None = None,
+) -> int:
+    """Refuse, before any work, an upscale of an ``in_size`` (height, width) image to
+    ``out_size`` whose :func:`output_memory` is over ``budget`` (default
+    :func:`superres.device.memory_budget`): one line naming the size, the memory and the
+    limit. Returns the planned bytes."""
+    needed = output_memory(out_size, model_size, channels=channels, alpha=alpha, frames=frames, itemsize=itemsize)
+    limit = memory_budget() if budget is None else budget
+    if needed > limit:
+        (h, w), (oh, ow) = in_size, out_size
+        many = f" x {frames} frames" if frames > 1 else ""
+        raise OutputTooLarge(
+            f"the result of this {w}x{h} image would be {ow}x{oh}{many} ({_megapixels(oh * ow * frames)}), needing about "
+            f"{format_bytes(needed)} of memory, over the limit of {format_bytes(limit)} (half the available memory, or "
+            "SUPERRES_MEMORY_LIMIT): ask for a smaller size or scale"
+        )
+    return needed
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} MP" if pixels >= 1e7 else f"{pixels / 1e6:.2g} MP"

@@ -29,9 +29,10 @@ from typing import Callable
 
 import numpy as np
 
+from superres.device import share_of
 from superres.imaging.resize import imresize
 
-__all__ = ["Runner", "axis_weights", "bicubic_planes", "choose_tiling", "memory_budget", "plan_axis", "upscale_tiled"]
+__all__ = ["Runner", "axis_weights", "bicubic_planes", "choose_tiling", "plan_axis", "upscale_tiled"]
 
 #: (B, C, h, w) float32 -> (B, C', scale*h, scale*w) float32.
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -89,12 +90,6 @@ def axis_weights(spans: list[tuple[int, int]], length: int, scale: int, overlap:
     return [(w / total[s * scale : e * scale]).astype(np.float32) for w, (s, e) in zip(windows, spans)]
 
 
-def memory_budget(available: float) -> float:
-    """What model calls may hold of ``available`` bytes: half; the other half is left for the
-    output buffer, the caller's copies and everything else running."""
-    return available / 2
-
-
 def choose_tiling(
     height: int,
     width: int,
@@ -107,13 +102,13 @@ def choose_tiling(
 ) -> tuple[int, int]:
     """(tile, batch) for a ``height`` x ``width`` input, from the memory ``available`` (bytes).
 
-    The budget is :func:`memory_budget` of ``available``. ``bytes_per_pixel`` is the model's peak
+    The budget is :func:`superres.device.share_of` ``available``. ``bytes_per_pixel`` is the model's peak
     working memory per LR pixel. The tile is 0 (the whole image in one call) when it fits the
     budget and ``max_tile``; otherwise the largest multiple of 16 (at least 64) of which
     ``batch_size`` tiles fit. ``batch`` is ``batch_size`` if given, else as many tiles (or
     whole images) as fit, up to ``max_batch``.
     """
-    budget = memory_budget(available)
+    budget = share_of(available)
     per_call = batch_size or 1
     side = int(math.sqrt(budget / per_call / bytes_per_pixel)) // 16 * 16
     if max_tile is not None:

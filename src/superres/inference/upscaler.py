@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from superres.device import available_memory, bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads
+from superres.device import available_memory, bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads, share_of
 from superres.errors import SuperresError
 from superres.extras import MissingExtraError
 from superres.imaging.io import ImageData, from_float, to_float
@@ -38,8 +38,8 @@ from superres.inference.ensemble import self_ensemble
 from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, TorchRunner
-from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
-from superres.inference.tiling import bicubic_planes, choose_tiling, memory_budget, upscale_tiled
+from superres.inference.sizing import OutputSize, check_output_memory, choose_model_scale, fit_planes
+from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels, model_contract
 from superres.models.probe import probe as run_probe
@@ -235,6 +235,24 @@ class Upscaler:
             return height * self.scale, width * self.scale
         return output.plan(height, width).size
 
+    def check_memory(
+        self, height: int, width: int, *, channels: int = 3, alpha: bool = False, frames: int = 1, itemsize: int = 1,
+        output: OutputSize | None = None,
+    ) -> int:
+        """Refuse, before any work, a result whose planned peak memory
+        (:func:`~.sizing.check_output_memory`) is over the budget, with one line naming its
+        size; returns the planned bytes. Every upscale calls it first, so the CLI, the web
+        app and Python share the limit."""
+        output = self.output if output is None else output
+        model_size = None
+        if output is not None:
+            scale = choose_model_scale(output.plan(height, width).factor, self.scales)
+            model_size = (height * scale, width * scale)
+        return check_output_memory(
+            (height, width), self.output_size(height, width, output), model_size,
+            channels=channels, alpha=alpha, frames=frames, itemsize=itemsize,
+        )
+
     def _engine_for(self, factor: float) -> Upscaler:
         """The Upscaler (this one or a sibling of another model scale) that reaches ``factor``."""
         scale = choose_model_scale(factor, self.scales)
@@ -292,7 +310,7 @@ class Upscaler:
         else:
             tile = self.tile
             area = min(tile, height) * min(tile, width) if tile else height * width
-            fits = int(memory_budget(available_memory(self.device)) // (self.bytes_per_pixel * area))
+            fits = int(share_of(available_memory(self.device)) // (self.bytes_per_pixel * area))
             batch = self.batch_size or max(1, min(8 if cuda else 4, fits))
         if self.batch_size is None and not cuda and tile and max(height, width) > tile:
             batch = 1
@@ -313,6 +331,7 @@ class Upscaler:
         :meth:`output_size` (sH, sW without ``output``). ``output`` replaces the Upscaler's
         own for this call (a server that takes the size with each request)."""
         output = self.output if output is None else output
+        self.check_memory(*colour.shape[1:], channels=colour.shape[0], alpha=alpha is not None, itemsize=4, output=output)
         if alpha is not None:
             colour = bleed_colour(colour.transpose(1, 2, 0), alpha).transpose(2, 0, 1)
         if output is None:
@@ -352,6 +371,7 @@ class Upscaler:
         if not frames:
             return []
         height, width = frames[0].shape[:2]
+        self.check_memory(height, width, channels=frames[0].shape[2], frames=len(frames))
         if self.output is not None:
             plan = self.output.plan(height, width)
             out = []
@@ -445,6 +465,7 @@ class Upscaler:
         call at the model's own scale, else the float planes (tiles, output sizes)."""
         output = self.output if output is None else output
         if self._fused_batch(*pixels.shape[:2], output):
+            self.check_memory(*pixels.shape[:2], channels=pixels.shape[2], alpha=alpha is not None, itemsize=pixels.dtype.itemsize)
             (result, out_alpha), = self._whole_images([pixels], [alpha])
             if callable(progress):
                 progress(1, 1)
@@ -466,6 +487,11 @@ class Upscaler:
         the model it picks for the image (:meth:`pick`)."""
         if self._auto is not None:
             return self.pick(image)[0].upscale_image_data(image, progress=progress, output=output)
+        frames = 1 if image.animation is None else len(image.animation.frames) + 1
+        self.check_memory(
+            *image.size, channels=image.pixels.shape[2], alpha=image.alpha is not None, frames=frames,
+            itemsize=image.pixels.dtype.itemsize, output=output,
+        )
         first = self._upscale_still(image, progress, output)
         animation = None
         if image.animation is not None:

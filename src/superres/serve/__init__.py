@@ -29,6 +29,9 @@ def check_port(port: int) -> None:
         raise SuperresError(f"port must be 0-65535, got {port!r}")
 
 
+_GRACEFUL_SHUTDOWN_S = 5
+
+
 def run(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     """Serve the app on ``host:port`` until interrupted (loopback only unless told otherwise)."""
     import uvicorn
@@ -43,4 +46,7 @@ def run(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int 
         limit_concurrency=_MAX_CONNECTIONS,
         server_header=False,
         http=with_header_deadline(settings.header_timeout),
+        # On SIGTERM or Ctrl+C, requests still running after this long are cancelled, which
+        # stops a running explanation at its next step; without it shutdown waited for them.
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
     )

@@ -3,6 +3,7 @@ and the one upload decoder (bounded, off the event loop, its failures in this se
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from superres.errors import printable
 from superres.imaging.io import ImageData, ImageReadError, ImageTooLargeError, read_image
 from superres.serve.jobs import JobQueue
 
@@ -68,6 +70,15 @@ def safe_stem(filename: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "image"
 
 
+def upload_label(filename: str | None) -> str:
+    """An uploaded file's name as error messages may quote it: the client chose it, so markup
+    is escaped (a page that shows the JSON error must not run it), control characters are
+    written as escapes, and it is cut at 100 characters."""
+    if not filename:
+        return "upload"
+    return html.escape(printable(filename[:100]), quote=True)
+
+
 def _too_large_message(exc: ImageTooLargeError, label: str) -> str:
     """read_image's refusal in this server's words: its setting, and the size in megapixels."""
     if exc.size is None:  # only Pillow's decompression-bomb check could tell
@@ -83,7 +94,7 @@ async def decode_upload(image: UploadFile, slots, max_pixels: int, too_large_not
     """The uploaded image decoded (at most ``slots`` at a time, off the event loop, refused
     from its header over ``max_pixels``), or the answer saying why not: 413 too large (with
     ``too_large_note`` after the reason), 400 unreadable. The bytes are dropped once decoded."""
-    label = image.filename or "<upload>"
+    label = upload_label(image.filename)
     async with slots:
         data = await image.read()
         try:

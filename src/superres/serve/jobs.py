@@ -10,6 +10,9 @@ from typing import Callable, Hashable, TypeVar
 
 __all__ = ["Busy", "JobQueue", "LRUCache"]
 
+# How often a long job's request is asked whether its client is still there.
+_DISCONNECT_POLL_S = 0.25
+
 T = TypeVar("T")
 
 
@@ -31,6 +34,7 @@ class JobQueue:
         self.capacity = workers + queue_size
         self.admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="superres-job")
+        self._stopping = threading.Event()
 
     @property
     def running(self) -> int:
@@ -53,6 +57,31 @@ class JobQueue:
         future.add_done_callback(lambda _: self._release(loop))
         return await asyncio.wrap_future(future)
 
+    async def run_cancellable(self, job: Callable[[threading.Event], T], request) -> T:
+        """:meth:`run` for a job that checks an event between its steps and stops when it is
+        set: when the client of ``request`` (a Starlette request) disconnects, and when the
+        server shuts down. A job that only ran on would hold its worker, and its memory,
+        for minutes after anyone wanted it, and keep the process from exiting."""
+        cancel = threading.Event()
+        if self._stopping.is_set():
+            cancel.set()
+
+        async def watch() -> None:
+            while not cancel.is_set():
+                if self._stopping.is_set() or await request.is_disconnected():
+                    cancel.set()
+                    return
+                await asyncio.sleep(_DISCONNECT_POLL_S)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            return await self.run(lambda: job(cancel))
+        finally:
+            # Also when this request is cancelled (uvicorn ends requests still running a few
+            # seconds into its shutdown): the job in its thread must learn it too.
+            cancel.set()
+            watcher.cancel()
+
     def _release(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             loop.call_soon_threadsafe(self._decrement)
@@ -63,6 +92,8 @@ class JobQueue:
         self.admitted -= 1
 
     def shutdown(self) -> None:
+        """Cancel the waiting jobs and tell the running cancellable ones to stop."""
+        self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -42,7 +42,10 @@ from superres.options import PNG_SUFFIX
 from superres.training.callbacks import ProtocolValidation, read_metrics
 from superres.training.config import ConfigError, apply_overrides, load_config, read_config_mapping
 
-__all__ = ["TuneError", "SearchParam", "parse_search", "check_space", "PruneOnValidation", "TuneResult", "tune"]
+__all__ = [
+    "TuneError", "SearchParam", "parse_search", "check_overrides", "check_space", "PruneOnValidation", "TuneResult",
+    "resumption_note", "tune",
+]
 
 _KINDS = ("log", "float", "int", "choice")
 # Liveness of a trial's process in the database: a trial whose process stopped beating for
@@ -261,6 +264,38 @@ def baseline_params(params: Sequence[SearchParam], config) -> dict[str, Any]:
             raise TuneError(f"--baseline: the config gives {param.key} = {value!r}, outside its search range {param.spec()}")
         values[param.key] = str(value) if param.kind == "choice" else (int(value) if param.kind == "int" else float(value))
     return values
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Refuse ``--set`` items that a search sets itself, per trial: ``output_dir`` (each
+    trial's run folder is made under the study folder, where its scores are read back; one
+    folder for every trial made trial 0's scores unfindable and every later trial fail)."""
+    for item in overrides:
+        if item.split("=", 1)[0].strip() == "output_dir":
+            raise TuneError("--set output_dir is not taken by tune: every trial runs in its own folder under the study "
+                            "folder; choose that folder with --dir DIR")
+
+
+def resumption_note(study, resumed: Sequence[int]) -> str:
+    """One line saying what became of the interrupted trials ``resumed`` that were queued
+    to resume when the search started: resumed as which trial, and how it ended."""
+    optuna = _optuna()
+    latest: dict[int, Any] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "resume_of" in t.user_attrs:
+            latest[t.user_attrs["resume_of"]] = t  # in number order: the last resumption wins
+    parts = []
+    for number in resumed:
+        t = latest.get(number)
+        if t is None or t.state == optuna.trial.TrialState.WAITING:
+            parts.append(f"{number} still waiting to resume (run the command again)")
+        elif t.state == optuna.trial.TrialState.RUNNING:
+            parts.append(f"{number} resuming as trial {t.number} in another process")
+        elif t.state == optuna.trial.TrialState.COMPLETE:
+            parts.append(f"{number} resumed as trial {t.number}, complete ({t.value:.4f})")
+        else:
+            parts.append(f"{number} resumed as trial {t.number}, {t.state.name.lower()}")
+    return f"interrupted trial(s): {'; '.join(parts)}"
 
 
 def _enqueue_resume(study, trial) -> None:
@@ -543,6 +578,7 @@ def tune(
     params_by_key.update({p.key: p for p in map(parse_search, search)})
     params = list(params_by_key.values())
     overrides = list(overrides)
+    check_overrides(overrides)
     check_space(raw, overrides, params, source=str(path))
     base = load_config(raw, overrides)
     if not base.val.folders:
@@ -561,6 +597,7 @@ def tune(
 
     lock = None
     notes: list[str] = []
+    resumed: list[int] = []
     if local:
         import fcntl  # POSIX; imported here so that the module itself imports anywhere
 
@@ -587,8 +624,7 @@ def tune(
         if local:
             resumed = _recover(created, db)
             if resumed:
-                notes.append(f"interrupted trial(s) {resumed} queued to resume from their checkpoints")
-                print(f"superres: {notes[-1]}", flush=True)
+                print(f"superres: interrupted trial(s) {resumed} queued to resume from their checkpoints", file=sys.stderr, flush=True)
         done = _finished(created)
         if done:
             print(f"superres: study '{study}' has {done} finished trial(s); running until {trials}", flush=True)
@@ -602,6 +638,8 @@ def tune(
             for w in workers:
                 w.join()
         result_study = optuna.load_study(study_name=study, storage=_storage(spec))
+        if local and resumed:
+            notes.insert(0, resumption_note(result_study, resumed))
         return _report(result_study, spec, path, notes)
     finally:
         if lock is not None:

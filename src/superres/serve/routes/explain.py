@@ -58,16 +58,20 @@ class ExplainResult(BaseModel):
     values: ExplainValues | None = None
 
 
-def _explain_job(offer: Offer, image: ImageData, box, steps: int, device: str, include_values: bool) -> dict:
+def _explain_job(offer: Offer, image: ImageData, box, steps: int, device: str, include_values: bool, cancel=None) -> dict:
     import base64
 
     import numpy as np
 
-    from superres.attribution import explain, heatmap_overlay
+    from superres.attribution import ExplainCancelled, explain, heatmap_overlay
     from superres.models import load_for_scale
 
+    def stop_if_cancelled(done: int, total: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise ExplainCancelled(f"explanation stopped after {done} of {total} steps: the client left or the server is stopping")
+
     model = load_for_scale(offer.load_reference, offer.scale)
-    result = explain(model, image, box, steps=steps, device=device)
+    result = explain(model, image, box, steps=steps, device=device, progress=stop_if_cancelled)
     result.model = offer.name  # a weights file's stem would name the path, which stays on the server
     png = encode_image(ImageData(pixels=heatmap_overlay(image, result)), "PNG")
     body = {**result.to_json(), "heatmap": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
@@ -117,7 +121,9 @@ async def explain_box(
     if isinstance(decoded, JSONResponse):
         return decoded
     try:
-        body = await server.jobs.run(lambda: _explain_job(offer, decoded, parsed, steps, server.device, include_values))
+        body = await server.jobs.run_cancellable(
+            lambda cancel: _explain_job(offer, decoded, parsed, steps, server.device, include_values, cancel), request
+        )
     except Busy:
         return busy(server.jobs)
     except ExplainError as exc:

@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from superres.errors import SuperresError
-from superres.imaging.io import ImageData, encode_image
+from superres.imaging.io import ImageData, check_encodable, encode_image
 from superres.inference.autopick import AUTO, CLEAN, LIGHT, REAL, decide, measure
-from superres.inference.sizing import OutputSize, choose_model_scale
+from superres.inference.sizing import OutputSize, OutputTooLarge, choose_model_scale
 from superres.options import FITS, WEB_FORMATS, image_format
 from superres.serve.answers import ERROR_RESPONSES, busy, decode_upload, error, pixels_text, safe_stem
 from superres.serve.catalog import Blend, Catalog, Offer
@@ -163,7 +163,10 @@ def _plan_size(server: ServerContext, catalog: Catalog, ask: _Ask, decoded: Imag
     if ask.output is None:
         out_height, out_width = in_height * ask.offer.scale, in_width * ask.offer.scale
     else:
-        plan = ask.output.plan(in_height, in_width)
+        try:
+            plan = ask.output.plan(in_height, in_width)
+        except SuperresError as exc:  # a size no larger than the image
+            return error(422, str(exc))
         offers = catalog.offers[ask.offer.name]
         ask.offer = offers[choose_model_scale(plan.factor, offers)]
         out_height, out_width = plan.size
@@ -202,6 +205,8 @@ async def _run(server: ServerContext, catalog: Catalog, ask: _Ask, decoded: Imag
         return error(422, str(exc.args[0]))
     except Busy:
         return busy(server.jobs)
+    except OutputTooLarge as exc:  # over this machine's memory budget, below max_output_pixels
+        return error(413, str(exc))
     except SuperresError as exc:
         log.error("upscale with %s x%s failed: %s", offer.name, offer.scale, exc)
         return error(500, f"upscaling failed: {exc}")
@@ -236,5 +241,6 @@ def _upscale_job(server: ServerContext, ask: _Ask, image: ImageData) -> tuple[by
         (offer.name if blend is None else f"{offer.name}@{blend.strength:g}", f"{offer.scale}+" if ask.ensemble else offer.scale),
         lambda: server.load(offer.load_reference, scale=offer.scale, device=server.device, tile=server.settings.tile, **options),
     )
+    check_encodable(image, ask.format)  # an animation its writer cannot take: before the frames are upscaled
     result = upscaler.upscale_image_data(image, output=ask.output)
     return encode_image(result, ask.format.upper(), quality=ask.quality), time.perf_counter() - start
