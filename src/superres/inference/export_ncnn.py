@@ -422,6 +422,8 @@ def ncnn_model_bytes(model: nn.Module, *, scale: int | None = None, name: str | 
     wrapped by :class:`LumaAsRgb`), without writing them. Raises :class:`SuperresError`
     naming the first operation ncnn files cannot hold."""
     label = name or type(model).__name__
+    if getattr(model, "onnx_graph", None) is not None:
+        raise SuperresError(f"cannot export {label!r} to ncnn: it is an ONNX graph; export the weights it came from")
     model = prepare_for_inference(model).cpu()
     scale = int(scale or getattr(model, "scale", 0))
     channels = model_contract(model).channels

@@ -93,12 +93,16 @@ class OnnxRunner:
             self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise SuperresError(f"cannot load the ONNX model: {' '.join(str(exc).split())[:300]}") from None
-        self.input_name = self.session.get_inputs()[0].name
+        entry = self.session.get_inputs()[0]
+        self.input_name = entry.name
+        # An fp16 graph (export --fp16) takes and gives float16; the tiles stay float32.
+        self.input_dtype = np.float16 if entry.type == "tensor(float16)" else np.float32
         self.threads = threads
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.session.run(None, {self.input_name: x})[0]
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        out = self.session.run(None, {self.input_name: x})[0]
+        return out if out.dtype == np.float32 else out.astype(np.float32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`__call__` on float32 CPU tensors."""

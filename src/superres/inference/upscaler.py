@@ -178,6 +178,9 @@ class Upscaler:
         loader: Callable[[int], nn.Module] | None = None,
     ):
         check_options(backend=backend, tile=tile, tile_overlap=tile_overlap, batch_size=batch_size, threads=threads)
+        graph = getattr(model, "onnx_graph", None)  # an exported graph loaded as a model (superres.models.onnx_graph)
+        if graph is not None and backend == "torch":
+            backend = "onnx"  # it runs on ONNX Runtime only
         model_scale = getattr(model, "scale", scale)
         if model_scale != scale:
             raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
@@ -209,7 +212,8 @@ class Upscaler:
         if backend == "torch":
             self.runner: TorchRunner | OnnxRunner = TorchRunner(model, self.device, self.precision)
         elif backend == "onnx":
-            self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
+            source = graph if graph is not None else export_onnx(model, scale=self.scale, name=name)
+            self.runner = OnnxRunner(source, threads=threads, device=self.device)
         else:
             self.runner = OnnxRunner(_int8_graph(name, self.scale), threads=threads, device=self.device)
         forward = tensor_runner(self_ensemble(self.runner)) if self.ensemble else self.runner.forward
@@ -589,7 +593,8 @@ def load(
     """An :class:`Upscaler` for ``model``: a registry name (with its shipped weights) or a
     checkpoint file.
 
-    The result's size is ``scale`` x the input (default 4; any factor above 1, e.g. 1.5), or
+    The result's size is ``scale`` x the input (default: the scale a model file states, such as
+    a superres ONNX graph or safetensors file, else 4; any factor above 1, e.g. 1.5), or
     ``width`` and/or ``height`` pixels (one alone keeps the aspect ratio; both are fitted
     by ``fit``: "cover", "contain" or "stretch", see :mod:`superres.inference.sizing`).
     A scale the model has runs that model alone, as always; any other size runs the model
@@ -604,7 +609,7 @@ def load(
     architecture) where the model's registry entry does not.
     """
     from superres.models import get_spec, has_parameters, load_for_scale, pretrained_path
-    from superres.models.pretrained import check_strength, load_blended
+    from superres.models.pretrained import check_strength, declared_scale, load_blended
     from superres.models import load as load_checkpoint
     from superres.models.registry import is_registered
 
@@ -614,7 +619,8 @@ def load(
     check_strength(model, strength, fidelity)
     sized = width is not None or height is not None
     if not sized and scale is None:
-        scale = 4
+        # A file that states its scale (superres safetensors, a superres ONNX graph) is used at it.
+        scale = (declared_scale(model) if not is_registered(model) else None) or 4
     if not sized and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise SuperresError(f"scale must be a number above 1, got {scale!r}")
     output = OutputSize(scale=scale, width=width, height=height, fit=fit) if sized else None
