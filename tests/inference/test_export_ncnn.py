@@ -28,6 +28,28 @@ def _needs_ncnn():
     pytest.importorskip("ncnn", reason="the ncnn runtime is not installed: pip install 'superres[ncnn]'")
 
 
+def _as_chainner_reads_it(lines: list[str]) -> tuple[int, int]:
+    # chaiNNer does not run a file to learn its scale: it multiplies the PixelShuffle factors,
+    # Deconvolution strides and the Interp factors not followed by an add (the anchor of
+    # Real-ESRGAN's compact models), and divides by convolution strides; the output channels
+    # are the last convolution's, divided by the square of the pixel shuffles' factor.
+    scale, shuffle, last_conv = 1.0, 1, 0
+    layers = [line.split() for line in lines[2:]]
+    for index, fields in enumerate(layers):
+        params = dict(item.split("=", 1) for item in fields[4 + int(fields[2]) + int(fields[3]) :])
+        if fields[0] == "PixelShuffle":
+            scale *= int(params["0"])
+            shuffle *= int(params["0"])
+        elif fields[0] == "Deconvolution":
+            scale *= int(params.get("3", 1))
+        elif fields[0] == "Convolution":
+            scale /= int(params.get("3", 1))
+            last_conv = int(params["0"])
+        elif fields[0] == "Interp" and not (index + 1 < len(layers) and layers[index + 1][0] == "BinaryOp" and "0=0" in layers[index + 1]):
+            scale *= float(params["1"])
+    return int(scale), last_conv // shuffle**2
+
+
 def _psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
     a, b = (np.round(np.clip(x, 0, 1) * 255).astype(np.float64) for x in (a, b))
     mse = np.mean((a - b) ** 2)
@@ -58,6 +80,8 @@ def test_the_ncnn_runtime_agrees_with_pytorch_on_set5(name, scale, set5_crops, t
     lines = param.read_text().splitlines()
     assert lines[2].split()[:5] == ["Input", "input", "0", "1", "data"]
     assert any(line.split()[4 + int(line.split()[2])] == "output" for line in lines[2:])  # the last blob is 'output'
+
+    assert _as_chainner_reads_it(lines) == (scale, 3)
 
     runtime = NcnnRuntime(param, threads=2)
     upscaler = Upscaler(model, scale=scale, name=name, tile=0, precision="fp32")

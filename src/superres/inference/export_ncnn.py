@@ -13,9 +13,10 @@ shuffle) is written as Real-ESRGAN's compact model writes its own: a nearest x``
 of the input added after the ``PixelShuffle``, which is the same sum.
 
 A luma model (FSRCNN, ESPCN: Y in, Y out) is wrapped by :class:`LumaAsRgb` so that the file
-takes and gives RGB like every other: 1x1 convolutions for RGB -> Y and for the final join,
-and the chroma upscaled by MATLAB's bicubic kernel written as one convolution per sub-pixel
-phase and a pixel shuffle after an edge-replicating ``Padding``. That is what the upscaler
+takes and gives RGB like every other: 1x1 convolutions for RGB -> Y and for the join of Y and
+chroma, the chroma upscaled by MATLAB's bicubic kernel written as a convolution giving each
+sub-pixel phase after an edge-replicating ``Padding``, and one pixel shuffle for Y and chroma
+together at the end. That is what the upscaler
 does (:mod:`superres.inference.channels`) except within two pixels of the border, where
 MATLAB mirrors the image and ncnn can only replicate its edge (docs/APPS.md gives the
 measured difference).
@@ -59,36 +60,88 @@ def ncnn_file_names(name: str, scale: int) -> tuple[str, str]:
 
 class LumaAsRgb(nn.Module):
     """A luma model (Y / 255 in and out, :mod:`superres.models.contract`) as an RGB one, built
-    only of operations ncnn has: Y from RGB and the final join are 1x1 convolutions, and the
-    chroma is upscaled with MATLAB's bicubic taps (a = -0.5) as a convolution per sub-pixel
-    phase and a pixel shuffle, after replicating the edge two pixels out."""
+    only of operations ncnn has, with a single upscaling layer at the end, as the Real-ESRGAN
+    files have (chaiNNer infers a file's scale by multiplying its PixelShuffle factors, and its
+    output channels from the last convolution).
+
+    At low resolution: Y from RGB (a 1x1 convolution), the network's Y as ``s*s`` sub-pixel
+    phases (ESPCN's last convolution; FSRCNN's transposed convolution rewritten as the
+    equivalent convolution), the chroma's MATLAB-bicubic phases (one 5x5 convolution after
+    replicating the edge two pixels out), and the join of Y and chroma into RGB for every
+    phase (a 1x1 convolution); then one pixel shuffle."""
 
     def __init__(self, net: nn.Module, *, scale: int):
         super().__init__()
         self.scale = scale
-        self.net = net
         self.to_y = nn.Conv2d(3, 1, 1)
+        self.luma = _luma_phases(net, scale)
         self.to_chroma = nn.Conv2d(3, 3, 1)
         self.pad = nn.ReplicationPad2d(_PAD)
         self.phases = nn.Conv2d(3, 3 * scale * scale, 2 * _PAD + 1, bias=False)
+        self.join = nn.Conv2d(4 * scale * scale, 3 * scale * scale, 1, bias=False)
         self.shuffle = nn.PixelShuffle(scale)
-        self.join = nn.Conv2d(4, 3, 1, bias=False)
         with torch.no_grad():
             self.to_y.weight.copy_(torch.tensor(YCBCR_FROM_RGB[0] / 255.0).view(1, 3, 1, 1))
             self.to_y.bias.fill_(YCBCR_OFFSET[0] / 255.0)
             self.to_chroma.weight.copy_(torch.tensor(CHROMA_FROM_RGB).view(3, 3, 1, 1))
             self.to_chroma.bias.copy_(torch.tensor(-YCBCR_OFFSET[0] * RGB_PER_LUMA))
             self.phases.weight.copy_(_bicubic_phases(scale))
-            # RGB = chroma part + Y (0-255 scale) * RGB_PER_LUMA, and the model's Y is Y / 255.
-            join = torch.zeros(3, 4, 1, 1)
-            join[:, 0, 0, 0] = torch.tensor(255.0 * RGB_PER_LUMA)
-            join[:, 1:, 0, 0] = torch.eye(3)
-            self.join.weight.copy_(join)
+            # RGB = chroma part + Y (0-255 scale) * RGB_PER_LUMA, the model's Y being Y / 255;
+            # phase by phase: input channels are Y's s*s phases then each chroma plane's.
+            phases = scale * scale
+            join = torch.zeros(3 * phases, 4 * phases)
+            for c in range(3):
+                for ph in range(phases):
+                    join[c * phases + ph, ph] = 255.0 * float(RGB_PER_LUMA[c])
+                    join[c * phases + ph, phases + c * phases + ph] = 1.0
+            self.join.weight.copy_(join.view(3 * phases, 4 * phases, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.net(self.to_y(x))  # (B, 1, sH, sW), Y / 255
-        chroma = self.shuffle(self.phases(self.pad(self.to_chroma(x))))  # (B, 3, sH, sW)
-        return self.join(torch.cat([y, chroma], dim=1))  # (B, 3, sH, sW)
+        y = self.luma(self.to_y(x))  # (B, s*s, H, W): Y / 255, phase by phase
+        chroma = self.phases(self.pad(self.to_chroma(x)))  # (B, 3*s*s, H, W)
+        rgb = self.join(torch.cat([y, chroma], dim=1))  # (B, 3*s*s, H, W)
+        return self.shuffle(rgb)  # (B, 3, sH, sW)
+
+
+def _luma_phases(net: nn.Module, scale: int) -> nn.Module:
+    """The part of a luma model that maps Y to its output's ``s*s`` sub-pixel phases at low
+    resolution: everything before ESPCN's pixel shuffle; FSRCNN with its last layer as a
+    convolution."""
+    from superres.models.espcn import ESPCN
+    from superres.models.fsrcnn import FSRCNN
+
+    if isinstance(net, ESPCN):
+        return net.body
+    if isinstance(net, FSRCNN):
+        return nn.Sequential(*net.body, _deconv_as_phases(net.deconv, scale))
+    raise SuperresError(f"the ncnn writer wraps ESPCN and FSRCNN for RGB, not {type(net).__name__} (a luma model)")
+
+
+def _deconv_as_phases(deconv: nn.ConvTranspose2d, scale: int) -> nn.Conv2d:
+    """A one-channel transposed convolution of stride ``scale`` that makes the output exactly
+    ``scale`` x its input, as the convolution giving its ``s*s`` output phases at the input's
+    resolution (the same sums: output pixel ``i*s + p`` is ``sum_j x[i - j] * w[j*s + p + pad]``)."""
+    (k, _), (stride, _), (pad, _) = (_pair(v) for v in (deconv.kernel_size, deconv.stride, deconv.padding))
+    if deconv.out_channels != 1 or stride != scale or deconv.groups != 1 or _pair(deconv.dilation) != (1, 1):
+        raise SuperresError(f"cannot write a transposed convolution of stride {stride} as x{scale} sub-pixel phases")
+    offsets = [j for p in range(scale) for j in range(-k, k + 1) if 0 <= j * scale + p + pad < k]
+    reach = max(abs(j) for j in offsets)
+    size = 2 * reach + 1
+    conv = nn.Conv2d(deconv.in_channels, scale * scale, size, padding=reach)
+    weight = torch.zeros(scale * scale, deconv.in_channels, size, size)
+    w = deconv.weight.detach()[:, 0]  # (in, k, k)
+    for py in range(scale):
+        for px in range(scale):
+            for jy in range(-reach, reach + 1):
+                for jx in range(-reach, reach + 1):
+                    ky, kx = jy * scale + py + pad, jx * scale + px + pad
+                    if 0 <= ky < k and 0 <= kx < k:
+                        # A cross-correlation reads x[i + t - reach]; x[i - j] is tap reach - j.
+                        weight[py * scale + px, :, reach - jy, reach - jx] = w[:, ky, kx]
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.fill_(float(deconv.bias.detach()[0]) if deconv.bias is not None else 0.0)
+    return conv
 
 
 def _bicubic_phases(scale: int) -> torch.Tensor:
