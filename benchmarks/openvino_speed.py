@@ -4,16 +4,17 @@ Run: python benchmarks/openvino_speed.py [--size 256] [--threads 2] [--repeat 5]
 
 For SwiftRep, ESPCN and FSRCNN (shipped weights) at x2 and x4, on a (1, C, size, size) input
 (C = 3 for SwiftRep, 1 for the luma models; a natural image, the bundled demo photo), it times
-the network's forward pass (best of ``--repeat`` after a warm-up, output megapixels per second)
+the network's forward pass (best of ``--repeat`` after a warm-up, the backends taking turns;
+output megapixels per second)
 in: PyTorch fp32 (the baseline of every ratio), PyTorch bf16 (autocast, channels-last, as
 superres runs it; only where the CPU reports AVX-512 BF16 or AMX), ONNX Runtime fp32 (the
-graph ``superres export --format onnx`` writes), OpenVINO with f32 inference precision and
-OpenVINO with its default precision hint (bf16 on CPUs that have it). OpenVINO and ONNX Runtime
-get the graph reshaped to the timed size (OpenVINO's fastest case; a dynamic graph would have
-to be recompiled per tile size). Every backend gets the same thread count.
+graph ``superres export --format onnx`` writes), and OpenVINO on that graph as ``--backend
+openvino`` runs it (:class:`superres.inference.runners.OpenVinoRunner`: dynamic height and
+width, compiled once) in fp32 and, where the CPU has bf16 instructions, bf16 (OpenVINO's own
+default on such CPUs). Every backend gets the same thread count.
 
 Then the Set5 PSNR (paper protocol, Y channel) of each OpenVINO precision against PyTorch
-fp32, so that a faster backend that changes the numbers by more than 0.05 dB shows.
+fp32 (PyTorch bf16's own change is recorded in each weight file's metadata), so that a faster backend that changes the numbers by more than 0.05 dB shows.
 
 It prints one line per model, scale and backend with its ratio to PyTorch fp32, and
 ``torch.backends.cpu.get_cpu_capability()`` beside them; ``--out`` also writes them as JSON.
@@ -22,6 +23,7 @@ It prints one line per model, scale and backend with its ratio to PyTorch fp32, 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import tempfile
@@ -38,25 +40,15 @@ SCALES = [2, 4]
 MAX_PSNR_LOSS = 0.05
 
 
-def _best_of(run, repeat: int) -> float:
-    run()  # warm-up: kernels chosen, memory allocated
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 class _OpenVinoModel(torch.nn.Module):
-    """An OpenVINO compiled graph behind the model interface, for the Set5 protocol (dynamic sizes)."""
+    """superres's OpenVINO runner behind the model interface, for the Set5 protocol."""
 
-    def __init__(self, compiled, scale: int, contract):
+    def __init__(self, runner, scale: int, contract):
         super().__init__()
-        self.compiled, self.scale, self.contract = compiled, scale, contract
+        self.runner, self.scale, self.contract = runner, scale, contract
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self.compiled(x.numpy())[0], dtype=np.float32))
+        return self.runner.forward(x.float())
 
 
 def main() -> None:
@@ -76,6 +68,7 @@ def main() -> None:
     from superres.evaluate import score_images
     from superres.imaging import read_image
     from superres.inference.onnx import export_onnx, prepare_for_inference
+    from superres.inference.runners import OpenVinoRunner
     from superres.models import load_for_scale, model_contract
 
     torch.set_num_threads(args.threads)
@@ -103,47 +96,53 @@ def main() -> None:
             mp = x.shape[2] * x.shape[3] * scale * scale / 1e6
             graph = folder / f"{name}_x{scale}.onnx"
             graph.write_bytes(export_onnx(model, scale=scale, name=name))
-            timings = {}
+            runs = {}  # backend -> a callable running the network once
 
-            with torch.inference_mode():
-                timings["torch fp32"] = _best_of(lambda: model(x), args.repeat)
-                if bf16:
-                    last = model.to(memory_format=torch.channels_last)
-                    xl = x.contiguous(memory_format=torch.channels_last)
+            def run_fp32(model=model, x=x):
+                with torch.inference_mode():
+                    return model(x)
 
-                    def run_bf16():
-                        with torch.autocast("cpu", dtype=torch.bfloat16):
-                            return last(xl)
+            runs["torch fp32"] = run_fp32
+            if bf16:
+                last = copy.deepcopy(model).to(memory_format=torch.channels_last)
+                xl = x.contiguous(memory_format=torch.channels_last)
 
-                    timings["torch bf16"] = _best_of(run_bf16, args.repeat)
-                    model = model.to(memory_format=torch.contiguous_format)
+                def run_bf16(last=last, xl=xl):
+                    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                        return last(xl)
+
+                runs["torch bf16"] = run_bf16
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = args.threads
             options.inter_op_num_threads = 1
             session = ort.InferenceSession(str(graph), sess_options=options, providers=["CPUExecutionProvider"])
             feed = {session.get_inputs()[0].name: x.numpy()}
-            timings["onnxruntime fp32"] = _best_of(lambda: session.run(None, feed), args.repeat)
+            runs["onnxruntime fp32"] = lambda session=session, feed=feed: session.run(None, feed)
 
-            compiled_dynamic = {}
-            for hint in ("f32", "default"):
-                config = {"INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY"}
-                if hint == "f32":
-                    config["INFERENCE_PRECISION_HINT"] = "f32"
-                static = core.read_model(str(graph))
-                static.reshape([1, contract.channels, x.shape[2], x.shape[3]])
-                compiled = core.compile_model(static, "CPU", config)
-                request = compiled.create_infer_request()
-                data = x.numpy()
-                timings[f"openvino {hint}"] = _best_of(lambda: request.infer({0: data}), args.repeat)
-                compiled_dynamic[hint] = core.compile_model(core.read_model(str(graph)), "CPU", config)
+            # What --backend openvino runs: the dynamic graph, compiled once (superres's runner).
+            openvino = {}
+            for precision in ("fp32", "bf16") if bf16 else ("fp32",):
+                openvino[precision] = OpenVinoRunner(graph, threads=args.threads, precision=precision)
+                runs[f"openvino {precision}"] = lambda runner=openvino[precision], data=x.numpy(): runner(data)
+
+            # Round-robin, best of --repeat: on a shared machine a busy moment then slows one
+            # run of every backend, not all runs of one.
+            for run in runs.values():
+                run()  # warm-up: kernels chosen, memory allocated
+            timings = {backend: float("inf") for backend in runs}
+            for _ in range(args.repeat):
+                for backend, run in runs.items():
+                    start = time.perf_counter()
+                    run()
+                    timings[backend] = min(timings[backend], time.perf_counter() - start)
 
             psnr = {}
             if SET5.is_dir():
                 items = load_benchmark(SET5, scale)
                 psnr["torch fp32"] = score_images(model, items, scale=scale, dataset="Set5").psnr
-                for hint, compiled in compiled_dynamic.items():
-                    psnr[f"openvino {hint}"] = score_images(_OpenVinoModel(compiled, scale, contract), items, scale=scale, dataset="Set5").psnr
+                for precision, runner in openvino.items():
+                    psnr[f"openvino {precision}"] = score_images(_OpenVinoModel(runner, scale, contract), items, scale=scale, dataset="Set5").psnr
             base = timings["torch fp32"]
             for backend, seconds in timings.items():
                 change = psnr.get(backend, None)

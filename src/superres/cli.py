@@ -43,8 +43,9 @@ def _add_upscale(sub) -> None:
         help="auto: fp16 on CUDA; on a CPU measured to run bf16 fast, bf16 for models it changes by 0.01 dB or less; else fp32",
     )
     p.add_argument(
-        "--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
-        help="PyTorch, ONNX Runtime, or ONNX Runtime on the shipped int8 graph (models it changes by 0.05 dB or less)",
+        "--backend", default="torch", choices=["torch", "onnx", "onnx-int8", "openvino"],
+        help="PyTorch, ONNX Runtime, ONNX Runtime on the shipped int8 graph (models it changes by 0.05 dB or less), "
+        "or OpenVINO on the CPU (pip install 'superres[openvino]'; docs/SPEED.md)",
     )
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch or ONNX Runtime (default: one per core)")
     p.add_argument("--ensemble", action="store_true", help="self-ensemble: 8 flips and rotations averaged, a little sharper, about 8x the time")

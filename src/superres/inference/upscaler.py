@@ -34,7 +34,7 @@ from superres.inference.channels import adapt_channels_tensor, numpy_runner, ten
 from superres.inference.ensemble import self_ensemble
 from superres.inference.lanes import Lanes, is_small
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
-from superres.inference.runners import OnnxRunner, TorchRunner
+from superres.inference.runners import OnnxRunner, OpenVinoRunner, TorchRunner
 from superres.inference.sizing import OutputSize, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
@@ -48,7 +48,7 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_TILE_OVERLAP", "PRECISIONS", "BACKENDS", "U
 DEFAULT_TILE_OVERLAP = 32
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 #: ``precision="auto"`` runs a model in bf16 only where its weight file records a Set5 PSNR
 #: change of bf16 within this (dB), and only on a machine that reports fast bf16
@@ -95,6 +95,8 @@ def _resolve_precision(precision: str, device: torch.device, backend: str, metad
     precision = aliases.get(precision, precision)
     if precision not in PRECISIONS:
         raise SuperresError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if backend == "openvino":
+        return _openvino_precision(precision, device, metadata)
     if backend.startswith("onnx"):
         if precision not in ("auto", "fp32"):
             raise SuperresError(f"the ONNX backend runs in fp32 (onnx-int8 in int8), not {precision}")
@@ -115,6 +117,19 @@ def _resolve_precision(precision: str, device: torch.device, backend: str, metad
     if not bf16_is_fast("cpu"):
         return "fp32", f"auto: bf16 is not fast on this CPU ({cpu_capability()})"
     return "bf16", f"auto: fast bf16 on this CPU, Set5 {change:+.3f} dB"
+
+
+def _openvino_precision(precision: str, device: torch.device, metadata: dict | None) -> tuple[str, str]:
+    """OpenVINO's precision: fp32, or bf16 where asked, or under "auto" where PyTorch's would be
+    (a fast-bf16 CPU and weights whose bf16 change is recorded within AUTO_BF16_MAX_LOSS)."""
+    if device.type != "cpu":
+        raise SuperresError(f"the OpenVINO backend runs on the CPU, not {device.type}")
+    if precision in ("fp32", "bf16"):
+        return precision, "asked"
+    if precision == "fp16":
+        raise SuperresError("the OpenVINO backend runs in fp32 or bf16, not fp16")
+    chosen, why = _resolve_precision("auto", device, "torch", metadata)
+    return chosen, why
 
 
 def _int8_graph(name: str, scale: int) -> Path:
@@ -145,7 +160,8 @@ class Upscaler:
     pixels shared by neighbouring tiles (default 32). ``precision``: "auto" (fp16 on CUDA,
     fp32 elsewhere), "fp32", "fp16" (CUDA) or "bf16" (autocast; falls back to fp32 when the
     output is not finite). ``backend``: "torch", or "onnx" (the model is exported to ONNX in
-    memory and run by ONNX Runtime, fp32). ``threads``: CPU threads, for ONNX Runtime's
+    memory and run by ONNX Runtime, fp32), or "openvino" (the same graph compiled by OpenVINO
+    on the CPU; fp32, or bf16 where "auto" would run PyTorch in bf16; the openvino extra). ``threads``: CPU threads, for ONNX Runtime's
     session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
     ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     ``ensemble``: run the self-ensemble (:mod:`.ensemble`: eight flips and rotations of each
@@ -189,7 +205,7 @@ class Upscaler:
         self.scale = int(scale)
         self.name = name
         self.backend = backend
-        self.device = resolve_device(device)
+        self.device = resolve_device("cpu" if backend == "openvino" and device == "auto" else device)  # OpenVINO: CPU here
         self.precision, self.precision_reason = _resolve_precision(precision, self.device, backend, getattr(model, "superres_metadata", None))
         self.tile = tile
         self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
@@ -210,10 +226,13 @@ class Upscaler:
         self.channels = input_channels(model)
         self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
         if backend == "torch":
-            self.runner: TorchRunner | OnnxRunner = TorchRunner(model, self.device, self.precision)
+            self.runner: TorchRunner | OnnxRunner | OpenVinoRunner = TorchRunner(model, self.device, self.precision)
         elif backend == "onnx":
             source = graph if graph is not None else export_onnx(model, scale=self.scale, name=name)
             self.runner = OnnxRunner(source, threads=threads, device=self.device)
+        elif backend == "openvino":
+            source = graph if graph is not None else export_onnx(model, scale=self.scale, name=name)
+            self.runner = OpenVinoRunner(source, threads=threads, precision=self.precision)
         else:
             self.runner = OnnxRunner(_int8_graph(name, self.scale), threads=threads, device=self.device)
         forward = tensor_runner(self_ensemble(self.runner)) if self.ensemble else self.runner.forward
