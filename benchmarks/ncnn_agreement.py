@@ -4,7 +4,7 @@ Run: python benchmarks/ncnn_agreement.py [--crop N] (needs the ncnn extra and ..
 
 For every shipped model and scale: export the .param/.bin pair (superres.inference.export_ncnn),
 run each Set5 image (whole, or its top-left N x N crop) through the ncnn runtime
-(superres.models.ncnn.NcnnRuntime, CPU, two threads) and through superres's upscaler (PyTorch
+(superres.models.ncnn.NcnnRuntime, CPU, one thread) and through superres's upscaler (PyTorch
 fp32, whole image), round both to 8 bits and print the PSNR between them per image. Then, for
 the luma models (ESPCN, FSRCNN), the same for the RGB wrapper run in fp32 PyTorch
 (superres.inference.export_ncnn.LumaAsRgb), which isolates what ncnn's edge padding changes
@@ -54,7 +54,7 @@ def main() -> None:
         for scale in spec.pretrained_scales():
             model = load_for_scale(spec.name, scale)
             param, _ = export_ncnn(model, folder, name=spec.name, scale=scale)
-            runtime = NcnnRuntime(param, threads=2)
+            runtime = NcnnRuntime(param, threads=1)  # two OpenMP threads ran 10x slower on a busy 2-core machine
             upscaler = Upscaler(model, scale=scale, name=spec.name, tile=0, precision="fp32")
             expected = [upscaler.upscale_planes(image)[0] for image in images]
             values = [_psnr_8bit(runtime(image), ref) for image, ref in zip(images, expected)]

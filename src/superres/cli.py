@@ -466,6 +466,10 @@ def _run_export(args) -> int:
 
     fmt = args.format or ("safetensors" if Path(args.source).is_dir() else None)
     if fmt is None:
+        from superres.models.registry import is_registered
+
+        if not Path(args.source).exists() and not is_registered(args.source):
+            raise SuperresError(f"{args.source!r} is neither a training run folder, a registered model nor a file (see 'superres models')")
         raise SuperresError(f"say which format to export {args.source!r} to: --format ncnn or --format onnx")
     if fmt != "onnx" and args.fp16:
         raise SuperresError("--fp16 is an option of --format onnx (ncnn files hold fp16 weights always)")
