@@ -27,7 +27,7 @@ def _add_upscale(sub) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image or video files, folders (searched recursively) or glob patterns")
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: beside each input)")
-    p.add_argument("-s", "--scale", type=_factor, help=f"upscaling factor, any number above 1, e.g. 1.5 (default: {DEFAULT_SCALE})")
+    p.add_argument("-s", "--scale", type=_factor, help="upscaling factor, any number above 1, e.g. 1.5 (default: the model file's own, else 4)")
     _add_size_arguments(p)
     p.add_argument(
         "-m", "--model", default=DEFAULT_PHOTO_MODEL,
@@ -48,7 +48,8 @@ def _add_upscale(sub) -> None:
     )
     p.add_argument(
         "--backend", default="torch", choices=BACKENDS,
-        help="PyTorch, ONNX Runtime, or ONNX Runtime on the shipped int8 graph (models it changes by 0.05 dB or less)",
+        help="PyTorch, ONNX Runtime, ONNX Runtime on the shipped int8 graph (models it changes by 0.05 dB or less), "
+        "or OpenVINO on the CPU (pip install 'superres[openvino]'; docs/SPEED.md)",
     )
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch or ONNX Runtime (default: one per core)")
     p.add_argument("--ensemble", action="store_true", help="self-ensemble: 8 flips and rotations averaged, a little sharper, about 8x the time")
@@ -99,10 +100,21 @@ def _output_size(args):
     width = args.width if width is None else width
     height = args.height if height is None else height
     if width is None and height is None:
-        scale = DEFAULT_SCALE if args.scale is None else args.scale
+        scale = _stated_scale(args.model) if args.scale is None else args.scale
         return scale, None, None, f"x{scale:g}"
     size = OutputSize(scale=args.scale, width=width, height=height, fit=args.fit)  # raises on a bad mix or value
     return None, width, height, size.label
+
+
+def _stated_scale(model: str) -> int:
+    """-s left out: the scale a model file states (a superres ONNX graph or safetensors file), else 4."""
+    from pathlib import Path
+
+    if not Path(model).is_file():
+        return 4  # a registry name: its x4 model, as always
+    from superres.models.pretrained import declared_scale
+
+    return declared_scale(model) or 4
 
 
 def _load_options(args, width, height) -> dict:
@@ -212,12 +224,19 @@ def _run_upscale_on_ray(args) -> int:
 
 
 def _add_export_onnx(sub) -> None:
-    p = sub.add_parser("export-onnx", help="export a model to ONNX (dynamic height and width), checked against PyTorch")
+    p = sub.add_parser("export-onnx", help="export a model to ONNX (dynamic height and width), checked against PyTorch; as export --format onnx")
     p.add_argument("model", help="registry name (its shipped weights) or a checkpoint file")
     p.add_argument("-s", "--scale", type=int, default=DEFAULT_SCALE, help=f"upscaling factor (default: {DEFAULT_SCALE})")
     p.add_argument("-o", "--output", help="default: <model>_x<scale>.onnx")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--fp16", action="store_true", help="float16 weights, input and output (half the file; checked against fp32)")
     p.set_defaults(run=_run_export_onnx)
+
+
+def _export_name(model: str) -> str:
+    from pathlib import Path
+
+    return Path(model).stem if Path(model).suffix else model
 
 
 def _run_export_onnx(args) -> int:
@@ -227,12 +246,28 @@ def _run_export_onnx(args) -> int:
     from superres.models import load_for_scale, model_contract
 
     model = load_for_scale(args.model, args.scale)
-    name = Path(args.model).stem if Path(args.model).suffix else args.model
+    name = _export_name(args.model)
     output = Path(args.output or f"{name}_x{args.scale}.onnx")
-    data = export_onnx(model, output, scale=args.scale, name=name, opset=args.opset)
-    print(f"wrote {printable(str(output))} ({len(data) / 1e6:.2f} MB, opset {args.opset}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
+    data = export_onnx(model, output, scale=args.scale, name=name, opset=args.opset, fp16=args.fp16)
+    precision = ", fp16" if args.fp16 else ""
+    print(f"wrote {printable(str(output))} ({len(data) / 1e6:.2f} MB, opset {args.opset}{precision}; max |ONNX - PyTorch| = {max_abs_difference(model, data):.1e})")
     contract = model_contract(model)
     print(f"input: (B, {contract.channels}, H, W), {contract.description or f'{contract.channels} channels'}")
+    return 0
+
+
+def _run_export_ncnn(args) -> int:
+    from pathlib import Path
+
+    from superres.inference.export_ncnn import export_ncnn
+    from superres.models import load_for_scale
+
+    model = load_for_scale(args.source, args.scale)
+    name = _export_name(args.source)
+    folder = Path(args.output or ".")
+    param, weights = export_ncnn(model, folder, name=name, scale=args.scale)
+    print(f"wrote {printable(str(param))} and {printable(weights.name)} ({weights.stat().st_size / 1e6:.2f} MB, fp16)")
+    print(f"input blob 'data', output blob 'output': RGB in [0, 1], x{args.scale} (realesrgan-ncnn-vulkan: -n {param.stem} -s {args.scale}; docs/APPS.md)")
     return 0
 
 
@@ -420,17 +455,44 @@ def _run_train(args) -> int:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="write a training run's final (EMA) weights as safetensors")
-    p.add_argument("run_dir")
-    p.add_argument("-o", "--output", help="default: RUN_DIR/model.safetensors")
-    p.add_argument("--checkpoint", help="a checkpoint the run kept (iter_0000800.ckpt, see trainer.keep_every) instead of the last")
+    p = sub.add_parser(
+        "export", help="export a model as ncnn or ONNX files (--format), or a training run's final weights as safetensors",
+        description="superres export MODEL -s S --format ncnn|onnx -o OUT writes a model for other runtimes "
+        "(ncnn: OUT is a folder, getting MODEL-xS.param and .bin; onnx: OUT is the .onnx file). "
+        "superres export RUN_DIR writes a training run's final (EMA) weights as safetensors.",
+    )
+    p.add_argument("source", metavar="MODEL_OR_RUN", help="registry name or checkpoint file; or a training run folder")
+    p.add_argument("--format", choices=["safetensors", "onnx", "ncnn"], help="default: safetensors for a run folder; a model needs onnx or ncnn")
+    p.add_argument("-s", "--scale", type=int, default=4, help="onnx, ncnn: upscaling factor (default: 4)")
+    p.add_argument("-o", "--output", help="ncnn: folder (default: .); onnx: file (default: <model>_x<scale>.onnx); safetensors: default RUN_DIR/model.safetensors")
+    p.add_argument("--fp16", action="store_true", help="onnx: float16 weights, input and output (ncnn files are fp16 always)")
+    p.add_argument("--opset", type=int, default=17, help="onnx: ONNX opset (default: 17)")
+    p.add_argument("--checkpoint", help="safetensors: a checkpoint the run kept (iter_0000800.ckpt, see trainer.keep_every) instead of the last")
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
+    from pathlib import Path
+
+    fmt = args.format or ("safetensors" if Path(args.source).is_dir() else None)
+    if fmt is None:
+        from superres.models.registry import is_registered
+
+        if not Path(args.source).exists() and not is_registered(args.source):
+            raise SuperresError(f"{args.source!r} is neither a training run folder, a registered model nor a file (see 'superres models')")
+        raise SuperresError(f"say which format to export {args.source!r} to: --format ncnn or --format onnx")
+    if fmt != "onnx" and args.fp16:
+        raise SuperresError("--fp16 is an option of --format onnx (ncnn files hold fp16 weights always)")
+    if fmt != "safetensors" and args.checkpoint:
+        raise SuperresError("--checkpoint is an option of exporting a training run (--format safetensors)")
+    if fmt == "onnx":
+        args.model = args.source
+        return _run_export_onnx(args)
+    if fmt == "ncnn":
+        return _run_export_ncnn(args)
     from superres.training import export_run
 
-    print(f"wrote {printable(str(export_run(args.run_dir, args.output, checkpoint=args.checkpoint)))}")
+    print(f"wrote {printable(str(export_run(args.source, args.output, checkpoint=args.checkpoint)))}")
     return 0
 
 

@@ -31,8 +31,9 @@ DEFAULT_SCALE = 4
 #: What a model runs in: "auto" (fp16 on CUDA; bf16 on a CPU measured fast at it, for weights
 #: it changes by 0.01 dB or less; else fp32), or one of the three asked for by name.
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-#: What runs a model: PyTorch, ONNX Runtime, or ONNX Runtime on a shipped int8 graph.
-BACKENDS = ("torch", "onnx", "onnx-int8")
+#: What runs a model: PyTorch, ONNX Runtime, ONNX Runtime on a shipped int8 graph, or OpenVINO
+#: on the CPU (the openvino extra).
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 #: How a width and height of another aspect ratio than the input's are met (:mod:`superres.inference.sizing`).
 FITS = ("cover", "contain", "stretch")
 #: LR pixels shared by neighbouring tiles (:class:`superres.inference.Upscaler`).

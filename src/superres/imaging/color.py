@@ -7,7 +7,7 @@ import torch
 
 __all__ = [
     "rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_y_torch", "rgb_to_ycbcr_torch", "ycbcr_to_rgb_torch", "chroma_to_rgb_torch",
-    "rgb_from_luma_torch", "modcrop",
+    "rgb_from_luma_torch", "modcrop", "YCBCR_FROM_RGB", "YCBCR_OFFSET", "CHROMA_FROM_RGB", "RGB_PER_LUMA",
 ]
 
 # MATLAB rgb2ycbcr for R, G, B in [0, 1], giving Y in [16, 235] and Cb, Cr in [16, 240].
@@ -65,6 +65,14 @@ def ycbcr_to_rgb_torch(images: torch.Tensor) -> torch.Tensor:
 # its Y is replaced.
 _CHROMA = _INVERSE[:, 1:] @ _YCBCR[1:]
 _LUMA = _INVERSE[:, 0]
+
+# The same matrices by public names, for code that writes these conversions as layers of
+# another runtime (superres.inference.export_ncnn): YCbCr = YCBCR_FROM_RGB @ RGB + YCBCR_OFFSET
+# (0-255 scale), and RGB = CHROMA_FROM_RGB @ RGB - 16 * RGB_PER_LUMA + Y * RGB_PER_LUMA.
+YCBCR_FROM_RGB = _YCBCR
+YCBCR_OFFSET = _OFFSET
+CHROMA_FROM_RGB = _CHROMA
+RGB_PER_LUMA = _LUMA
 
 
 def chroma_to_rgb_torch(images: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from superres.extras import require
 from superres.inference.runners import OnnxRunner
 from superres.models.contract import Contract, fuse, model_contract
 
-__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "INT8_MAX_LOSS", "export_onnx", "max_abs_difference", "prepare_for_inference", "quantize_int8"]
+__all__ = ["DEFAULT_OPSET", "INPUT_DESCRIPTIONS", "INT8_MAX_LOSS", "export_onnx", "graph_metadata", "max_abs_difference", "prepare_for_inference", "quantize_int8"]
 
 DEFAULT_OPSET = 17
 
@@ -42,6 +42,8 @@ INT8_MAX_LOSS = 0.05
 _TRACE_SIZE = (32, 32)
 _CHECK_SIZE = (23, 37)
 _PARITY_TOLERANCE = 1e-4
+# fp16 rounds each weight and activation to 11 bits: differences of a few 1e-3 are its own.
+_FP16_PARITY_TOLERANCE = 1e-2
 
 #: What an exported graph takes, by channel count (the models' own words,
 #: :class:`superres.models.contract.Contract`); a luma model's users must split YCbCr themselves.
@@ -67,28 +69,35 @@ def export_onnx(
     scale: int | None = None,
     name: str | None = None,
     opset: int = DEFAULT_OPSET,
+    fp16: bool = False,
 ) -> bytes:
     """Export ``model`` to ONNX with dynamic batch, height and width; return the file's bytes
     and, given ``path``, also write them there (atomically).
 
-    The graph's input is ``input`` (B, C, H, W) float32 in [0, 1] and its output ``output``
-    (B, C, sH, sW). ``scale``, ``name`` and what the input is (``superres.input``, see
-    :data:`INPUT_DESCRIPTIONS`) go into the file's metadata. Raises
-    :class:`SuperresError` if the export fails or the exported graph disagrees with PyTorch
-    by more than 1e-4 on an input of another size.
+    The graph's input is ``input`` (B, C, H, W) in [0, 1] and its output ``output``
+    (B, C, sH, sW), float32, or float16 throughout with ``fp16`` (weights, input and output;
+    half the file). The file describes itself in its ``metadata_props`` (:func:`graph_metadata`:
+    scale, channel order, input range, registry name, version, licence, measured Set5 PSNR),
+    so that superres loads it back as a model (:mod:`superres.models.onnx_graph`) and any
+    ONNX Runtime script can read what it takes. Raises :class:`SuperresError` if the export
+    fails or the exported graph disagrees with PyTorch on an input of another size (by more
+    than 1e-4, or 1e-2 in fp16).
     """
     onnx = require("onnx", extra="onnx", purpose="ONNX export")
 
+    label = name or type(model).__name__
+    if getattr(model, "onnx_graph", None) is not None:
+        raise SuperresError(f"cannot export {label!r} to ONNX: it is an ONNX graph already; export the weights it came from")
     model = prepare_for_inference(model).cpu()
     contract = model_contract(model)
-    dummy = torch.rand(1, contract.channels, *_TRACE_SIZE)
+    traced = copy.deepcopy(model).half() if fp16 else model
+    dummy = torch.rand(1, contract.channels, *_TRACE_SIZE, dtype=torch.float16 if fp16 else torch.float32)
     buffer = io.BytesIO()
-    label = name or type(model).__name__
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
             torch.onnx.export(
-                model,
+                traced,
                 (dummy,),
                 buffer,
                 input_names=["input"],
@@ -100,18 +109,16 @@ def export_onnx(
     except Exception as exc:  # the exporter raises many types; each is a model it cannot express
         raise SuperresError(f"cannot export {label!r} to ONNX: {' '.join(str(exc).split())[:300]}") from None
     graph = onnx.load_from_string(buffer.getvalue())
-    described = (
-        ("superres.arch", getattr(model, "superres_arch", name)),
-        ("superres.scale", scale or getattr(model, "scale", None)),
-        ("superres.input", contract.description),
-    )
-    for key, value in described:
-        if value is not None:
-            graph.metadata_props.add(key=key, value=str(value))
+    from superres import __version__
+
+    graph.producer_name, graph.producer_version = "superres", __version__
+    for key, value in graph_metadata(model, scale=scale, name=name, fp16=fp16).items():
+        graph.metadata_props.add(key=key, value=value)
     data = graph.SerializeToString()
 
     difference = max_abs_difference(model, data, size=_CHECK_SIZE)
-    if not difference <= _PARITY_TOLERANCE:
+    tolerance = _FP16_PARITY_TOLERANCE if fp16 else _PARITY_TOLERANCE
+    if not difference <= tolerance:
         raise SuperresError(
             f"cannot export {label!r} to ONNX: the exported graph differs from PyTorch by {difference:.3g} on a "
             f"{_CHECK_SIZE[0]}x{_CHECK_SIZE[1]} input (it does not support dynamic sizes)"
@@ -119,6 +126,35 @@ def export_onnx(
     if path is not None:
         _write(Path(path), data)
     return data
+
+
+def graph_metadata(model: nn.Module, *, scale: int | None = None, name: str | None = None, fp16: bool = False) -> dict[str, str]:
+    """What an exported graph says about itself (its ONNX ``metadata_props``), each under
+    ``superres.``: ``scale``; ``channel_order`` ("RGB", or "Y" for a luma model) and
+    ``input_range`` ("0-1", the same for the output); ``input`` in words; ``arch`` (the
+    registry name) and ``name`` (what it was exported as); ``precision`` ("fp32", "fp16");
+    ``version`` (of superres, which ships the weights) and ``license``; ``set5_psnr`` and
+    ``set14_psnr`` (dB, Y channel) where the weights record them."""
+    from superres import __version__
+    from superres.models.registry import WEIGHTS_LICENSE
+
+    contract = model_contract(model)
+    arch = getattr(model, "superres_arch", None) or name
+    quality = (getattr(model, "superres_metadata", None) or {}).get("quality") or {}
+    described = {
+        "arch": arch,
+        "name": name or arch,
+        "scale": scale or getattr(model, "scale", None),
+        "channel_order": contract.colour_space,
+        "input_range": "0-1",
+        "input": contract.description,
+        "precision": "fp16" if fp16 else "fp32",
+        "version": __version__,
+        "license": WEIGHTS_LICENSE,
+        "set5_psnr": (quality.get("Set5") or {}).get("psnr"),
+        "set14_psnr": (quality.get("Set14") or {}).get("psnr"),
+    }
+    return {f"superres.{key}": str(value) for key, value in described.items() if value is not None}
 
 
 def quantize_int8(onnx_model: bytes, calibration: Sequence[np.ndarray]) -> bytes:

@@ -1,6 +1,7 @@
 """Tile runners: a model as a callable on float32 numpy batches, (B, C, h, w) in and
 (B, C, s*h, s*w) out, which is all the tiling engine (:mod:`.tiling`) needs. One per backend:
-:class:`TorchRunner` (PyTorch) and :class:`OnnxRunner` (ONNX Runtime).
+:class:`TorchRunner` (PyTorch), :class:`OnnxRunner` (ONNX Runtime) and :class:`OpenVinoRunner`
+(OpenVINO, on the same exported graph).
 
 Each also has ``forward``, the same on float32 CPU tensors: the whole-image path of the
 :class:`~superres.inference.upscaler.Upscaler` stays in torch from the decoded pixels to
@@ -8,8 +9,10 @@ the encoded ones, without a numpy round trip per image."""
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +21,7 @@ from torch import nn
 from superres.errors import SuperresError
 from superres.extras import require
 
-__all__ = ["OnnxRunner", "TorchRunner"]
+__all__ = ["OnnxRunner", "OpenVinoRunner", "TorchRunner"]
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -93,12 +96,56 @@ class OnnxRunner:
             self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise SuperresError(f"cannot load the ONNX model: {' '.join(str(exc).split())[:300]}") from None
-        self.input_name = self.session.get_inputs()[0].name
+        entry = self.session.get_inputs()[0]
+        self.input_name = entry.name
+        # An fp16 graph (export --fp16) takes and gives float16; the tiles stay float32.
+        self.input_dtype = np.float16 if entry.type == "tensor(float16)" else np.float32
         self.threads = threads
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.session.run(None, {self.input_name: x})[0]
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        out = self.session.run(None, {self.input_name: x})[0]
+        return out if out.dtype == np.float32 else out.astype(np.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`__call__` on float32 CPU tensors."""
+        return torch.from_numpy(self(x.numpy()))
+
+
+class OpenVinoRunner:
+    """An exported ONNX graph compiled by OpenVINO for the CPU, as a tile runner: float32
+    (B, C, h, w) -> (B, C, s*h, s*w).
+
+    ``precision`` "fp32" asks OpenVINO for f32 inference (its default on a CPU with bf16
+    instructions is bf16); "bf16" for bf16. The graph keeps its dynamic batch, height and
+    width, so tiles and whole images of any size share one compiled model. ``threads`` is
+    OpenVINO's inference thread count (None: its default, one per core).
+    (docs/SPEED.md, "OpenVINO": where it is faster than PyTorch and ONNX Runtime here.)
+    """
+
+    def __init__(self, onnx_model: bytes | str | os.PathLike, *, threads: int | None = None, precision: str = "fp32"):
+        ov = require("openvino", extra="openvino", purpose="the OpenVINO backend")
+
+        if precision not in ("fp32", "bf16"):
+            raise SuperresError(f"the OpenVINO backend runs in fp32 or bf16, not {precision}")
+        source = onnx_model if isinstance(onnx_model, bytes) else Path(onnx_model).read_bytes()
+        config = {"INFERENCE_PRECISION_HINT": "f32" if precision == "fp32" else "bf16", "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        try:
+            graph = ov.Core().read_model(io.BytesIO(source))
+            self.compiled = ov.Core().compile_model(graph, "CPU", config)
+        except Exception as exc:  # OpenVINO raises its own types for a graph it cannot compile
+            raise SuperresError(f"cannot load the model in OpenVINO: {' '.join(str(exc).split())[:300]}") from None
+        self.request = self.compiled.create_infer_request()
+        entry = graph.inputs[0]
+        self.input_dtype = np.float16 if entry.get_element_type().get_type_name() == "f16" else np.float32
+        self.threads, self.precision = threads, precision
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        out = self.request.infer({0: x})[0]
+        return np.array(out, dtype=np.float32)  # a copy: the request reuses its output buffer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`__call__` on float32 CPU tensors."""

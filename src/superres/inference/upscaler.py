@@ -37,7 +37,7 @@ from superres.inference.channels import (
 from superres.inference.ensemble import self_ensemble
 from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
-from superres.inference.runners import OnnxRunner, TorchRunner
+from superres.inference.runners import OnnxRunner, OpenVinoRunner, TorchRunner
 from superres.inference.sizing import OutputSize, check_output_memory, choose_model_scale, fit_planes
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
@@ -93,6 +93,8 @@ def _resolve_precision(precision: str, device: torch.device, backend: str, metad
     precision = aliases.get(precision, precision)
     if precision not in PRECISIONS:
         raise SuperresError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if backend == "openvino":
+        return _openvino_precision(precision, device, metadata)
     if backend.startswith("onnx"):
         if precision not in ("auto", "fp32"):
             raise SuperresError(f"the ONNX backend runs in fp32 (onnx-int8 in int8), not {precision}")
@@ -113,6 +115,19 @@ def _resolve_precision(precision: str, device: torch.device, backend: str, metad
     if not bf16_is_fast("cpu"):
         return "fp32", f"auto: bf16 is not fast on this CPU ({cpu_capability()})"
     return "bf16", f"auto: fast bf16 on this CPU, Set5 {change:+.3f} dB"
+
+
+def _openvino_precision(precision: str, device: torch.device, metadata: dict | None) -> tuple[str, str]:
+    """OpenVINO's precision: fp32, or bf16 where asked, or under "auto" where PyTorch's would be
+    (a fast-bf16 CPU and weights whose bf16 change is recorded within AUTO_BF16_MAX_LOSS)."""
+    if device.type != "cpu":
+        raise SuperresError(f"the OpenVINO backend runs on the CPU, not {device.type}")
+    if precision in ("fp32", "bf16"):
+        return precision, "asked"
+    if precision == "fp16":
+        raise SuperresError("the OpenVINO backend runs in fp32 or bf16, not fp16")
+    chosen, why = _resolve_precision("auto", device, "torch", metadata)
+    return chosen, why
 
 
 def _int8_graph(name: str, scale: int) -> Path:
@@ -146,7 +161,8 @@ class Upscaler:
     (autocast; falls back to fp32 when the output is not finite); ``precision_reason`` says
     why. ``backend``: "torch"; "onnx" (the model is exported to ONNX in memory and run by
     ONNX Runtime, fp32); or "onnx-int8" (the shipped int8 graph of a registered model, run by
-    ONNX Runtime). ``threads``: CPU threads, for ONNX Runtime's
+    ONNX Runtime); or "openvino" (the same graph compiled by OpenVINO on the CPU; fp32, or
+    bf16 where "auto" would run PyTorch in bf16; the openvino extra). ``threads``: CPU threads, for ONNX Runtime's
     session and for PyTorch (process-wide, as PyTorch's setting is; None leaves them).
     ``batch_size``: tiles (or video frames) per model call; None chooses it from memory.
     ``ensemble``: run the self-ensemble (:mod:`.ensemble`: eight flips and rotations of each
@@ -179,6 +195,9 @@ class Upscaler:
         loader: Callable[[int], nn.Module] | None = None,
     ):
         check_options(backend=backend, tile=tile, tile_overlap=tile_overlap, batch_size=batch_size, threads=threads)
+        graph = getattr(model, "onnx_graph", None)  # an exported graph loaded as a model (superres.models.onnx_graph)
+        if graph is not None and backend == "torch":
+            backend = "onnx"  # it runs on ONNX Runtime only
         model_scale = model_contract(model).scale or scale
         if model_scale != scale:
             raise SuperresError(f"{name!r} is a x{model_scale} model, not x{scale}")
@@ -187,7 +206,7 @@ class Upscaler:
         self.scale = int(scale)
         self.name = name
         self.backend = backend
-        self.device = resolve_device(device)
+        self.device = resolve_device("cpu" if backend == "openvino" and device == "auto" else device)  # OpenVINO: CPU here
         self.precision, self.precision_reason = _resolve_precision(precision, self.device, backend, getattr(model, "superres_metadata", None))
         self.tile = tile
         self.tile_overlap = DEFAULT_TILE_OVERLAP if tile_overlap is None else tile_overlap
@@ -209,9 +228,13 @@ class Upscaler:
         self.channels = input_channels(model)
         self.bytes_per_pixel = _bytes_per_pixel(model, self.channels, self.scale)
         if backend == "torch":
-            self.runner: TorchRunner | OnnxRunner = TorchRunner(model, self.device, self.precision)
+            self.runner: TorchRunner | OnnxRunner | OpenVinoRunner = TorchRunner(model, self.device, self.precision)
         elif backend == "onnx":
-            self.runner = OnnxRunner(export_onnx(model, scale=self.scale, name=name), threads=threads, device=self.device)
+            source = graph if graph is not None else export_onnx(model, scale=self.scale, name=name)
+            self.runner = OnnxRunner(source, threads=threads, device=self.device)
+        elif backend == "openvino":
+            source = graph if graph is not None else export_onnx(model, scale=self.scale, name=name)
+            self.runner = OpenVinoRunner(source, threads=threads, precision=self.precision)
         else:
             self.runner = OnnxRunner(_int8_graph(name, self.scale), threads=threads, device=self.device)
         forward = tensor_runner(self_ensemble(self.runner)) if self.ensemble else self.runner.forward
@@ -642,7 +665,8 @@ def load(
     """An :class:`Upscaler` for ``model``: a registry name (with its shipped weights) or a
     checkpoint file.
 
-    The result's size is ``scale`` x the input (default 4; any factor above 1, e.g. 1.5), or
+    The result's size is ``scale`` x the input (default: the scale a model file states, such as
+    a superres ONNX graph or safetensors file, else 4; any factor above 1, e.g. 1.5), or
     ``width`` and/or ``height`` pixels (one alone keeps the aspect ratio; both are fitted
     by ``fit``: "cover", "contain" or "stretch", see :mod:`superres.inference.sizing`).
     A scale the model has runs that model alone, as always; any other size runs the model
@@ -663,8 +687,8 @@ def load(
     """
     from superres.inference.autopick import AUTO
     from superres.models import load_for_scale, pretrained_path
-    from superres.models.pretrained import check_strength, load_blended
-    from superres.models.registry import get_spec, missing_external
+    from superres.models.pretrained import check_strength, declared_scale, load_blended
+    from superres.models.registry import get_spec, is_registered, missing_external
 
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
@@ -676,7 +700,8 @@ def load(
     check_strength(model, strength, fidelity)
     sized = width is not None or height is not None
     if not sized and scale is None:
-        scale = 4
+        # A file that states its scale (superres safetensors, a superres ONNX graph) is used at it.
+        scale = (declared_scale(model) if not is_registered(model) else None) or 4
     if not sized and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise SuperresError(f"scale must be a number above 1, got {scale!r}")
     output = OutputSize(scale=scale, width=width, height=height, fit=fit) if sized else None

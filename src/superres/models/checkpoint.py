@@ -163,13 +163,12 @@ def torch_load(path: str | os.PathLike) -> object:
         raise CheckpointError(f"cannot read {str(path)!r}: {_why_torch_load_failed(exc)}") from None
 
 
-# An exported graph is not accepted where a model is: superres plans tiles and memory, adapts
-# channels, and exports for --backend onnx from the network itself, which a graph does not
-# carry (only its scale and input, as metadata).
+# Only an exported graph that says what it is (superres.scale in its metadata: what superres
+# export writes) is a model (superres.models.onnx_graph); this is for any other .onnx file that
+# reaches the PyTorch reader.
 _ONNX_REFUSED = (
-    "{path!r} is an ONNX graph (what export-onnx writes), not model weights; superres takes the weights it was "
-    "exported from (.safetensors, or a registry name) and runs them with --backend onnx itself; "
-    "run an .onnx file with ONNX Runtime directly"
+    "{path!r} is an ONNX graph, not model weights; superres runs the graphs it exported (superres export "
+    "--format onnx) and weights (.safetensors, or a registry name); run other .onnx files with ONNX Runtime directly"
 )
 
 

@@ -19,7 +19,12 @@ safetensors like any checkpoint (no ncnn runtime is needed):
 - SRVGGNetCompact (Real-ESRGAN's compact and anime-video models): convolution/PReLU pairs, a
   ``PixelShuffle`` and a nearest-upscaled input added.
 
-A graph that is neither raises :class:`CheckpointError` naming the first layer not understood.
+Any other graph made only of layers superres knows (:data:`GRAPH_TYPES`: convolutions with
+their fused activations, transposed convolutions, PReLU, ReLU, TanH, Sigmoid, Clip, BinaryOp,
+Eltwise, Concat, Split, Interp, PixelShuffle, Crop, Padding) runs as it is written, one PyTorch
+operation per layer (:class:`NcnnGraphModule`): SwiftRep, ESPCN and FSRCNN as ``superres
+export --format ncnn`` writes them, for one. A layer of another type raises
+:class:`CheckpointError` naming the first layer not understood.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from superres.models.checkpoint import CheckpointError
 from superres.models.foreign import Recognised, build_recognised
 
-__all__ = ["NcnnLayer", "NcnnGraph", "read_param", "read_ncnn", "recognise_ncnn", "load_ncnn", "ncnn_files", "MAGIC"]
+__all__ = ["NcnnLayer", "NcnnGraph", "NcnnGraphModule", "GRAPH_TYPES", "read_param", "read_ncnn", "recognise_ncnn", "load_ncnn", "ncnn_files", "MAGIC"]
 
 MAGIC = 7767517
 TAG_FP16 = 0x01306B47
@@ -47,7 +53,10 @@ ARRAY_KEY_BASE = -23300  # key -23300 - k holds an array for parameter k
 
 # Layer types with no weights in the .bin file (the ones the recognised graphs use, and the
 # plumbing every converter writes).
-_WEIGHTLESS = {"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Noop", "Clip"}
+_WEIGHTLESS = {
+    "Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU", "Noop", "Clip",
+    "TanH", "Sigmoid", "Crop", "Padding",
+}
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,17 @@ def _read_layer_weights(layer: NcnnLayer, blobs: _Blobs) -> dict[str, np.ndarray
         if layer.get(5):
             arrays["bias"] = blobs.raw(out_channels, what)
         return arrays
+    if layer.type == "Deconvolution":
+        out_channels, size = int(layer.get(0)), int(layer.get(6))
+        kernel_w = int(layer.get(1))
+        kernel_h = int(layer.get(11, kernel_w))
+        weight = blobs.tagged(size, what)
+        if size % (out_channels * kernel_h * kernel_w):
+            raise CheckpointError(f"cannot read {blobs.source!r}: {what} has {size} weights, not a multiple of {out_channels}x{kernel_h}x{kernel_w}")
+        arrays = {"weight": weight.reshape(out_channels, -1, kernel_h, kernel_w)}  # (out, in, kh, kw), as ncnn keeps it
+        if layer.get(5):
+            arrays["bias"] = blobs.raw(out_channels, what)
+        return arrays
     if layer.type == "PReLU":
         return {"weight": blobs.raw(int(layer.get(0)), what)}
     if layer.type in _WEIGHTLESS:
@@ -326,11 +346,229 @@ def recognise_ncnn(graph: NcnnGraph) -> Recognised:
     )
 
 
+# --------------------------------------------------------------------------------------
+# Any other graph of known layers, run layer by layer
+
+
+def _activation(x: torch.Tensor, kind: int, params: tuple, layer: NcnnLayer) -> torch.Tensor:
+    """ncnn's fused activation ``kind`` (a convolution's key 9, its parameters key 10)."""
+    if kind == 0:
+        return x
+    if kind == 1:
+        return F.relu(x)
+    if kind == 2:
+        return F.leaky_relu(x, float(params[0]))
+    if kind == 3:
+        return x.clamp(float(params[0]), float(params[1]))
+    if kind == 4:
+        return torch.sigmoid(x)
+    if kind == 5:
+        return F.mish(x)
+    if kind == 6:
+        alpha, beta = (float(v) for v in (params or (0.2, 0.5)))
+        return x * (x * alpha + beta).clamp(0.0, 1.0)
+    raise CheckpointError(f"layer {layer.name!r} (line {layer.line}) has activation type {kind}, which superres does not understand")
+
+
+def _pads(layer: NcnnLayer) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom), with ncnn's defaults: right = left, top = left, bottom = top."""
+    left = int(layer.get(4, 0))
+    right = int(layer.get(15, left))
+    top = int(layer.get(14, left))
+    return left, right, top, int(layer.get(16, top))
+
+
+_BINARY = {
+    0: torch.add, 1: torch.sub, 2: torch.mul, 3: torch.div, 4: torch.maximum, 5: torch.minimum, 6: torch.pow,
+    7: lambda a, b: b - a, 8: lambda a, b: b / a,
+}
+_INTERP_MODES = {1: "nearest", 2: "bilinear", 3: "bicubic"}
+
+#: The layer types :class:`NcnnGraphModule` runs.
+GRAPH_TYPES = frozenset({
+    "Input", "Convolution", "Deconvolution", "PReLU", "ReLU", "TanH", "Sigmoid", "Clip", "BinaryOp", "Eltwise",
+    "Concat", "Split", "Interp", "PixelShuffle", "Crop", "Padding", "Noop",
+})
+
+
+class NcnnGraphModule(nn.Module):
+    """An ncnn graph that is none of the architectures superres builds, run as it is written:
+    each layer in file order as the PyTorch operation that computes what ncnn's does (the
+    file's weights as parameters, so devices, bf16 and batches work as for any model).
+
+    Takes and gives (B, C, H, W); ``scale`` is measured by running a 16x16 input.
+    """
+
+    def __init__(self, graph: NcnnGraph):
+        super().__init__()
+        unknown = next((layer for layer in graph.layers if layer.type not in GRAPH_TYPES), None)
+        if unknown is not None:
+            raise CheckpointError(
+                f"cannot load {graph.source!r}: first layer not understood: {unknown.name!r} (line {unknown.line}, {unknown.type})"
+            )
+        for layer in graph.layers:
+            self._check(layer)
+        self.layers = list(graph.layers)
+        self.source = graph.source
+        self.weights = nn.ParameterDict()
+        for index, layer in enumerate(self.layers):
+            for key, array in graph.weights.get(layer.name, {}).items():
+                self.weights[f"{index}_{key}"] = nn.Parameter(_tensor(array), requires_grad=False)
+        inputs = [layer for layer in self.layers if layer.type == "Input"]
+        if len(inputs) != 1:
+            raise CheckpointError(f"cannot load {graph.source!r}: it has {len(inputs)} Input layers, not one")
+        produced = [blob for layer in self.layers for blob in layer.outputs]
+        self.output_blob = "output" if "output" in produced else produced[-1]
+        first = next(layer for layer in self.layers if layer.type in ("Convolution", "Deconvolution"))
+        weight = graph.weights[first.name]["weight"]
+        self.channels = int(weight.shape[1])  # (out, in, kh, kw) for both kinds
+        from superres.models.contract import Contract
+
+        self.contract = Contract(channels=self.channels)
+        self.scale = self._measure_scale()
+
+    def _check(self, layer: NcnnLayer) -> None:
+        """Refuse, at load time, what forward would not compute as ncnn does."""
+        if layer.type in ("Convolution", "Deconvolution"):
+            if layer.get(4, 0) < 0 or layer.get(19 if layer.type == "Convolution" else 28, 0):
+                _check(False, layer, "automatic ('same') padding or dynamic weights are not read")
+            if layer.type == "Deconvolution" and (layer.get(20, 0) or layer.get(21, 0)):
+                _check(False, layer, "an output size given in the file is not read")
+        if layer.type == "Interp":
+            _check(layer.get(0) in _INTERP_MODES, layer, f"resize type {layer.get(0)} is not read")
+            _check(not layer.get(5, 0) and len(layer.inputs) == 1, layer, "a resize to another blob's size is not read")
+        if layer.type == "PixelShuffle":
+            _check(layer.get(1, 0) == 0, layer, "only PyTorch's channel order (mode 0) is read")
+        if layer.type == "Concat":
+            _check(int(layer.get(0, 0)) in (0, -3), layer, "only a concatenation of channels is read")
+        if layer.type == "Crop":
+            _check(not any(k in layer.params for k in (2, 5, 8, 9, 10, 11)), layer, "only a crop of width and height by offsets is read")
+        if layer.type == "Padding":
+            _check(layer.get(4, 0) in (0, 1, 2) and not layer.get(6, 0) and not layer.get(7, 0) and not layer.get(8, 0), layer, "only constant, edge and reflect padding of width and height is read")
+        if layer.type == "Eltwise":
+            _check(layer.get(0, 1) in (0, 1, 2), layer, f"operation {layer.get(0)} is not read")
+        if layer.type == "BinaryOp":
+            _check(layer.get(0, 0) in _BINARY, layer, f"operation {layer.get(0)} is not read")
+        if layer.type == "Convolution":
+            _check(not layer.get(8, 0), layer, "int8 convolutions are not read")
+
+    def _measure_scale(self) -> int:
+        probe = 16
+        with torch.inference_mode():
+            out = self(torch.zeros(1, self.channels, probe, probe))
+        height, width = out.shape[-2:]
+        if height != width or height % probe:
+            raise CheckpointError(f"cannot load {self.source!r}: a {probe}x{probe} input gives {height}x{width}, not a whole-number upscale")
+        return height // probe
+
+    def _weight(self, index: int, key: str) -> torch.Tensor | None:
+        name = f"{index}_{key}"
+        return self.weights[name] if name in self.weights else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        blobs: dict[str, torch.Tensor] = {}
+        for index, layer in enumerate(self.layers):
+            inputs = [blobs[blob] for blob in layer.inputs]
+            outputs = self._run(index, layer, inputs, x)
+            for blob, value in zip(layer.outputs, outputs):
+                blobs[blob] = value
+        return blobs[self.output_blob]
+
+    def _run(self, index: int, layer: NcnnLayer, inputs: list[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+        kind, get = layer.type, layer.get
+        if kind == "Input":
+            return [x]
+        if kind == "Split":
+            return [inputs[0]] * len(layer.outputs)
+        if kind == "Noop":
+            return inputs
+        (a, *rest) = inputs
+        if kind == "Convolution":
+            left, right, top, bottom = _pads(layer)
+            weight, bias = self._weight(index, "weight"), self._weight(index, "bias")
+            a = F.pad(a, (left, right, top, bottom), value=float(get(18, 0.0)))
+            dilation = (int(get(12, get(2, 1))), int(get(2, 1)))
+            stride = (int(get(13, get(3, 1))), int(get(3, 1)))
+            y = F.conv2d(a, weight.to(a.dtype), None if bias is None else bias.to(a.dtype), stride=stride, dilation=dilation)
+            return [_activation(y, int(get(9, 0)), tuple(get(10, ())), layer)]
+        if kind == "Deconvolution":
+            left, right, top, bottom = _pads(layer)
+            weight, bias = self._weight(index, "weight"), self._weight(index, "bias")
+            dilation = (int(get(12, get(2, 1))), int(get(2, 1)))
+            stride = (int(get(13, get(3, 1))), int(get(3, 1)))
+            # ncnn: the full transposed convolution, output_pad more rows and columns of bias
+            # alone at the bottom and right, the activation, then the pads cut off.
+            y = F.conv_transpose2d(a, weight.transpose(0, 1).to(a.dtype), None, stride=stride, dilation=dilation)
+            y = F.pad(y, (0, int(get(18, 0)), 0, int(get(19, 0))))
+            if bias is not None:
+                y = y + bias.to(a.dtype).view(1, -1, 1, 1)
+            y = _activation(y, int(get(9, 0)), tuple(get(10, ())), layer)
+            return [y[..., top : y.shape[-2] - bottom, left : y.shape[-1] - right]]
+        if kind == "PReLU":
+            return [F.prelu(a, self._weight(index, "weight").to(a.dtype))]
+        if kind == "ReLU":
+            slope = float(get(0, 0.0))
+            return [F.relu(a) if slope == 0 else F.leaky_relu(a, slope)]
+        if kind == "TanH":
+            return [torch.tanh(a)]
+        if kind == "Sigmoid":
+            return [torch.sigmoid(a)]
+        if kind == "Clip":
+            return [a.clamp(float(get(0, -3.4e38)), float(get(1, 3.4e38)))]
+        if kind == "BinaryOp":
+            op = _BINARY[int(get(0, 0))]
+            return [op(a, float(get(2, 0.0))) if get(1, 0) else op(a, rest[0])]
+        if kind == "Eltwise":
+            coefficients = tuple(get(1, ()))
+            terms = [t * float(c) for t, c in zip(inputs, coefficients)] if coefficients and get(0, 1) == 1 else inputs
+            combine = {0: torch.mul, 1: torch.add, 2: torch.maximum}[int(get(0, 1))]
+            out = terms[0]
+            for term in terms[1:]:
+                out = combine(out, term)
+            return [out]
+        if kind == "Concat":
+            return [torch.cat(inputs, dim=1)]
+        if kind == "PixelShuffle":
+            return [F.pixel_shuffle(a, int(get(0, 1)))]
+        if kind == "Interp":
+            height, width = a.shape[-2:]
+            out_h, out_w = int(get(3, 0)), int(get(4, 0))
+            if not (out_h and out_w):
+                out_h, out_w = int(height * float(get(1, 1.0))), int(width * float(get(2, 1.0)))
+            mode = _INTERP_MODES[int(get(0))]
+            corners = None if mode == "nearest" else bool(get(6, 0))
+            return [F.interpolate(a, size=(out_h, out_w), mode=mode, align_corners=corners)]
+        if kind == "Crop":
+            height, width = a.shape[-2:]
+            left, top = int(get(0, 0)), int(get(1, 0))
+            out_w = int(get(3, 0)) or width - left - int(get(6, 0))
+            out_h = int(get(4, 0)) or height - top - int(get(7, 0))
+            return [a[..., top : top + out_h, left : left + out_w]]
+        if kind == "Padding":
+            mode = {0: "constant", 1: "replicate", 2: "reflect"}[int(get(4, 0))]
+            pads = (int(get(2, 0)), int(get(3, 0)), int(get(0, 0)), int(get(1, 0)))
+            return [F.pad(a, pads, mode=mode, value=float(get(5, 0.0))) if mode == "constant" else F.pad(a, pads, mode=mode)]
+        raise CheckpointError(f"layer {layer.name!r} (line {layer.line}, {kind}) is not understood")  # GRAPH_TYPES and this agree
+
+
 def load_ncnn(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load an ncnn model (``.param`` or ``.bin`` path; the other must sit beside it) into our
-    implementation of its architecture, like :func:`superres.models.foreign.load_foreign`."""
+    implementation of its architecture, like :func:`superres.models.foreign.load_foreign`; a
+    graph that is none of them but is made of layers superres knows (:data:`GRAPH_TYPES`,
+    what ``superres export --format ncnn`` writes among them) runs as it is written
+    (:class:`NcnnGraphModule`). Its ``superres_arch`` is then ``"ncnn-graph"``: it cannot be
+    re-saved as safetensors, which rebuild a registered architecture."""
     graph = read_ncnn(path)
-    found = recognise_ncnn(graph)
+    try:
+        found = recognise_ncnn(graph)
+    except CheckpointError as not_recognised:
+        if any(layer.type not in GRAPH_TYPES for layer in graph.layers):
+            raise not_recognised from None
+        model = NcnnGraphModule(graph)
+        model.superres_arch = "ncnn-graph"
+        model.superres_hyperparameters = {}
+        model.superres_metadata = {"arch": "ncnn-graph", "scale": model.scale, "source": "ncnn graph, run layer by layer"}
+        return model.to(map_location).eval()
     model = build_recognised(found, graph.source)
     return model.to(map_location).eval()
 

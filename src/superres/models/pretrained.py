@@ -19,7 +19,7 @@ from superres.models.interpolate import interpolate
 from superres.extras import MissingExtraError
 from superres.models.registry import create, create_shapes, get_spec, is_registered, list_specs, missing_external, pretrained_path
 
-__all__ = ["load", "load_for_scale", "load_blended", "has_parameters", "check_strength", "fidelity_partner"]
+__all__ = ["load", "declared_scale", "load_for_scale", "load_blended", "has_parameters", "check_strength", "fidelity_partner"]
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -28,14 +28,36 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> n
     A ``.safetensors`` file with superres metadata is built through the registry; anything
     else (``.pth``, ``.pt``, ``.ckpt``, safetensors without our metadata) goes to
     :func:`superres.models.foreign.load_foreign`; an ncnn model (``.param``/``.bin``) to
-    :func:`superres.models.ncnn.load_ncnn`. Either way the model has ``scale``,
+    :func:`superres.models.ncnn.load_ncnn`; an ONNX graph superres exported (``.onnx``) to
+    :func:`superres.models.onnx_graph.load_onnx_graph`, run by ONNX Runtime. Either way the model has ``scale``,
     ``superres_arch`` and ``superres_hyperparameters``, and a bad file raises CheckpointError.
     """
     if str(path).lower().endswith(".safetensors") and "arch" in read_metadata(path):
         return load_superres(path, map_location=map_location)
     if str(path).lower().endswith((".param", ".bin")):
         return load_ncnn(path, map_location=map_location)
+    if str(path).lower().endswith(".onnx"):
+        from superres.models.onnx_graph import load_onnx_graph  # imports onnxruntime only for a graph
+
+        return load_onnx_graph(path, map_location=map_location)
     return load_foreign(path, map_location=map_location)
+
+
+def declared_scale(path: str | os.PathLike) -> int | None:
+    """The scale a model file states without being loaded: a superres safetensors file's
+    metadata or a superres ONNX graph's; None for any other file (its scale is learnt by
+    loading it) or a registry name."""
+    text = str(path).lower()
+    if not Path(path).is_file():
+        return None
+    if text.endswith(".safetensors"):
+        return read_metadata(path).get("scale")
+    if text.endswith(".onnx"):
+        from superres.models.onnx_graph import graph_metadata
+
+        scale = graph_metadata(path).get("superres.scale", "")
+        return int(scale) if scale.isdigit() else None
+    return None
 
 
 @cache

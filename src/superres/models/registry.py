@@ -24,9 +24,13 @@ from torch.overrides import TorchFunctionMode
 
 from superres.extras import install_command
 
-__all__ = ["ExternalWeights", "missing_external", "ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "TRAINED_FOR"]
+__all__ = ["ExternalWeights", "missing_external", "ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "WEIGHTS_LICENSE", "TRAINED_FOR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+#: The licence of the shipped weights: trained by this project from its own recipes
+#: (configs/), released with the code under the package's licence (pyproject.toml).
+WEIGHTS_LICENSE = "MIT"
 
 # What a model's shipped weights learnt to undo (ModelSpec.trained_for).
 TRAINED_FOR = ("bicubic", "real")
