@@ -4,8 +4,9 @@ are, upscaled x4 by each model, beside the ground truth.
 Run: python benchmarks/realworld_crops.py [--preset real] [--out docs/realworld_crops_x4.png]
 
 Rows: Set14 images (a fixed crop each), their LR made by ``superres eval --degrade PRESET``'s
-deterministic degradation. Columns: bicubic, the clean flagship, swiftrep-real (fidelity),
-swiftrep-real-gan at strength 0.5 and 1, and the HR crop. The PSNR of each whole image (Y,
+deterministic degradation. Columns: the models (default: bicubic, the clean flagship,
+swiftrep-real, swiftrep-real-gan at strength 0.5 and 1; ``--models`` names others, such as
+compact-real and realesrgan-x4plus), and the HR crop. The PSNR of each whole image (Y,
 the paper protocol's border) is written under its crop, NIQE of the whole result beside it.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
@@ -24,13 +24,14 @@ from superres.metrics import niqe, psnr
 
 REPO = Path(__file__).resolve().parent.parent
 SET14 = REPO.parent / "shared/datasets/benchmark/Set14"
-COLUMNS = [
-    ("bicubic", "bicubic", None),
-    ("swiftrep (clean)", "swiftrep", None),
-    ("swiftrep-real", "swiftrep-real", None),
-    ("real-gan @0.5", "swiftrep-real-gan", 0.5),
-    ("real-gan @1", "swiftrep-real-gan", 1.0),
-]
+# The default columns; --models replaces them (NAME or NAME@STRENGTH each).
+COLUMNS = ["bicubic", "swiftrep", "swiftrep-real", "swiftrep-real-gan@0.5", "swiftrep-real-gan"]
+
+
+def column(spec: str) -> tuple[str, str, float | None]:
+    """(label, model, strength) of a column named NAME or NAME@STRENGTH."""
+    name, _, strength = spec.partition("@")
+    return spec, name, float(strength) if strength else None
 
 
 def main() -> None:
@@ -38,13 +39,15 @@ def main() -> None:
     parser.add_argument("--preset", default="real", help="jpeg40, noise8, real (superres eval --degrade)")
     parser.add_argument("--images", nargs="+", default=["baboon", "comic", "zebra"])
     parser.add_argument("--crop", type=int, default=120, help="HR crop side in pixels")
+    parser.add_argument("--models", nargs="+", default=COLUMNS, help="the columns: registry names, or NAME@STRENGTH")
     parser.add_argument("--out", default=str(REPO / "docs/realworld_crops_x4.png"))
     args = parser.parse_args()
     torch.manual_seed(0)
-    upscalers = {label: superres.load(name, 4, strength=strength, tile=0) for label, name, strength in COLUMNS}
+    columns = [column(spec) for spec in args.models]
+    upscalers = {label: superres.load(name, 4, strength=strength, tile=0) for label, name, strength in columns}
     items = {item.name: item for item in load_benchmark(str(SET14), 4, degrade=args.preset)}
-    zoom, side = 2, args.crop * 2
-    labels = [label for label, _, _ in COLUMNS] + ["HR"]
+    side = args.crop * 2  # each crop shown at twice its size
+    labels = [label for label, _, _ in columns] + ["HR"]
     sheet = Image.new("RGB", (side * len(labels), 22 + len(args.images) * (side + 30)), "white")
     draw = ImageDraw.Draw(sheet)
     for c, label in enumerate(labels):

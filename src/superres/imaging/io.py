@@ -41,6 +41,7 @@ from superres.imaging.reading import (
     jpeg_size,
     load_source,
     not_ours,
+    pillow_limit_lifted,
     png_size,
     read_animated,
     read_error,
@@ -174,7 +175,8 @@ def read_image(
     pixels, alpha, icc, exif, *animation = fmt.read(data, label, fmt.name, size, max_pixels)
     image = finish(pixels, alpha, icc, exif, fmt.name, *animation)
     if fmt.name == "JPEG":
-        found = jpeg_quality(data)  # the header's tables: how hard the file was compressed
+        with pillow_limit_lifted(size[0] * size[1] if size else 0):  # a size read_image has checked
+            found = jpeg_quality(data)  # the header's tables: how hard the file was compressed
         if found is not None:
             image = dataclasses.replace(image, jpeg_quality=found.quality)
     return image

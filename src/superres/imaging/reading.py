@@ -43,6 +43,7 @@ __all__ = [
     "check_pixels",
     "finish",
     "gif_size",
+    "pillow_limit_lifted",
     "jpeg_size",
     "load_source",
     "not_ours",
@@ -239,7 +240,7 @@ _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _pillow_limit_lifted(pixels: int):
+def pillow_limit_lifted(pixels: int):
     """Let Pillow open an image whose size :func:`read_image` has already checked.
 
     Pillow warns above ``Image.MAX_IMAGE_PIXELS`` (89 MP) and refuses above twice that, a
@@ -332,7 +333,7 @@ def _exif_from_pillow(im: Image.Image, fmt: str) -> Image.Exif | None:
 def read_pillow(data: bytes, name: str, fmt: str, size: tuple[int, int] | None, max_pixels: int):
     """Read ``data`` in the format ``fmt`` with Pillow; ``size`` is the header's, if measured."""
     try:
-        with _pillow_limit_lifted(size[0] * size[1] if size else 0):
+        with pillow_limit_lifted(size[0] * size[1] if size else 0):
             im = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
         # Only when the header could not be measured above; Pillow's limit then stands.
@@ -363,7 +364,7 @@ def read_animated(data: bytes, name: str, fmt: str, size: tuple[int, int] | None
     frame by frame before each is decoded (a GIF of 10,000 frames is a bomb too).
     """
     try:
-        with _pillow_limit_lifted(size[0] * size[1] if size else 0):
+        with pillow_limit_lifted(size[0] * size[1] if size else 0):
             im = Image.open(io.BytesIO(data), formats=[fmt])
             frames = getattr(im, "n_frames", 1)
     except Image.UnidentifiedImageError:
