@@ -51,7 +51,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="superres-ncnn-"))
     luma = []
     for spec in list_specs(generators_only=True):
-        for scale in spec.pretrained_scales():
+        for scale in spec.shipped_scales():
             model = load_for_scale(spec.name, scale)
             param, _ = export_ncnn(model, folder, name=spec.name, scale=scale)
             runtime = NcnnRuntime(param, threads=1)  # two OpenMP threads ran 10x slower on a busy 2-core machine

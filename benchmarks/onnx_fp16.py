@@ -25,7 +25,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="superres-fp16-"))
     for spec in list_specs(generators_only=True):
-        for scale in spec.pretrained_scales():
+        for scale in spec.shipped_scales():
             items = load_benchmark(SET5, scale)
             model = load_for_scale(spec.name, scale)
             scores = {}

@@ -13,26 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import superres
+from inference_speed import _best_of  # this folder, on sys.path when run as a script
 from superres.models.ncnn import NcnnRuntime
 from superres.models.registry import pretrained_path
-
-
-def best_of(run, repeats: int) -> float:
-    """The fastest of ``repeats`` timed calls, after one untimed warm-up."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -51,12 +40,12 @@ def main() -> None:
 
     runtime = NcnnRuntime(pretrained_path("realesrgan-x4plus", 4), threads=args.threads)
     chw = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
-    rows = {"realesrgan-x4plus (ncnn runtime)": megapixels / best_of(lambda: runtime(chw), args.repeats)}
+    rows = {"realesrgan-x4plus (ncnn runtime)": megapixels / _best_of(lambda: runtime(chw), args.repeats)}
     baseline = rows["realesrgan-x4plus (ncnn runtime)"]
     for name in ["realesrgan-x4plus", *args.models]:
         upscaler = superres.load(name, 4, threads=args.threads, tile=0)
         label = f"{name} (superres, {upscaler.precision})"
-        rows[label] = megapixels / best_of(lambda: upscaler.upscale(image), args.repeats)
+        rows[label] = megapixels / _best_of(lambda: upscaler.upscale(image), args.repeats)
     for label, speed in rows.items():
         print(f"{label:45s} {speed:8.3f} MP/s  {speed / baseline:7.1f}x")
     if args.json:

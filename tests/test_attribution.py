@@ -116,7 +116,7 @@ def _support(model: nn.Module, box: Box, channels_in: int) -> tuple[int, int, in
     return x0, y0, x1, y1
 
 
-SHIPPED = [(spec.name, scale) for spec in list_specs() if spec.is_generator for scale in spec.pretrained_scales()]
+SHIPPED = [(spec.name, scale) for spec in list_specs() if spec.is_generator for scale in spec.shipped_scales()]
 
 
 # --------------------------------------------------------------------------- known answers

@@ -74,13 +74,14 @@ def test_a_planned_whole_image_explain_stays_under_its_plan():
         """
         import resource, numpy as np, psutil, torch
         torch.set_num_threads(1)
-        from superres.attribution import _colour_forward, _model_channels, explain, plan_memory
+        from superres.attribution import _colour_forward, explain, plan_memory
+        from superres.models.contract import input_channels
         from superres.inference.onnx import prepare_for_inference
         from superres.models import load_for_scale
         net = prepare_for_inference(load_for_scale("swiftrep", 4))
         image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
         explain(net, image[:24, :24], (0, 0, 96, 96), steps=2)  # libraries loaded
-        plan = plan_memory(_colour_forward(net, _model_channels(net)), 3, (256, 256), (0, 0, 256, 256), 1, torch.device("cpu"))
+        plan = plan_memory(_colour_forward(net, input_channels(net)), 3, (256, 256), (0, 0, 256, 256), 1, torch.device("cpu"))
         before = psutil.Process().memory_info().rss
         result = explain(net, image, (0, 0, 1024, 1024), steps=2, memory_limit=plan)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -25,13 +25,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_leftovers", "remove_on_signals", "write_atomic"]
+__all__ = ["atomic_path", "remove_leftovers", "remove_on_signals", "signals_handled_elsewhere", "write_atomic"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Temporary files being written now, by any thread; the signal handler removes them.
 _LIVE: set[Path] = set()
 _LIVE_LOCK = threading.Lock()
 _PREVIOUS: dict[int, object] = {}
+# Non-empty while a framework owns the signals (signals_handled_elsewhere).
+_HANDLED_ELSEWHERE: list[bool] = []
 
 
 def _current_umask() -> int:
@@ -97,12 +99,33 @@ def remove_leftovers(path: str | os.PathLike) -> int:
 def remove_on_signals() -> None:
     """Make SIGTERM and SIGINT remove every temporary file :func:`atomic_path` is writing,
     then act as they did before. Installed once; only the main thread can install signal
-    handlers, so elsewhere this does nothing."""
-    if _PREVIOUS or threading.current_thread() is not threading.main_thread():
+    handlers, so elsewhere this does nothing; nor inside :func:`signals_handled_elsewhere`."""
+    if _PREVIOUS or _HANDLED_ELSEWHERE or threading.current_thread() is not threading.main_thread():
         return
     for signum in _SIGNALS:
         _PREVIOUS[signum] = signal.getsignal(signum)
         signal.signal(signum, _on_signal)
+
+
+@contextlib.contextmanager
+def signals_handled_elsewhere() -> Iterator[None]:
+    """A block in which a framework owns SIGTERM and SIGINT (Lightning: it saves a checkpoint
+    and stops the run). Lightning calls the handler it found before its own; ours would end
+    the process by the signal's default action before the checkpoint is written, so ours
+    step aside for the block and come back after it. A write cut short still removes its
+    temporary file, by :func:`atomic_path`'s own cleanup as the framework unwinds."""
+    installed = bool(_PREVIOUS)
+    if installed and threading.current_thread() is threading.main_thread():
+        for signum, previous in _PREVIOUS.items():
+            signal.signal(signum, previous)
+        _PREVIOUS.clear()
+    _HANDLED_ELSEWHERE.append(True)
+    try:
+        yield
+    finally:
+        _HANDLED_ELSEWHERE.pop()
+        if installed:
+            remove_on_signals()
 
 
 def _on_signal(signum: int, frame) -> None:

@@ -61,7 +61,7 @@ class ZooRow:
 
 def shipped_models() -> list[tuple[str, int, Path]]:
     """(name, scale, path) of every weight file shipped in the package, in registry order."""
-    return [(spec.name, s, pretrained_path(spec.name, s)) for spec in list_specs(generators_only=True) for s in spec.pretrained_scales()]
+    return [(spec.name, s, pretrained_path(spec.name, s)) for spec in list_specs(generators_only=True) for s in spec.shipped_scales()]
 
 
 def _speed(model: torch.nn.Module, scale: int, threads: int, lr_side: int = 256, repeat: int = 3) -> float:

@@ -27,6 +27,7 @@ from superres.evaluate import evaluate, predict_uint8
 from superres.imaging.color import rgb_to_y_torch
 from superres.models.contract import input_channels as model_channels
 from superres.models import create, list_specs, load, read_metadata, save
+from superres.models.registry import is_registered
 from superres.training import ConfigError, export_run, load_config, train
 from superres.training.module import SRModule
 from superres.training.run import _strategy
@@ -53,7 +54,8 @@ def _merge(raw: dict, changes: dict) -> dict:
 
 def test_every_registered_generator_has_a_recipe():
     trained = {load_config(path).model.name for path in RECIPES}
-    generators = {spec.name for spec in list_specs(generators_only=True)} - {"bicubic"}  # nothing to train
+    # Nothing to train: bicubic, and the reference models (another project's weights).
+    generators = {spec.name for spec in list_specs(generators_only=True) if spec.external is None} - {"bicubic"}
     assert not generators - trained, f"no recipe in configs/ for {sorted(generators - trained)}"
 
 
@@ -80,6 +82,13 @@ def test_recipe_validates_and_builds(path, tmp_path, vgg19_file):
         meta = read_metadata(REPO / config.model.init_from)
         s = types.SimpleNamespace(name=meta["arch"], scale=meta["scale"], hyperparameters=meta["hyperparameters"])
         overrides.append(f"model.init_from={REPO / config.model.init_from}")
+    elif config.model.init_from and is_registered(config.model.init_from):
+        # The recipe starts from a reference model's weights (another project's, installed by
+        # an extra): a model of the same shape, saved, stands in for them.
+        s = types.SimpleNamespace(name=config.model.name, scale=config.model.scale, hyperparameters=config.model.hyperparameters)
+        reference = create(config.model.init_from, scale=config.model.scale)
+        start = save(reference, tmp_path / "start.safetensors", arch=config.model.init_from, scale=config.model.scale, hyperparameters={})
+        overrides.append(f"model.init_from={start}")
     elif config.model.init_from:
         # The recipe starts from another recipe's run: build that model, save it, start from it.
         source_run = Path(config.model.init_from).parent.parent

@@ -686,9 +686,9 @@ def load(
     holds the flagship, which runs what is not picked per image (videos, DICOM, GeoTIFF).
     """
     from superres.inference.autopick import AUTO
-    from superres.models import load_for_scale, pretrained_path
+    from superres.models import load_for_scale
     from superres.models.pretrained import check_strength, declared_scale, load_blended
-    from superres.models.registry import get_spec, is_registered, missing_external
+    from superres.models.registry import is_registered
 
     checked = ("backend", "tile", "tile_overlap", "batch_size", "threads")
     check_options(**{k: v for k, v in upscaler_options.items() if k in checked})
@@ -713,15 +713,7 @@ def load(
     if output is None and float(scale).is_integer() and int(scale) in scales:
         model_scale = int(scale)  # the model of the asked scale alone: no resize after it
     elif not scales:
-        if (reason := missing_external(model)) is not None:
-            raise MissingExtraError(reason, name=get_spec(model).external.package)
-        if model == DEFAULT_MODEL:
-            raise SuperresError(
-                f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale or 4:g} yet "
-                f"(expected {pretrained_path(model, 4).name} in superres/models/weights); "
-                "choose another model (-m bicubic, or -m a checkpoint file)"
-            )
-        raise SuperresError(f"no pretrained weights for {model!r} (no shipped scales; pass a checkpoint file)")
+        raise _no_weights(model, scale)
     else:
         if output is None:
             output = OutputSize(scale=float(scale))
@@ -739,6 +731,23 @@ def load(
         return load_for_scale(model, s) if strength is None else load_blended(model, s, strength, fidelity=fidelity)
 
     return Upscaler(loader(model_scale), scale=model_scale, name=name, output=output, scales=scales, loader=loader, **upscaler_options)
+
+
+def _no_weights(model: str, scale: float | None) -> SuperresError:
+    """The one-line error for a registry name without weights at hand: the extra that brings a
+    reference model's, or that none are shipped."""
+    from superres.models import pretrained_path
+    from superres.models.registry import get_spec, missing_external
+
+    if (reason := missing_external(model)) is not None:
+        return MissingExtraError(reason, name=get_spec(model).external.package)
+    if model == DEFAULT_MODEL:
+        return SuperresError(
+            f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale or 4:g} yet "
+            f"(expected {pretrained_path(model, 4).name} in superres/models/weights); "
+            "choose another model (-m bicubic, or -m a checkpoint file)"
+        )
+    return SuperresError(f"no pretrained weights for {model!r} (no shipped scales; pass a checkpoint file)")
 
 
 def _load_auto(scale: float | None, sizing: dict, upscaler_options: dict) -> Upscaler:

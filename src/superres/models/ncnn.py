@@ -190,8 +190,8 @@ class _Blobs:
 
 def _read_layer_weights(layer: NcnnLayer, blobs: _Blobs) -> dict[str, np.ndarray]:
     what = f"layer {layer.name!r} ({layer.type})"
-    if layer.type == "Convolution":
-        if layer.get(8):
+    if layer.type in ("Convolution", "Deconvolution"):
+        if layer.type == "Convolution" and layer.get(8):
             raise CheckpointError(f"cannot read {blobs.source!r}: {what} is an int8 convolution, which superres does not read")
         out_channels, size = int(layer.get(0)), int(layer.get(6))
         kernel_w = int(layer.get(1))
@@ -199,18 +199,8 @@ def _read_layer_weights(layer: NcnnLayer, blobs: _Blobs) -> dict[str, np.ndarray
         weight = blobs.tagged(size, what)
         if size % (out_channels * kernel_h * kernel_w):
             raise CheckpointError(f"cannot read {blobs.source!r}: {what} has {size} weights, not a multiple of {out_channels}x{kernel_h}x{kernel_w}")
+        # (out, in, kh, kw): PyTorch's order for a convolution; a deconvolution's as ncnn keeps it.
         arrays = {"weight": weight.reshape(out_channels, -1, kernel_h, kernel_w)}
-        if layer.get(5):
-            arrays["bias"] = blobs.raw(out_channels, what)
-        return arrays
-    if layer.type == "Deconvolution":
-        out_channels, size = int(layer.get(0)), int(layer.get(6))
-        kernel_w = int(layer.get(1))
-        kernel_h = int(layer.get(11, kernel_w))
-        weight = blobs.tagged(size, what)
-        if size % (out_channels * kernel_h * kernel_w):
-            raise CheckpointError(f"cannot read {blobs.source!r}: {what} has {size} weights, not a multiple of {out_channels}x{kernel_h}x{kernel_w}")
-        arrays = {"weight": weight.reshape(out_channels, -1, kernel_h, kernel_w)}  # (out, in, kh, kw), as ncnn keeps it
         if layer.get(5):
             arrays["bias"] = blobs.raw(out_channels, what)
         return arrays

@@ -84,7 +84,13 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r} cannot be its own fidelity partner")
 
     def pretrained_scales(self) -> tuple[int, ...]:
+        """The scales whose weights are at hand: shipped, or installed for a reference model."""
         return tuple(s for s in self.scales if pretrained_path(self.name, s).is_file())
+
+    def shipped_scales(self) -> tuple[int, ...]:
+        """The scales superres itself ships weights for (none for a reference model, whose
+        weights are another project's)."""
+        return () if self.external is not None else self.pretrained_scales()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from pydantic import ValidationError
 from torch.utils.data import DataLoader
 
-from superres.atomic import write_atomic
+from superres.atomic import signals_handled_elsewhere, write_atomic
 from superres.data.datasets import HRPatchDataset, ImageStore, PairedPatchDataset, PatchStreamSampler, load_benchmark
 from superres.data.teacher_labels import TeacherLabelDataset
 from superres.data.pairs import IndexedPatches, SynthesizeLR
@@ -200,7 +200,8 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[L.Ca
     # Written only now that the run can start: a mistake above leaves the run folder as it was.
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).encode())
-    with warnings.catch_warnings():
+    # Lightning owns SIGTERM and SIGINT while it runs: it saves a checkpoint and stops.
+    with warnings.catch_warnings(), signals_handled_elsewhere():
         # An endless stream has no length; Lightning says so at every start.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*infinite.*")
