@@ -15,7 +15,7 @@ model is needed).
 # The one place the version is written: pyproject.toml reads it from here (setuptools'
 # dynamic version), `superres --version` and the web app print it, and CHANGELOG.md's newest
 # heading must match it (tests/test_release.py).
-__version__ = "0.3.3"
+__version__ = "0.4.0"
 
 from typing import TYPE_CHECKING
 
