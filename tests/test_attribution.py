@@ -36,6 +36,7 @@ from superres.attribution import (
 from superres.models import create, get_spec, list_specs, load_for_scale
 from superres.models.espcn import ESPCN
 from superres.models.fsrcnn import FSRCNN
+from superres.models.srvggnet import SRVGGNetCompact
 from superres.models.swiftrep import SwiftRep
 
 # Completeness: |sum(map) - (D(input) - D(baseline))| / |D(input) - D(baseline)| at the paper's
@@ -100,6 +101,11 @@ def _lr_rows(first: int, last: int, model: nn.Module) -> tuple[int, int]:
         # The transposed convolution writes output o = i * s - p + t, t in 0..K-1, from feature i.
         k, p = model.deconv.kernel_size[0], model.deconv.padding[0]
         return math.ceil((first + p - (k - 1)) / s) - reach, (last + p) // s + reach
+    if isinstance(model, SRVGGNetCompact):
+        # 3x3 convolutions and per-channel PReLUs in LR space, a pixel shuffle, and the input
+        # upscaled by nearest (output o reads LR pixel o // s) added.
+        reach = sum((conv.kernel_size[0] - 1) // 2 for conv in model.body if isinstance(conv, nn.Conv2d))
+        return first // s - reach, last // s + reach
     raise AssertionError(f"no receptive field derived for {type(model).__name__}: add one here")
 
 

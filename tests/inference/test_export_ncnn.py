@@ -19,6 +19,7 @@ from superres.inference.export_ncnn import LumaAsRgb, export_ncnn, ncnn_file_nam
 from superres.inference.upscaler import Upscaler
 from superres.models import list_specs, load, load_for_scale
 from superres.models.ncnn import NcnnGraphModule, NcnnRuntime
+from superres.models.srvggnet import SRVGGNetCompact
 
 SHIPPED = [(spec.name, scale) for spec in list_specs(generators_only=True) for scale in spec.shipped_scales()]
 CROP = 128  # Set5 crops for the bulk: every model and scale within the test budget on two cores
@@ -85,8 +86,11 @@ def test_the_ncnn_runtime_agrees_with_pytorch_on_set5(name, scale, set5_crops, t
 
     runtime = NcnnRuntime(param, threads=1)  # two OpenMP threads ran 10x slower on a busy 2-core machine
     upscaler = Upscaler(model, scale=scale, name=name, tile=0, precision="fp32")
-    ours = load(param)  # superres's reader: a graph of known layers, run layer by layer
-    assert isinstance(ours, NcnnGraphModule) and ours.scale == scale
+    # superres's reader: a graph of known layers, run layer by layer; an architecture it
+    # recognises (an exported SRVGGNetCompact) comes back as that architecture.
+    ours = load(param)
+    assert isinstance(ours, (NcnnGraphModule, SRVGGNetCompact)) and ours.scale == scale
+    assert isinstance(ours, SRVGGNetCompact) == isinstance(model, SRVGGNetCompact)
     for index, image in enumerate(set5_crops):
         got = runtime(image)
         assert got.shape == (3, image.shape[1] * scale, image.shape[2] * scale)

@@ -512,8 +512,12 @@ def export_ncnn(model: nn.Module, folder: str | os.PathLike, *, name: str, scale
         raise SuperresError(f"cannot export {name!r} to ncnn: its scale is unknown (pass scale)")
     param_text, weights = ncnn_model_bytes(model, scale=scale, name=name)
     folder = Path(folder)
-    if not folder.is_dir():
-        raise SuperresError(f"cannot write to '{folder}': not a folder (create it first)")
+    if folder.exists() and not folder.is_dir():
+        raise SuperresError(f"cannot write to '{folder}': it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # an apps' model folder may not exist yet
+    except OSError as exc:
+        raise SuperresError(f"cannot write to '{folder}': {exc.strerror or exc}") from None
     param_name, bin_name = ncnn_file_names(name, scale)
     paths = folder / param_name, folder / bin_name
     try:

@@ -186,7 +186,10 @@ def quantize_int8(onnx_model: bytes, calibration: Sequence[np.ndarray]) -> bytes
     with tempfile.TemporaryDirectory(prefix="superres-int8-") as folder:
         source, prepared, target = (Path(folder) / f"{n}.onnx" for n in ("source", "prepared", "int8"))
         source.write_bytes(onnx_model)
-        quant_pre_process(str(source), str(prepared))  # shape inference and folding, as ORT advises
+        try:
+            quant_pre_process(str(source), str(prepared))  # shape inference and folding, as ORT advises
+        except Exception:  # noqa: BLE001  (its symbolic shape inference gives up on some graphs, e.g. a nearest-upscaled anchor)
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)  # ONNX's own shape inference then
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize_static(

@@ -30,7 +30,7 @@ class SRVGGNetCompact(nn.Module):
     def __init__(self, *, scale: int, channels: int = 3, features: int = 64, convs: int = 16):
         super().__init__()
         self.scale = scale
-        self.contract = Contract(channels=channels)
+        self.contract = Contract(channels=channels, receptive_radius=convs + 2)  # convs + 2 3x3 convolutions in LR space
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 3, padding=1), nn.PReLU(features)]
         for _ in range(convs):
             layers += [nn.Conv2d(features, features, 3, padding=1), nn.PReLU(features)]
