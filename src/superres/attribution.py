@@ -420,6 +420,117 @@ def _choose_region(forward, model, channels, image, box: Box, scale: int, crop: 
     return region
 
 
+def _as_box(box: Box | str | tuple[int, int, int, int]) -> Box:
+    if isinstance(box, str):
+        return parse_box(box)
+    if isinstance(box, Box):
+        return box
+    values = list(box)
+    if len(values) != 4:
+        raise ExplainError(f"box must be (X, Y, W, H) in output pixels, not {box!r}")
+    return Box(*(int(v) for v in values))
+
+
+def _check_path_options(steps: int, sigma: float) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 1000:
+        raise ExplainError(f"steps must be an integer from 1 to 1000, not {steps!r}")
+    if not (isinstance(sigma, (int, float)) and 0 < sigma <= 20):
+        raise ExplainError(f"sigma must be a blur in input pixels, above 0 and at most 20, not {sigma!r}")
+
+
+def _batch_size(region, plan: Callable[[int], int], limit: int) -> int:
+    """Path points per forward/backward pass: up to 8 while a batch stays within
+    ``_BATCH_PIXELS``, halved while ``plan(batch)`` (bytes) is over ``limit``."""
+    x0, y0, x1, y1 = region
+    batch = max(1, min(8, _BATCH_PIXELS // max(1, (y1 - y0) * (x1 - x0))))
+    while batch > 1 and plan(batch) > limit:
+        batch //= 2
+    return batch
+
+
+def _plan_window(
+    forward, net: nn.Module, channels: int, full: torch.Tensor, box: Box, scale: int, crop: bool, device: torch.device,
+    memory_limit: int | None,
+) -> tuple[tuple[int, int, int, int], int]:
+    """The input window to run the model on (:func:`_choose_region`) and the path points per
+    pass, planned (:func:`plan_memory`) to stay within ``memory_limit`` (None: the default
+    budget); an :class:`ExplainError` when one path point cannot."""
+    if memory_limit is None:
+        from superres.device import memory_budget
+
+        memory_limit = memory_budget(cap=EXPLAIN_MEMORY_CAP)
+    image_channels, (height, width) = full.shape[1], full.shape[-2:]
+    probe = _activation_bytes(forward, image_channels, device)  # once: every plan below uses it
+
+    def plan(region, batch: int) -> int:
+        return plan_memory(forward, image_channels, (height, width), region, batch, device, probe)
+
+    def check(region) -> None:
+        # One path point per batch when a batch of them is over the limit; refused when one is.
+        _check_plan(plan(region, 1), memory_limit, box, region, scale)
+
+    region = _choose_region(forward, net, channels, full, box, scale, crop, check)
+    return region, _batch_size(region, lambda points: plan(region, points), memory_limit)
+
+
+class _Path:
+    """The progressive-blurring path from the baseline (``sigma``) to the input (0) as the
+    model sees it, cut to the ``region`` window, and the box's feature of the model's output.
+
+    The path is blurred on the whole image, then cut to the window: a pixel at the window's
+    edge is blurred from its real neighbours, as it is on the whole image."""
+
+    def __init__(self, full: torch.Tensor, forward, region, box: Box, scale: int, sigma: float, steps: int):
+        self.full, self.forward, self.region, self.box = full, forward, region, box
+        x0, y0, _, _ = region
+        self.top, self.left = box.y - y0 * scale, box.x - x0 * scale
+        self.radius = max(1, math.ceil(3 * sigma))
+        self.nodes = [sigma * (1 - k / steps) for k in range(steps + 1)]  # from the baseline to the input
+        self.middles = [sigma * (1 - (k + 0.5) / steps) for k in range(steps)]
+
+    def cut(self, image: torch.Tensor) -> torch.Tensor:
+        x0, y0, x1, y1 = self.region
+        return image[..., y0:y1, x0:x1]
+
+    def image(self, s: float) -> torch.Tensor:
+        return self.cut(_blur(self.full, s, self.radius))
+
+    def feature(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.forward(x)
+        return _feature(out[..., self.top : self.top + self.box.height, self.left : self.left + self.box.width])
+
+
+def _integrate(path: _Path, batch: int, progress: bool | Callable[[int, int], object]) -> torch.Tensor:
+    """The attribution over the window (float64, per colour channel): the gradient at each
+    step's midpoint times the path's exact change over that step, so the sum telescopes to
+    the change of the feature. ``progress`` as :func:`explain` takes it."""
+    steps = len(path.middles)
+    attribution = torch.zeros_like(path.cut(path.full), dtype=torch.float64)
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, unit="step", desc=f"explaining {path.box}", leave=False)
+    previous = path.image(path.nodes[0])
+    done = 0
+    for first in range(0, steps, batch):
+        ks = range(first, min(steps, first + batch))
+        points = torch.cat([path.image(path.middles[k]) for k in ks]).requires_grad_(True)
+        (grad,) = torch.autograd.grad(path.feature(points).sum(), points)
+        for i, k in enumerate(ks):
+            node = path.image(path.nodes[k + 1])
+            attribution += grad[i : i + 1].double() * (node - previous).double()
+            previous = node
+        done += len(ks)
+        if bar is not None:
+            bar.update(len(ks))
+        elif callable(progress):
+            progress(done, steps)
+    if bar is not None:
+        bar.close()
+    return attribution
+
+
 def explain(
     model,
     image,
@@ -454,17 +565,8 @@ def explain(
     whichever is smaller, or ``SUPERRES_MEMORY_LIMIT`` when set.
     """
     started = time.perf_counter()
-    if isinstance(box, str):
-        box = parse_box(box)
-    elif not isinstance(box, Box):
-        values = list(box)
-        if len(values) != 4:
-            raise ExplainError(f"box must be (X, Y, W, H) in output pixels, not {box!r}")
-        box = Box(*(int(v) for v in values))
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 1000:
-        raise ExplainError(f"steps must be an integer from 1 to 1000, not {steps!r}")
-    if not (isinstance(sigma, (int, float)) and 0 < sigma <= 20):
-        raise ExplainError(f"sigma must be a blur in input pixels, above 0 and at most 20, not {sigma!r}")
+    box = _as_box(box)
+    _check_path_options(steps, sigma)
     net, scale, name = _resolve_model(model, scale)
     from superres.device import resolve_device
 
@@ -476,67 +578,12 @@ def explain(
     channels = input_channels(net)
     forward = _colour_forward(net, channels)
     full = torch.from_numpy(planes)[None].to(device)  # (1, C, H, W)
-
-    if memory_limit is None:
-        from superres.device import memory_budget
-
-        memory_limit = memory_budget(cap=EXPLAIN_MEMORY_CAP)
-
-    def batch_for(region) -> int:
-        return max(1, min(8, _BATCH_PIXELS // max(1, (region[3] - region[1]) * (region[2] - region[0]))))
-
-    probe = _activation_bytes(forward, planes.shape[0], device)  # once: every plan below uses it
-
-    def check(region) -> None:
-        # One path point per batch when a batch of them is over the limit; refused when one is.
-        _check_plan(plan_memory(forward, planes.shape[0], (height, width), region, 1, device, probe), memory_limit, box, region, scale)
-
-    region = _choose_region(forward, net, channels, full, box, scale, crop, check)
-    x0, y0, x1, y1 = region
-    top, left = box.y - y0 * scale, box.x - x0 * scale
-
-    # The path is blurred on the whole image, then cut to the window: a pixel at the window's
-    # edge is blurred from its real neighbours, as it is on the whole image.
-    radius = max(1, math.ceil(3 * sigma))
-    sigmas = [sigma * (1 - k / steps) for k in range(steps + 1)]  # nodes, from the baseline to the input
-    middles = [sigma * (1 - (k + 0.5) / steps) for k in range(steps)]
-
-    def path_image(s: float) -> torch.Tensor:
-        return _blur(full, s, radius)[..., y0:y1, x0:x1]
-
-    def feature_of(x: torch.Tensor) -> torch.Tensor:
-        out = forward(x)
-        return _feature(out[..., top : top + box.height, left : left + box.width])
-
-    attribution = torch.zeros_like(full[..., y0:y1, x0:x1], dtype=torch.float64)
-    batch = batch_for(region)
-    while batch > 1 and plan_memory(forward, planes.shape[0], (height, width), region, batch, device, probe) > memory_limit:
-        batch //= 2
-    bar = None
-    if progress is True:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, unit="step", desc=f"explaining {box}", leave=False)
-    previous = path_image(sigmas[0])
-    done = 0
-    for first in range(0, steps, batch):
-        ks = range(first, min(steps, first + batch))
-        points = torch.cat([path_image(middles[k]) for k in ks]).requires_grad_(True)
-        (grad,) = torch.autograd.grad(feature_of(points).sum(), points)
-        for i, k in enumerate(ks):
-            node = path_image(sigmas[k + 1])
-            attribution += grad[i : i + 1].double() * (node - previous).double()
-            previous = node
-        done += len(ks)
-        if bar is not None:
-            bar.update(len(ks))
-        elif callable(progress):
-            progress(done, steps)
-    if bar is not None:
-        bar.close()
-
+    region, batch = _plan_window(forward, net, channels, full, box, scale, crop, device, memory_limit)
+    path = _Path(full, forward, region, box, scale, sigma, steps)
+    attribution = _integrate(path, batch, progress)
     with torch.no_grad():
-        ends = feature_of(torch.cat([path_image(sigmas[0]), path_image(0.0)]))
+        ends = path.feature(torch.cat([path.image(path.nodes[0]), path.image(0.0)]))
+    x0, y0, x1, y1 = region
     lam = np.zeros((height, width), dtype=np.float64)
     lam[y0:y1, x0:x1] = attribution.sum(dim=1)[0].cpu().numpy()
     return Attribution(

@@ -385,6 +385,102 @@ def _disconnect(started: Path | bool) -> None:
             _end_local_instance(started)
 
 
+def _check_replicas(replicas: int, gpus_per_replica: float) -> None:
+    if not isinstance(replicas, int) or replicas < 1:
+        raise SuperresError(f"--replicas must be a positive integer, got {replicas!r}")
+    if gpus_per_replica < 0:
+        raise SuperresError(f"--gpus-per-replica must be 0 or more, got {gpus_per_replica!r}")
+
+
+def _check_model_and_connect(model: str, scale: float | None, options: dict, ray_address: str | None, connect: bool):
+    """The model, loaded on the CPU, and what :func:`_connect` started (False when not ``connect``).
+
+    The model is checked here, before the cluster is asked to run anything: a wrong name or
+    option is one line, not an actor's traceback. The check (importing torch, loading the
+    weights) runs in a thread while this one starts Ray (importing Ray Data, starting or
+    joining the cluster: 2-5 s), which must stay in the thread that goes on to use it."""
+    from superres.inference.upscaler import load
+
+    with ThreadPoolExecutor(1, thread_name_prefix="superres-model-check") as pool:
+        checking = pool.submit(load, model, scale, **{**options, "device": "cpu", "backend": "torch"})
+        try:
+            started = _connect(ray_address) if connect else False
+        except BaseException:
+            checking.result()  # a wrong model is the first thing to fix
+            raise
+        try:
+            checked = checking.result()
+        except BaseException:
+            _disconnect(started)
+            raise
+    return checked, started
+
+
+def _replica_dataset(
+    todo: Sequence[tuple[str, str]], *, model: str, scale: float | None, options: dict, quality: int, cog: bool,
+    replicas: int, gpus_per_replica: float,
+):
+    """The Ray Data pipeline that runs ``todo`` on ``replicas`` :class:`_Replica` actors, its
+    rows being :data:`_RESULT_FIELDS`. On CPU, sets ``options['threads']`` to each replica's share."""
+    import ray  # imported by _connect
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    # Ray Data logs a failed job's whole traceback before raising it; we report its cause in one line.
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+    if gpus_per_replica > 0:
+        cpus = 1
+    else:
+        cpus = options.get("threads") or max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
+        options["threads"] = cpus
+    # Up to _JOBS_PER_CALL jobs per call: run_jobs decodes the next and encodes the last
+    # while the model runs, and the rows of a call come back together, so the manifest
+    # stays a call behind the files; at least two calls per replica, so a small job
+    # still spreads over all of them.
+    rows = [{"source": s, "output": o} for s, o in todo]
+    per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))
+    dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // per_call), 4096))
+    # Ray 2.5x warns that extra remote arguments (these two have no named parameter yet)
+    # are deprecated; the warning is Ray's business, not the user's.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        return dataset.map_batches(
+            _Replica,
+            batch_size=per_call,
+            batch_format="numpy",
+            concurrency=replicas,
+            num_cpus=cpus,
+            num_gpus=gpus_per_replica or None,
+            # A replica that dies (killed, out of memory, its node lost) is restarted, and the
+            # batch it held is run again, a bounded number of times: a file that kills every
+            # replica it meets fails the job instead of cycling for ever. Its outputs are
+            # written atomically, so a batch run twice writes the same complete files.
+            max_restarts=_REPLICA_RESTARTS,
+            max_task_retries=_REPLICA_RESTARTS,
+            fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
+                                       niceness=_niceness()),
+        )
+
+
+def _row_result(row: dict) -> JobResult:
+    """A row of :func:`_replica_dataset`'s output as a :class:`JobResult`."""
+    return JobResult(
+        source=row["source"], output=row["output"], status=row["status"], error=row["error"] or None,
+        seconds=float(row["seconds"]), megapixels=float(row["megapixels"]), detail=row["detail"],
+    )
+
+
+def _end_job(started: Path | bool, todo: Sequence[tuple[str, str]]) -> None:
+    _disconnect(started)  # also on Ctrl+C, and on SIGTERM, which ray.init makes a SystemExit
+    # A replica killed while writing (its restart, or the end of a stopped job) could not
+    # remove its temporary file; no replica of this job runs now.
+    for _source, output in todo:
+        if not is_uri(output):
+            remove_leftovers(output)
+
+
 def run_on_ray(
     jobs: Sequence[tuple[str, str]],
     *,
@@ -409,10 +505,7 @@ def run_on_ray(
     "failed" result, never an exception.
     """
     require_ray()
-    if not isinstance(replicas, int) or replicas < 1:
-        raise SuperresError(f"--replicas must be a positive integer, got {replicas!r}")
-    if gpus_per_replica < 0:
-        raise SuperresError(f"--gpus-per-replica must be 0 or more, got {gpus_per_replica!r}")
+    _check_replicas(replicas, gpus_per_replica)
     options = {k: v for k, v in (load_options or {}).items() if v is not None}
     results: list[JobResult] = []
 
@@ -424,24 +517,7 @@ def run_on_ray(
     every = list(jobs)
     existing = _exists([o for _, o in every]) if skip_existing and every else set()
     todo = [job for i, job in enumerate(every) if i not in existing]
-    # The model is checked here, before the cluster is asked to run anything: a wrong name or
-    # option is one line, not an actor's traceback. The check (importing torch, loading the
-    # weights) runs in a thread while this one starts Ray (importing Ray Data, starting or
-    # joining the cluster: 2-5 s), which must stay in the thread that goes on to use it.
-    from superres.inference.upscaler import load
-
-    with ThreadPoolExecutor(1, thread_name_prefix="superres-model-check") as pool:
-        checking = pool.submit(load, model, scale, **{**options, "device": "cpu", "backend": "torch"})
-        try:
-            started = _connect(ray_address) if todo else False
-        except BaseException:
-            checking.result()  # a wrong model is the first thing to fix
-            raise
-        try:
-            checked = checking.result()
-        except BaseException:
-            _disconnect(started)
-            raise
+    checked, started = _check_model_and_connect(model, scale, options, ray_address, connect=bool(todo))
     for i in sorted(existing):
         report(skipped_result(Job(every[i][0], every[i][1])))
     if not todo:
@@ -452,63 +528,17 @@ def run_on_ray(
         options["precision"] = checked.precision
 
     import ray  # imported by _connect
-    import ray.data
 
     try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        # Ray Data logs a failed job's whole traceback before raising it; we report its cause in one line.
-        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
-        if gpus_per_replica > 0:
-            cpus = 1
-        else:
-            cpus = options.get("threads") or max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
-            options["threads"] = cpus
-        # Up to _JOBS_PER_CALL jobs per call: run_jobs decodes the next and encodes the last
-        # while the model runs, and the rows of a call come back together, so the manifest
-        # stays a call behind the files; at least two calls per replica, so a small job
-        # still spreads over all of them.
-        rows = [{"source": s, "output": o} for s, o in todo]
-        per_call = max(1, min(_JOBS_PER_CALL, -(-len(rows) // (2 * replicas))))
-        dataset = ray.data.from_items(rows, override_num_blocks=min(-(-len(rows) // per_call), 4096))
-        # Ray 2.5x warns that extra remote arguments (these two have no named parameter yet)
-        # are deprecated; the warning is Ray's business, not the user's.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-            dataset = dataset.map_batches(
-                _Replica,
-                batch_size=per_call,
-                batch_format="numpy",
-                concurrency=replicas,
-                num_cpus=cpus,
-                num_gpus=gpus_per_replica or None,
-                # A replica that dies (killed, out of memory, its node lost) is restarted, and the
-                # batch it held is run again, a bounded number of times: a file that kills every
-                # replica it meets fails the job instead of cycling for ever. Its outputs are
-                # written atomically, so a batch run twice writes the same complete files.
-                max_restarts=_REPLICA_RESTARTS,
-                max_task_retries=_REPLICA_RESTARTS,
-                fn_constructor_kwargs=dict(model=model, scale=scale, options=options, quality=quality, cog=cog,
-                                           niceness=_niceness()),
-            )
+        dataset = _replica_dataset(todo, model=model, scale=scale, options=options, quality=quality, cog=cog,
+                                   replicas=replicas, gpus_per_replica=gpus_per_replica)
         try:
             for row in dataset.iter_rows():
-                report(
-                    JobResult(
-                        source=row["source"], output=row["output"], status=row["status"], error=row["error"] or None,
-                        seconds=float(row["seconds"]), megapixels=float(row["megapixels"]), detail=row["detail"],
-                    )
-                )
+                report(_row_result(row))
         except ray.exceptions.RayError as exc:
             raise SuperresError(f"the Ray job stopped: {_root_cause(exc)} (rerun with --skip-existing to continue)") from None
     finally:
-        _disconnect(started)  # also on Ctrl+C, and on SIGTERM, which ray.init makes a SystemExit
-        # A replica killed while writing (its restart, or the end of a stopped job) could not
-        # remove its temporary file; no replica of this job runs now.
-        for _source, output in todo:
-            if not is_uri(output):
-                remove_leftovers(output)
+        _end_job(started, todo)
     return results
 
 

@@ -533,6 +533,77 @@ def _pictures(study, directory: Path, notes: list[str], metric: str) -> list[Pat
     return written
 
 
+def _check_search_options(trials: int, n_jobs: int, pruner: str) -> None:
+    if trials < 1 or n_jobs < 1:
+        raise TuneError("--trials and --n-jobs must be at least 1")
+    if pruner not in ("median", "halving", "none"):
+        raise TuneError(f"--pruner must be median, halving or none (got {pruner!r})")
+
+
+def _search_params(path: Path, from_yaml: Any, search: Sequence[str]) -> list[SearchParam]:
+    """The searched keys: the YAML's ``search:`` mapping, then ``--search`` items (which win)."""
+    if not isinstance(from_yaml, dict):
+        raise TuneError(f"{path}: 'search' must map keys to KIND:ARGS, e.g. optim.lr: log:1e-4:1e-2")
+    params_by_key = {p.key: p for p in (parse_search(f"{k}={v}") for k, v in from_yaml.items())}
+    params_by_key.update({p.key: p for p in map(parse_search, search)})
+    return list(params_by_key.values())
+
+
+def _lock_study(folder: Path):
+    """The open lock file of a local study's folder: one ``superres tune`` at a time runs it."""
+    import fcntl  # POSIX; imported here so that the module itself imports anywhere
+
+    lock = open(folder / "tune.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise TuneError(f"another superres tune is running the study in '{folder}'; use --n-jobs for parallel trials, "
+                        "or --storage with a shared database for several processes") from None
+    return lock
+
+
+def _open_study(spec: _Spec, baseline_values: dict[str, Any] | None) -> list[int]:
+    """Create the study, or check that the stored one searches the same space by the same
+    metric; queue the baseline trial once and, in a local study, the resumption of
+    interrupted trials. Returns the numbers of the trials queued to resume."""
+    optuna = _optuna()
+    space = {p.key: p.spec() for p in spec.params}
+    db = _storage(spec)
+    created = optuna.create_study(study_name=spec.study, storage=db, direction="maximize", load_if_exists=True)
+    stored = created.user_attrs
+    if not stored:
+        created.set_user_attr("space", space)
+        created.set_user_attr("metric", spec.metric)
+        created.set_user_attr("overrides", spec.overrides)
+    elif stored.get("space") != space or stored.get("metric") != spec.metric:
+        raise TuneError(f"study '{spec.study}' searches {stored.get('space')} scored by {stored.get('metric')}, not "
+                        f"{space} by {spec.metric}; give another --study to start a new one")
+    if baseline_values is not None and not any(t.user_attrs.get("baseline") for t in created.get_trials(deepcopy=False)):
+        created.enqueue_trial(baseline_values, user_attrs={"baseline": True})
+    resumed: list[int] = []
+    if spec.local:
+        resumed = _recover(created, db)
+        if resumed:
+            print(f"superres: interrupted trial(s) {resumed} queued to resume from their checkpoints", file=sys.stderr, flush=True)
+    done = _finished(created)
+    if done:
+        print(f"superres: study '{spec.study}' has {done} finished trial(s); running until {spec.trials}", flush=True)
+    return resumed
+
+
+def _run_trials(spec: _Spec, n_jobs: int) -> None:
+    """Run the search in this process, or in ``n_jobs`` worker processes at once."""
+    if n_jobs == 1:
+        _optimize(spec)
+        return
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch threads
+    workers = [context.Process(target=_worker, args=(spec, i)) for i in range(n_jobs)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
 def tune(
     config: str | os.PathLike,
     *,
@@ -565,18 +636,10 @@ def tune(
     same schedule, as the trials that try to beat it.
     """
     optuna = _optuna()
-    if trials < 1 or n_jobs < 1:
-        raise TuneError("--trials and --n-jobs must be at least 1")
-    if pruner not in ("median", "halving", "none"):
-        raise TuneError(f"--pruner must be median, halving or none (got {pruner!r})")
+    _check_search_options(trials, n_jobs, pruner)
     path = Path(config)
     raw = read_config_mapping(path)
-    from_yaml = raw.pop("search", None) or {}
-    if not isinstance(from_yaml, dict):
-        raise TuneError(f"{path}: 'search' must map keys to KIND:ARGS, e.g. optim.lr: log:1e-4:1e-2")
-    params_by_key = {p.key: p for p in (parse_search(f"{k}={v}") for k, v in from_yaml.items())}
-    params_by_key.update({p.key: p for p in map(parse_search, search)})
-    params = list(params_by_key.values())
+    params = _search_params(path, raw.pop("search", None) or {}, search)
     overrides = list(overrides)
     check_overrides(overrides)
     check_space(raw, overrides, params, source=str(path))
@@ -595,51 +658,12 @@ def tune(
                  pruner=pruner, startup_trials=startup_trials, seed=seed, trials=trials, timeout=timeout, local=local,
                  parallel=n_jobs > 1 or not local)
 
-    lock = None
-    notes: list[str] = []
-    resumed: list[int] = []
-    if local:
-        import fcntl  # POSIX; imported here so that the module itself imports anywhere
-
-        lock = open(folder / "tune.lock", "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TuneError(f"another superres tune is running the study in '{folder}'; use --n-jobs for parallel trials, "
-                            "or --storage with a shared database for several processes") from None
+    lock = _lock_study(folder) if local else None
     try:
-        space = {p.key: p.spec() for p in params}
-        db = _storage(spec)
-        created = optuna.create_study(study_name=study, storage=db, direction="maximize", load_if_exists=True)
-        stored = created.user_attrs
-        if not stored:
-            created.set_user_attr("space", space)
-            created.set_user_attr("metric", metric)
-            created.set_user_attr("overrides", overrides)
-        elif stored.get("space") != space or stored.get("metric") != metric:
-            raise TuneError(f"study '{study}' searches {stored.get('space')} scored by {stored.get('metric')}, not "
-                            f"{space} by {metric}; give another --study to start a new one")
-        if baseline_values is not None and not any(t.user_attrs.get("baseline") for t in created.get_trials(deepcopy=False)):
-            created.enqueue_trial(baseline_values, user_attrs={"baseline": True})
-        if local:
-            resumed = _recover(created, db)
-            if resumed:
-                print(f"superres: interrupted trial(s) {resumed} queued to resume from their checkpoints", file=sys.stderr, flush=True)
-        done = _finished(created)
-        if done:
-            print(f"superres: study '{study}' has {done} finished trial(s); running until {trials}", flush=True)
-        if n_jobs == 1:
-            _optimize(spec)
-        else:
-            context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch threads
-            workers = [context.Process(target=_worker, args=(spec, i)) for i in range(n_jobs)]
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
+        resumed = _open_study(spec, baseline_values)
+        _run_trials(spec, n_jobs)
         result_study = optuna.load_study(study_name=study, storage=_storage(spec))
-        if local and resumed:
-            notes.insert(0, resumption_note(result_study, resumed))
+        notes = [resumption_note(result_study, resumed)] if local and resumed else []
         return _report(result_study, spec, path, notes)
     finally:
         if lock is not None:
