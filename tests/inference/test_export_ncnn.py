@@ -156,5 +156,10 @@ def test_export_command(tmp_path, capsys):
     assert main(["export", "espcn", "-s", "2"]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--format ncnn or --format onnx" in err
-    assert main(["export", "espcn", "-s", "2", "--format", "ncnn", "-o", str(tmp_path / "missing")]) == 1
-    assert "not a folder" in capsys.readouterr().err
+    # An app's model folder that does not exist yet is made; a file in its place is refused.
+    assert main(["export", "espcn", "-s", "2", "--format", "ncnn", "-o", str(tmp_path / "new" / "models")]) == 0
+    assert (tmp_path / "new" / "models" / "espcn-x2.param").is_file()
+    (tmp_path / "taken").write_text("a file")
+    capsys.readouterr()
+    assert main(["export", "espcn", "-s", "2", "--format", "ncnn", "-o", str(tmp_path / "taken")]) == 1
+    assert "it is a file, not a folder" in capsys.readouterr().err

@@ -108,12 +108,15 @@ def test_a_local_instance_leaves_no_process_when_killed_stopped_or_done(tmp_path
     assert stopped.returncode != 0
     assert _processes_naming(stopped_session) == [] and not stopped_session.exists()
 
+    # A job with work left starts its own instance; one whose work the stopped job finished
+    # before its SIGTERM landed (a race on a busy machine) starts none.
+    left = len(photos) - len([p for p in out.iterdir() if not p.name.startswith(".")])
     finished = _start(tmp_path, out, *options)
-    finished_session = _session_of(finished.pid)
+    sessions = [killed_session, stopped_session] + ([_session_of(finished.pid)] if left else [])
     _, stderr = finished.communicate(timeout=900)
     assert finished.returncode == 0, stderr[-2000:]
-    # The killed driver's instance was ended by this job, its own by itself: nothing is left.
-    for session in (killed_session, stopped_session, finished_session):
+    # The killed driver's instance was ended by a later job, each other by itself: nothing is left.
+    for session in sessions:
         assert _processes_naming(session) == [], session
         assert not session.exists()
     done = [row["input"] for row in _rows(tmp_path) if row["status"] == "done"]
