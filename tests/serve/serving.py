@@ -107,3 +107,15 @@ if __name__ == "__main__":
     from superres.serve import Settings, run
 
     run(Settings(**json.loads(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+
+
+@contextlib.asynccontextmanager
+async def in_process_client(settings=None):
+    """An httpx client over ASGI to the app ``settings`` make (default settings when None),
+    with its lifespan run: the web app in this process, without a server."""
+    from superres.serve import Settings, create_app
+
+    app = create_app(settings or Settings())
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as client:
+            yield client

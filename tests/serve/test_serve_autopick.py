@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,7 +12,8 @@ from PIL import Image
 from superres.imaging.color import modcrop
 from superres.imaging.io import read_image
 from superres.imaging.resize import imresize
-from superres.serve import Settings, create_app
+from serving import in_process_client
+from superres.serve import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -22,15 +21,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@contextlib.asynccontextmanager
-async def client_for(settings: Settings):
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-            yield client
 
 
 def _upload(pixels: np.ndarray, fmt: str, **save) -> tuple[str, bytes, str]:
@@ -41,7 +31,7 @@ def _upload(pixels: np.ndarray, fmt: str, **save) -> tuple[str, bytes, str]:
 
 async def test_auto_picks_per_upload_and_says_which_and_why(set5):
     lr = imresize(modcrop(read_image(set5 / "bird.png").pixels, 4), 1 / 4)
-    async with client_for(Settings(device="cpu")) as client:
+    async with in_process_client(Settings(device="cpu")) as client:
         models = (await client.get("/v1/models")).json()
         auto = next(m for m in models["models"] if m["name"] == "auto")
         assert [s["scale"] for s in auto["scales"]] == [2, 3, 4] and "swiftrep-light" in auto["paper"]

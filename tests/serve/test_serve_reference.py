@@ -3,16 +3,13 @@ their credit-bearing paper line, and run from their ncnn files by /v1/upscale.""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import io
 
-import httpx
 import pytest
 from PIL import Image
 
-from serving import image_bytes
-from superres.serve import Settings, create_app
+from serving import image_bytes, in_process_client
 
 pytestmark = [
     pytest.mark.anyio,
@@ -25,16 +22,8 @@ def anyio_backend():
     return "asyncio"
 
 
-@contextlib.asynccontextmanager
-async def client():
-    app = create_app(Settings())
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as c:
-            yield c
-
-
 async def test_real_esrgan_is_offered_and_upscales_from_its_ncnn_file():
-    async with client() as c:
+    async with in_process_client() as c:
         models = {m["name"]: m for m in (await c.get("/v1/models")).json()["models"]}
         video = models["realesr-animevideov3"]
         assert video["trained_for"] == "real" and [s["scale"] for s in video["scales"]] == [4]

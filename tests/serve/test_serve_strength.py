@@ -4,18 +4,16 @@ a 422 for a model without a partner or a strength outside [0, 1]."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 import superres
 from model_files import write_blend_pair
-from serving import image_bytes
-from superres.serve import Settings, create_app
+from serving import image_bytes, in_process_client
+from superres.serve import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -25,14 +23,6 @@ def anyio_backend():
     return "asyncio"
 
 
-@contextlib.asynccontextmanager
-async def client_for(settings: Settings):
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as client:
-            yield client
-
-
 async def post(client, **form):
     files = {"image": ("photo.png", image_bytes(20, 12), "image/png")}
     return await client.post("/v1/upscale", files=files, data={k: str(v) for k, v in form.items()})
@@ -40,7 +30,7 @@ async def post(client, **form):
 
 async def test_models_say_which_has_a_strength_control(tmp_path):
     write_blend_pair(tmp_path)
-    async with client_for(Settings(weights_dirs=(tmp_path,))) as client:
+    async with in_process_client(Settings(weights_dirs=(tmp_path,))) as client:
         models = {m["name"]: m for m in (await client.get("/v1/models")).json()["models"]}
     assert models["swiftrep-real-gan"]["fidelity"] == "swiftrep-real"
     assert models["swiftrep-real"]["fidelity"] is None and models["bicubic"]["fidelity"] is None
@@ -52,7 +42,7 @@ async def test_models_say_which_has_a_strength_control(tmp_path):
 async def test_strength_blends_as_the_library_does(tmp_path):
     fid_path, gan_path = write_blend_pair(tmp_path)
     pixels = np.asarray(Image.open(io.BytesIO(image_bytes(20, 12))).convert("RGB"))
-    async with client_for(Settings(weights_dirs=(tmp_path,))) as client:
+    async with in_process_client(Settings(weights_dirs=(tmp_path,))) as client:
         half = await post(client, model="swiftrep-real-gan", scale=4, strength=0.5)
         full = await post(client, model="swiftrep-real-gan", scale=4)
     assert half.status_code == 200, half.text
@@ -66,7 +56,7 @@ async def test_strength_blends_as_the_library_does(tmp_path):
 
 async def test_strength_is_refused_where_it_cannot_apply(tmp_path):
     write_blend_pair(tmp_path)
-    async with client_for(Settings(weights_dirs=(tmp_path,))) as client:
+    async with in_process_client(Settings(weights_dirs=(tmp_path,))) as client:
         no_partner = await post(client, model="bicubic", scale=4, strength=0.5)
         out_of_range = await post(client, model="swiftrep-real-gan", scale=4, strength=1.5)
     assert no_partner.status_code == 422 and "no strength control" in no_partner.json()["error"]
