@@ -201,23 +201,12 @@ def output_memory(
     return working + held
 
 
-def check_output_memory(
-    in_size: tuple[int, int],
-    out_size: tuple[int, int],
-    model_size: tuple[int, int] | None = None,
-    *,
-    channels: int = 3,
-    alpha: bool = False,
-    frames: int = 1,
-    itemsize: int = 1,
-    budget: int | None = None,
-) -> int:
+def check_output_memory(in_size: tuple[int, int], out_size: tuple[int, int], needed: int, *, frames: int = 1) -> int:
     """Refuse, before any work, an upscale of an ``in_size`` (height, width) image to
-    ``out_size`` whose :func:`output_memory` is over ``budget`` (default
-    :func:`superres.device.memory_budget`): one line naming the size, the memory and the
-    limit. Returns the planned bytes."""
-    needed = output_memory(out_size, model_size, channels=channels, alpha=alpha, frames=frames, itemsize=itemsize)
-    limit = memory_budget() if budget is None else budget
+    ``out_size`` whose planned peak memory ``needed`` (:func:`output_memory`) is over
+    :func:`superres.device.memory_budget`: one line naming the size, the
+    memory and the limit. Returns ``needed``."""
+    limit = memory_budget()
     if needed > limit:
         (h, w), (oh, ow) = in_size, out_size
         many = f" x {frames} frames" if frames > 1 else ""
