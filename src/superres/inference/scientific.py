@@ -198,12 +198,11 @@ def _grouping(groups: list[tuple[int, ...]]) -> str:
 def _upscale_window(upscaler: Upscaler, reader: GeoTiffReader, bands, box, mapping, dtype: np.dtype, nodata) -> np.ndarray:
     """A window's ``bands`` upscaled: (len(bands), s*h, s*w) samples of ``dtype``."""
     samples = reader.read(bands, *box)
-    valid = reader.valid(bands, *box)
+    masked = reader.valid(bands, *box)  # GDAL's mask: the nodata value
     # GDAL masks only the nodata value: NaN and inf in a file without one are not masked,
     # and once clipped to [0, 1] they came back as plausible numbers.
     finite = np.isfinite(samples) if dtype.kind == "f" else None
-    if finite is not None:
-        valid = valid & finite.all(axis=0)
+    valid = masked if finite is None else masked & finite.all(axis=0)
     low = np.array([mapping[b][0] for b in bands], dtype=np.float64)[:, None, None]
     span = np.array([mapping[b][1] - mapping[b][0] for b in bands], dtype=np.float64)[:, None, None]
     unit = ((samples.astype(np.float64) - low) / span).astype(np.float32)
@@ -228,7 +227,6 @@ def _upscale_window(upscaler: Upscaler, reader: GeoTiffReader, bands, box, mappi
             result[clash] = nudged
     if not everything:
         s = upscaler.scale
-        masked = reader.valid(bands, *box) if finite is not None else valid
         holes = ~np.repeat(np.repeat(masked, s, axis=0), s, axis=1)
         result[:, holes] = nodata if nodata is not None else 0
         if finite is not None and not finite.all():
