@@ -136,3 +136,8 @@ def test_sixteen_bit_data_keeps_the_flagship():
     choice = choose_model(frame, 4)
     assert choice.name == CLEAN and choice.reason.startswith("16-bit")
     assert choose_model(frame.astype(np.float32) / 65535, 4).name != CLEAN  # the same noise as a float photo: not kept
+    # A 16-bit PIL image is measured as upscaling reads it, at 16 bits (not clipped to 8).
+    from PIL import Image
+
+    image = Image.fromarray(frame[..., 0])
+    assert image.mode == "I;16" and choose_model(image, 4).reason.startswith("16-bit")

@@ -56,3 +56,13 @@ async def test_auto_picks_per_upload_and_says_which_and_why(set5):
         # Any other model is run as asked, with no auto header.
         plain = await client.post("/v1/upscale", files={"image": _upload(lr, "JPEG", quality=40)}, data={"model": "swiftrep", "scale": "4"})
         assert plain.headers["x-superres-model"] == "swiftrep" and "x-superres-auto" not in plain.headers
+
+
+async def test_explain_with_the_default_model_explains_the_flagship():
+    # The page's default is auto; an explanation asked with no model explains the model auto
+    # stands on (it was a 422, "unknown model 'auto'").
+    lr = (np.random.default_rng(3).random((16, 16, 3)) * 255).astype(np.uint8)
+    async with in_process_client(Settings(device="cpu")) as client:
+        response = await client.post("/v1/explain", files={"image": _upload(lr, "PNG")}, data={"box": "8,8,4,4", "steps": "2"})
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "swiftrep"

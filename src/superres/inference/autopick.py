@@ -133,10 +133,6 @@ class Choice:
     reason: str
     measurements: Measurements
 
-    def as_dict(self) -> dict:
-        """JSON-ready: model, reason and measurements."""
-        return {"model": self.name, "reason": self.reason, "measurements": self.measurements.as_dict()}
-
     def line(self) -> str:
         """Words for a log: ``auto chose swiftrep-light: JPEG quality 60, below 85``."""
         return f"auto chose {self.name}: {self.reason}"
@@ -152,8 +148,10 @@ def _pixels(image) -> tuple[np.ndarray, int | None]:
     if isinstance(image, ImageData):
         return image.pixels, image.jpeg_quality
     if isinstance(image, Image.Image):
+        from superres.inference.channels import pil_pixels  # as upscaling reads it: 16-bit stays 16-bit
+
         found = jpeg_quality(image)
-        return np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image), None if found is None else found.quality
+        return pil_pixels(image)[0], None if found is None else found.quality
     if isinstance(image, np.ndarray):
         return image, None
     try:

@@ -13,6 +13,7 @@ under fully transparent pixels has been filled from its neighbours (:mod:`.alpha
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections import deque
@@ -37,7 +38,7 @@ from superres.inference.ensemble import self_ensemble
 from superres.inference.lanes import MAX_LANES, SMALL_INPUT, Lanes
 from superres.inference.onnx import INT8_MAX_LOSS, export_onnx, prepare_for_inference
 from superres.inference.runners import OnnxRunner, OpenVinoRunner, TorchRunner
-from superres.inference.sizing import OutputSize, check_output_memory, choose_model_scale, fit_planes
+from superres.inference.sizing import OutputSize, check_output_memory, choose_model_scale, fit_planes, output_memory
 from superres.inference.tiling import bicubic_planes, choose_tiling, upscale_tiled
 from superres.models.checkpoint import precision_change, read_metadata
 from superres.models.contract import input_channels, model_contract
@@ -125,8 +126,7 @@ def _openvino_precision(precision: str, device: torch.device, metadata: dict | N
         return precision, "asked"
     if precision == "fp16":
         raise SuperresError("the OpenVINO backend runs in fp32 or bf16, not fp16")
-    chosen, why = _resolve_precision("auto", device, "torch", metadata)
-    return chosen, why
+    return _resolve_precision("auto", device, "torch", metadata)
 
 
 def _int8_graph(name: str, scale: int) -> Path:
@@ -262,7 +262,7 @@ class Upscaler:
         output: OutputSize | None = None,
     ) -> int:
         """Refuse, before any work, a result whose planned peak memory
-        (:func:`~.sizing.check_output_memory`) is over the budget, with one line naming its
+        (:func:`~.sizing.output_memory`) is over the budget (:func:`~.sizing.check_output_memory`), with one line naming its
         size; returns the planned bytes. Every upscale calls it first, so the CLI, the web
         app and Python share the limit."""
         output = self.output if output is None else output
@@ -270,10 +270,9 @@ class Upscaler:
         if output is not None:
             scale = choose_model_scale(output.plan(height, width).factor, self.scales)
             model_size = (height * scale, width * scale)
-        return check_output_memory(
-            (height, width), self.output_size(height, width, output), model_size,
-            channels=channels, alpha=alpha, frames=frames, itemsize=itemsize,
-        )
+        out_size = self.output_size(height, width, output)
+        needed = output_memory(out_size, model_size, channels=channels, alpha=alpha, frames=frames, itemsize=itemsize)
+        return check_output_memory((height, width), out_size, needed, frames=frames)
 
     def _engine_for(self, factor: float) -> Upscaler:
         """The Upscaler (this one or a sibling of another model scale) that reaches ``factor``."""
@@ -297,13 +296,13 @@ class Upscaler:
         runs the image on the Upscaler returned."""
         if self._auto is None:
             return self, None
-        from superres.inference.autopick import choose_model
+        from superres.inference.autopick import decide, measure
 
         size = image_size(image)  # None for an animation: judged at the Upscaler's own scale
         model_scale = self.scale
         if self.output is not None and size is not None:
             model_scale = choose_model_scale(self.output.plan(*size).factor, self.scales)
-        choice = choose_model(image, model_scale)
+        choice = decide(measure(image), model_scale, self._auto.available)
         return self._auto.engine(choice.name), choice
 
     @property
@@ -605,10 +604,13 @@ class Upscaler:
 class _Auto:
     """An auto Upscaler's models: each loaded on first use, with the options it was loaded with."""
 
-    def __init__(self, load_named: Callable[[str], Upscaler]):
+    def __init__(self, load_named: Callable[[str], Upscaler], loaded: dict[str, Upscaler]):
+        from superres.inference.autopick import shipped_scales
+
         self._load_named = load_named
-        self._engines: dict[str, Upscaler] = {}
+        self._engines = dict(loaded)
         self._lock = threading.Lock()  # lanes pick from several threads at once
+        self.available = shipped_scales()  # read once: the weight files do not change under a run
 
     def engine(self, name: str) -> Upscaler:
         with self._lock:
@@ -753,9 +755,10 @@ def _load_auto(scale: float | None, sizing: dict, upscaler_options: dict) -> Ups
     loads each model it picks on first use, with the same options."""
     from superres.inference.autopick import AUTO, CLEAN
 
-    upscaler = load(CLEAN, scale, **sizing, **upscaler_options)
+    flagship = load(CLEAN, scale, **sizing, **upscaler_options)
+    upscaler = copy.copy(flagship)  # the same loaded model; the flagship itself stays a plain engine
     upscaler.name = AUTO
-    upscaler._auto = _Auto(lambda name: load(name, scale, **sizing, **upscaler_options))
+    upscaler._auto = _Auto(lambda name: load(name, scale, **sizing, **upscaler_options), {CLEAN: flagship})
     return upscaler
 
 

@@ -58,8 +58,9 @@ class Catalog:
         return list(self.offers)
 
     def find(self, name: str, scale: int) -> Offer:
-        """The offer for ``name`` at ``scale``; a ``LookupError`` with a one-line reason otherwise."""
-        scales = self.offers.get(name)
+        """The offer for ``name`` at ``scale`` (``auto``'s: its flagship's, which runs what is not
+        chosen per image); a ``LookupError`` with a one-line reason otherwise."""
+        scales = self.offered(name) or None
         if scales is None:
             raise LookupError(f"unknown model {name!r}; this server offers: {', '.join(self.names())}")
         if scale not in scales:

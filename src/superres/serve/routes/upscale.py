@@ -138,10 +138,9 @@ def _ask(server: ServerContext, catalog: Catalog, model, scale, width, height, f
     auto = name == AUTO and CLEAN in catalog.offers
     if auto and strength is not None:
         return error(422, "auto chooses among fidelity models: it takes no strength")
-    name = CLEAN if auto else name
     output = None
     try:
-        offered = catalog.offers.get(name) or {}
+        offered = catalog.offered(name)
         exact = width is None and height is None and (scale is None or (float(scale).is_integer() and int(scale) in offered))
         if exact:
             offer = catalog.find(name, int(scale) if scale is not None else default_scale)
