@@ -28,7 +28,7 @@ from pathlib import Path
 
 from superres.atomic import write_atomic
 from superres.imaging.jpeg_quality import jpeg_quality
-from superres.options import image_format
+from superres.options import IMAGE_EXTENSIONS, image_format  # IMAGE_EXTENSIONS: what read_image and write_image handle
 from superres.imaging.pixels import Animation, ImageData, from_float, to_float
 from superres.imaging.reading import (
     DEFAULT_MAX_PIXELS,
@@ -114,9 +114,6 @@ FORMATS = (
     _entry("BMP", lambda d: d.startswith(b"BM"), bmp_size, read_pillow, encode_bmp),
     _entry("GIF", lambda d: d[:6] in (b"GIF87a", b"GIF89a"), gif_size, read_animated, encode_gif),
 )
-
-#: Lower-case file extensions, with the dot, that :func:`read_image` and :func:`write_image` handle.
-IMAGE_EXTENSIONS = frozenset(extension for f in FORMATS for extension in f.extensions)
 
 _BY_EXTENSION = {extension: f for f in FORMATS for extension in f.extensions}
 # encode_image takes a format's name or any of its extensions without the dot (JPG, TIF).
